@@ -1,0 +1,58 @@
+//! Request bodies shared by the REST surfaces (`/api` and `/rest`).
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{EndpointType, Progress},
+    error::Result,
+};
+
+/// Create spec of a download session (a DownloadSessionModel; only
+/// `library_item_id` is used, the other fields are accepted and ignored).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpec {
+    pub library_item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub id: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub library_item_content_version: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error_message: Option<serde_json::Value>,
+    #[schema(value_type = Option<i64>)]
+    pub client_progress: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub state: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub expiration_time: Option<serde_json::Value>,
+}
+
+/// Body of keep-alive.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeepAliveSpec {
+    /// Client progress, 0..100.
+    pub progress: Option<i64>,
+}
+
+impl KeepAliveSpec {
+    pub fn progress(&self) -> Result<Option<Progress>> {
+        self.progress.map(Progress::new).transpose()
+    }
+}
+
+/// Body of fail.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailSpec {
+    pub client_error_message: Option<String>,
+}
+
+/// Body of prepare.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareSpec {
+    pub file_name: String,
+    pub endpoint_type: Option<EndpointType>,
+}

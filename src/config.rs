@@ -1,0 +1,519 @@
+//! Layered configuration: built-in defaults <- optional file <- `DLS__SECTION__KEY`
+//! environment variables (and `DATABASE_URL`). Validated once at start-up; secrets never printed.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use base64::Engine;
+use serde::Deserialize;
+
+/// Everything the service can be told. Field names are the config keys.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Root of the local stores and the embedded database cluster.
+    pub data_dir: PathBuf,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub sessions: SessionSettings,
+    pub login: LoginSettings,
+    pub workers: WorkerSettings,
+    pub maintenance: MaintenanceSettings,
+    pub signing: SigningSettings,
+    pub storage: StorageSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+    /// Base of the download URIs handed to clients; defaults to `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 = one per core.
+    pub threads: usize,
+    /// How long SIGTERM waits for in-flight requests and downloads.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL. Unset: `DATABASE_URL`, else an embedded private cluster.
+    #[serde(default)]
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub acquire_timeout_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Download-session lease: idle time after which a session expires.
+    pub timeout_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Idle time after which a login token stops working.
+    pub idle_timeout_seconds: u64,
+    /// Failed logins for a user name before each further attempt is delayed.
+    pub free_failures: u32,
+    /// Upper bound of that delay.
+    pub max_delay_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Prepare workers per instance (0 = this instance stages nothing).
+    pub count: usize,
+    /// How long a claim stays valid without a heartbeat.
+    pub lease_seconds: u64,
+    /// Heartbeat period (renews the lease, reports progress, sees cancellation).
+    pub heartbeat_seconds: u64,
+    /// Claims of one file before it goes to ERROR.
+    pub max_attempts: i32,
+    /// Polling fallback when no NOTIFY arrives.
+    pub poll_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    /// Period of the expiry / rescue / garbage-collection pass.
+    pub interval_seconds: u64,
+    /// How long an unreferenced artifact is kept before it is deleted.
+    pub artifact_grace_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    /// Keys that verify download URIs; empty = one generated key kept in the database.
+    #[serde(default)]
+    pub keys: Vec<SigningKeySetting>,
+    /// Key id that signs new URIs; defaults to the last key listed.
+    #[serde(default)]
+    pub active_key: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeySetting {
+    pub id: String,
+    /// Base64 (standard or URL-safe) secret of at least 32 bytes.
+    pub secret: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub content: StoreSettings,
+    pub transfer: StoreSettings,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `local` or `s3`.
+    pub kind: String,
+    /// Directory for `local`; relative paths are under `data_dir`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Address buckets as `endpoint/bucket` (MinIO and most S3 clones) instead of `bucket.endpoint`.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// Allow plain-HTTP endpoints.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
+    pub format: String,
+    /// Filter in `RUST_LOG` syntax; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+/// The built-in defaults: `serve` with nothing configured runs on these.
+pub const DEFAULTS: &str = r#"
+data_dir = "./data"
+
+[http]
+listen = "127.0.0.1:8080"
+max_body_bytes = 65536
+threads = 0
+shutdown_grace_seconds = 30
+
+[database]
+max_connections = 16
+acquire_timeout_seconds = 5
+
+[sessions]
+timeout_seconds = 300
+
+[login]
+idle_timeout_seconds = 1800
+free_failures = 3
+max_delay_seconds = 8
+
+[workers]
+count = 2
+lease_seconds = 30
+heartbeat_seconds = 5
+max_attempts = 3
+poll_seconds = 5
+
+[maintenance]
+interval_seconds = 15
+artifact_grace_seconds = 600
+
+[signing]
+keys = []
+
+[storage.content]
+kind = "local"
+path = "content"
+
+[storage.transfer]
+kind = "local"
+path = "transfer"
+
+[log]
+format = "auto"
+level = "info"
+"#;
+
+/// A configuration that could not be loaded or failed validation; one line per problem.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Defaults, then `file` when given, then the process environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests use this).
+    pub fn load_with_env(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist",
+                    file.display()
+                )]));
+            }
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let dls_env: std::collections::HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("DLS__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("DLS")
+                .separator("__")
+                .source(Some(dls_env))
+                .try_parsing(true),
+        );
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigError(vec![e.to_string()]))?;
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError(vec![e.to_string()]))?;
+        if settings.database.url.is_none() {
+            settings.database.url = env.get("DATABASE_URL").filter(|u| !u.is_empty()).cloned();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "http.listen: {:?} is not an address like 127.0.0.1:8080",
+                self.http.listen
+            ));
+        }
+        if let Some(url) = &self.http.public_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => problems.push(format!(
+                    "http.public_url: {url:?} is not an absolute http(s) URL"
+                )),
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            problems.push("http.max_body_bytes: must be at least 1024".into());
+        }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push("database.url: must start with postgres:// or postgresql://".into());
+            }
+        }
+        if self.database.max_connections < 2 {
+            problems.push("database.max_connections: must be at least 2".into());
+        }
+        if self.database.acquire_timeout_seconds == 0 {
+            problems.push("database.acquire_timeout_seconds: must be positive".into());
+        }
+        if self.sessions.timeout_seconds == 0 || self.sessions.timeout_seconds > 86_400 * 7 {
+            problems.push("sessions.timeout_seconds: must be between 1 and 604800".into());
+        }
+        if self.login.idle_timeout_seconds == 0 {
+            problems.push("login.idle_timeout_seconds: must be positive".into());
+        }
+        if self.workers.count > 256 {
+            problems.push("workers.count: at most 256".into());
+        }
+        if self.workers.heartbeat_seconds == 0 || self.workers.lease_seconds == 0 {
+            problems.push(
+                "workers.heartbeat_seconds and workers.lease_seconds: must be positive".into(),
+            );
+        } else if self.workers.heartbeat_seconds * 2 > self.workers.lease_seconds {
+            problems.push(
+                "workers.lease_seconds: must be at least twice workers.heartbeat_seconds".into(),
+            );
+        }
+        if self.workers.max_attempts < 1 {
+            problems.push("workers.max_attempts: must be at least 1".into());
+        }
+        if self.workers.poll_seconds == 0 {
+            problems.push("workers.poll_seconds: must be positive".into());
+        }
+        if self.maintenance.interval_seconds == 0 {
+            problems.push("maintenance.interval_seconds: must be positive".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for key in &self.signing.keys {
+            if key.id.is_empty()
+                || !key
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "signing.keys: id {:?} must be non-empty letters, digits, '-' or '_'",
+                    key.id
+                ));
+            }
+            if !ids.insert(key.id.clone()) {
+                problems.push(format!("signing.keys: id {:?} appears twice", key.id));
+            }
+            match decode_secret(&key.secret) {
+                Some(bytes) if bytes.len() >= 32 => {}
+                _ => problems.push(format!(
+                    "signing.keys: secret of key {:?} must be base64 of at least 32 bytes",
+                    key.id
+                )),
+            }
+        }
+        if let Some(active) = &self.signing.active_key {
+            if !self.signing.keys.iter().any(|k| &k.id == active) {
+                problems.push(format!(
+                    "signing.active_key: {active:?} is not one of signing.keys"
+                ));
+            }
+        }
+        for (name, store) in [
+            ("storage.content", &self.storage.content),
+            ("storage.transfer", &self.storage.transfer),
+        ] {
+            match store.kind.as_str() {
+                "local" => {
+                    if store.path.is_none() {
+                        problems.push(format!("{name}.path: required for kind \"local\""));
+                    }
+                }
+                "s3" => {
+                    if store.bucket.as_deref().unwrap_or("").is_empty() {
+                        problems.push(format!("{name}.bucket: required for kind \"s3\""));
+                    }
+                    if let Some(endpoint) = &store.endpoint {
+                        if url::Url::parse(endpoint).is_err() {
+                            problems.push(format!("{name}.endpoint: {endpoint:?} is not a URL"));
+                        }
+                    }
+                }
+                other => problems.push(format!(
+                    "{name}.kind: {other:?} is not one of \"local\", \"s3\""
+                )),
+            }
+        }
+        if !matches!(self.log.format.as_str(), "auto" | "json" | "pretty") {
+            problems.push(format!(
+                "log.format: {:?} is not one of auto, json, pretty",
+                self.log.format
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.http.listen.parse().expect("validated at load")
+    }
+
+    /// Base URL for download URIs, without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.http.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs(self.sessions.timeout_seconds)
+    }
+
+    /// A path from config, taken relative to `data_dir` when not absolute.
+    pub fn under_data_dir(&self, path: &std::path::Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.data_dir.join(path)
+        }
+    }
+}
+
+/// Decodes a configured secret (standard or URL-safe base64, padded or not).
+pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
+    let s = secret.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
+        .ok()
+}
+
+impl fmt::Debug for Settings {
+    // Secrets (database password, signing keys, S3 credentials) stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.http.listen)
+            .field("public_url", &self.http.public_url)
+            .field(
+                "database",
+                &self.database.url.as_ref().map(|_| "<configured>"),
+            )
+            .field("workers", &self.workers.count)
+            .field("session_timeout_seconds", &self.sessions.timeout_seconds)
+            .field("signing_keys", &self.signing.keys.len())
+            .field("content_store", &self.storage.content.kind)
+            .field("transfer_store", &self.storage.transfer.kind)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.sessions.timeout_seconds, 300);
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        assert!(s.database.url.is_none());
+        assert_eq!(
+            s.public_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn env_overrides_and_database_url() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__SESSIONS__TIMEOUT_SECONDS", "7"),
+                ("DLS__WORKERS__COUNT", "5"),
+                ("DLS__DATA_DIR", "/tmp/x"),
+                ("DATABASE_URL", "postgres://localhost/db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.sessions.timeout_seconds, 7);
+        assert_eq!(s.workers.count, 5);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.database.url.as_deref(), Some("postgres://localhost/db"));
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__HTTP__LISTEN", "nowhere"),
+                ("DLS__SESSIONS__TIMEOUT_SECONDS", "0"),
+                ("DLS__STORAGE__TRANSFER__KIND", "ftp"),
+            ]),
+        )
+        .err()
+        .unwrap();
+        let text = err.to_string();
+        assert!(text.contains("http.listen"), "{text}");
+        assert!(text.contains("sessions.timeout_seconds"), "{text}");
+        assert!(text.contains("storage.transfer.kind"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_not_a_panic() {
+        let err = Settings::load_with_env(None, env(&[("DLS__WORKERS__COUNT", "many")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("workers.count"), "{err}");
+    }
+}

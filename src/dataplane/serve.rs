@@ -1,0 +1,1 @@
+//! Serving prepared bytes (filled by the data-plane work).

@@ -1,0 +1,356 @@
+//! Value types and state machines of the contract, pure: no I/O. Raw client
+//! strings become these types at the edge, so the core never re-checks them.
+
+pub mod models;
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+macro_rules! id_type {
+    ($name:ident, $what:literal, $msg_id:literal) => {
+        /// An identifier of the contract: a UUID on the wire.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A string that is not even a well-formed id names nothing: NOT_FOUND.
+            pub fn parse(raw: &str) -> Result<Self> {
+                Uuid::parse_str(raw.trim())
+                    .map($name)
+                    .map_err(|_| Self::not_found(raw))
+            }
+
+            pub fn not_found(raw: &str) -> Error {
+                Error::not_found(
+                    $msg_id,
+                    format!("{} {} does not exist.", $what, raw),
+                    &[raw],
+                )
+            }
+
+            pub fn new_random() -> Self {
+                $name(Uuid::new_v4())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(LibraryId, "Library", "com.vmware.content.library.not_found");
+id_type!(
+    ItemId,
+    "Library item",
+    "com.vmware.content.library.item.not_found"
+);
+id_type!(
+    SessionId,
+    "Download session",
+    "com.vmware.content.library.item.download_session.not_found"
+);
+
+/// State of a download session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionState {
+    Active,
+    Canceled,
+    Error,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Active => "ACTIVE",
+            SessionState::Canceled => "CANCELED",
+            SessionState::Error => "ERROR",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "CANCELED" => SessionState::Canceled,
+            "ERROR" => SessionState::Error,
+            _ => SessionState::Active,
+        }
+    }
+}
+
+/// Prepare status of one file of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PrepareStatus {
+    Unprepared,
+    PrepareRequested,
+    Preparing,
+    Prepared,
+    Error,
+}
+
+impl PrepareStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrepareStatus::Unprepared => "UNPREPARED",
+            PrepareStatus::PrepareRequested => "PREPARE_REQUESTED",
+            PrepareStatus::Preparing => "PREPARING",
+            PrepareStatus::Prepared => "PREPARED",
+            PrepareStatus::Error => "ERROR",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "PREPARE_REQUESTED" => PrepareStatus::PrepareRequested,
+            "PREPARING" => PrepareStatus::Preparing,
+            "PREPARED" => PrepareStatus::Prepared,
+            "ERROR" => PrepareStatus::Error,
+            _ => PrepareStatus::Unprepared,
+        }
+    }
+
+    /// `prepare` starts work only from these; otherwise it reports the current info.
+    pub fn can_request_prepare(self) -> bool {
+        matches!(self, PrepareStatus::Unprepared | PrepareStatus::Error)
+    }
+}
+
+/// How a prepared file is handed out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndpointType {
+    #[default]
+    Https,
+    Direct,
+}
+
+impl EndpointType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointType::Https => "HTTPS",
+            EndpointType::Direct => "DIRECT",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        if s == "DIRECT" {
+            EndpointType::Direct
+        } else {
+            EndpointType::Https
+        }
+    }
+}
+
+impl FromStr for EndpointType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "HTTPS" => Ok(EndpointType::Https),
+            "DIRECT" => Ok(EndpointType::Direct),
+            other => Err(Error::invalid_argument(
+                "com.vmware.content.library.item.downloadsession.file.invalid_endpoint_type",
+                format!("Endpoint type {other:?} is not one of HTTPS, DIRECT."),
+                &[other],
+            )),
+        }
+    }
+}
+
+/// Client progress of a session, 0..=100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress(u8);
+
+impl Progress {
+    pub fn new(value: i64) -> Result<Self> {
+        if (0..=100).contains(&value) {
+            Ok(Progress(value as u8))
+        } else {
+            let v = value.to_string();
+            Err(Error::invalid_argument(
+                "com.vmware.content.library.item.download_session.invalid_progress",
+                format!("Progress {value} is not between 0 and 100."),
+                &[&v],
+            ))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+/// Name of a file within a library item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileName(String);
+
+impl FileName {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bad = raw.is_empty()
+            || raw.len() > 255
+            || raw == "."
+            || raw == ".."
+            || raw.contains(['/', '\\', '\0'])
+            || raw.chars().any(char::is_control);
+        if bad {
+            return Err(Error::invalid_argument(
+                "com.vmware.content.library.item.file.invalid_name",
+                format!("File name {raw:?} is not a valid file name."),
+                &[raw],
+            ));
+        }
+        Ok(FileName(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Privileges a user can hold (CONTRACT.md "Privileges").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Privilege {
+    Anonymous,
+    Read,
+    DownloadSession,
+    ReadStorage,
+}
+
+impl Privilege {
+    pub const ALL: [Privilege; 4] = [
+        Privilege::Anonymous,
+        Privilege::Read,
+        Privilege::DownloadSession,
+        Privilege::ReadStorage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::Anonymous => "System.Anonymous",
+            Privilege::Read => "System.Read",
+            Privilege::DownloadSession => "ContentLibrary.DownloadSession",
+            Privilege::ReadStorage => "ContentLibrary.ReadStorage",
+        }
+    }
+}
+
+impl FromStr for Privilege {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Privilege::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown privilege {s:?}; known: {}",
+                    Privilege::ALL.map(|p| p.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// The authenticated caller of an operation.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub name: String,
+    pub privileges: Vec<Privilege>,
+}
+
+impl Caller {
+    pub fn has(&self, p: Privilege) -> bool {
+        p == Privilege::Anonymous || self.privileges.contains(&p)
+    }
+
+    /// UNAUTHORIZED unless the caller holds `p`.
+    pub fn require(&self, p: Privilege) -> Result<()> {
+        if self.has(p) {
+            Ok(())
+        } else {
+            Err(Error::unauthorized(
+                "com.vmware.vapi.std.errors.unauthorized",
+                format!(
+                    "User {} does not have the privilege {} required by this operation.",
+                    self.name,
+                    p.as_str()
+                ),
+                &[&self.name, p.as_str()],
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn malformed_ids_are_not_found() {
+        let e = SessionId::parse("nope").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(SessionId::parse("0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0").is_ok());
+    }
+
+    #[test]
+    fn progress_bounds() {
+        assert!(Progress::new(0).is_ok());
+        assert!(Progress::new(100).is_ok());
+        assert_eq!(
+            Progress::new(101).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            Progress::new(-1).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(FileName::parse("disk-0.vmdk").is_ok());
+        for bad in ["", "..", "a/b", "a\\b", "x\0y", "tab\there"] {
+            assert!(FileName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_types() {
+        assert_eq!(
+            "DIRECT".parse::<EndpointType>().unwrap(),
+            EndpointType::Direct
+        );
+        assert!("direct".parse::<EndpointType>().is_err());
+    }
+
+    #[test]
+    fn privileges_parse_and_anonymous_is_implicit() {
+        let caller = Caller {
+            user_id: Uuid::nil(),
+            name: "u".into(),
+            privileges: vec!["System.Read".parse().unwrap()],
+        };
+        assert!(caller.has(Privilege::Anonymous));
+        assert!(caller.has(Privilege::Read));
+        assert_eq!(
+            caller.require(Privilege::DownloadSession).unwrap_err().kind,
+            ErrorKind::Unauthorized
+        );
+        assert!("Bogus".parse::<Privilege>().is_err());
+    }
+
+    #[test]
+    fn prepare_transitions() {
+        assert!(PrepareStatus::Unprepared.can_request_prepare());
+        assert!(PrepareStatus::Error.can_request_prepare());
+        assert!(!PrepareStatus::Preparing.can_request_prepare());
+        assert!(!PrepareStatus::Prepared.can_request_prepare());
+    }
+}

@@ -1,0 +1,181 @@
+//! The contract's data structures as clients see them (VMware's field names).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
+
+use super::{EndpointType, PrepareStatus, SessionState};
+use crate::error::LocalizableMessage;
+
+/// RFC 3339 UTC with milliseconds, as vSphere writes date-times.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+/// `com.vmware.content.library.item.download_session_model`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DownloadSessionModel {
+    /// Identifier of the session (absent from get and list answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The library item whose files the session downloads.
+    pub library_item_id: String,
+    /// Content version of the item when the session was created.
+    pub library_item_content_version: String,
+    /// Set when the session is in state ERROR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<LocalizableMessage>,
+    /// Client-reported progress, 0..100.
+    pub client_progress: i64,
+    pub state: SessionState,
+    /// The session will not expire before this time (renewed by activity).
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expiration_time: DateTime<Utc>,
+}
+
+/// Checksum algorithm of `checksum_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ChecksumAlgorithm {
+    #[serde(rename = "SHA1")]
+    Sha1,
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA256")]
+    Sha256,
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+/// `com.vmware.content.library.item.file.checksum_info`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChecksumInfo {
+    /// Absent means SHA1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<ChecksumAlgorithm>,
+    /// Lower-case hex digest.
+    pub checksum: String,
+}
+
+impl ChecksumInfo {
+    pub fn sha256(hex: &str) -> Self {
+        ChecksumInfo {
+            algorithm: Some(ChecksumAlgorithm::Sha256),
+            checksum: hex.to_string(),
+        }
+    }
+}
+
+/// `com.vmware.content.library.item.transfer_endpoint`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferEndpoint {
+    /// Where to GET the bytes.
+    pub uri: String,
+    /// SHA-1 thumbprint of the server certificate, colon-separated upper-case hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_certificate_thumbprint: Option<String>,
+    /// The server certificate, PEM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_certificate: Option<String>,
+}
+
+/// `com.vmware.content.library.item.downloadsession.file.info`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DownloadFileInfo {
+    pub name: String,
+    /// Size in bytes, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// Bytes the server has moved to make the file ready.
+    pub bytes_transferred: i64,
+    pub status: PrepareStatus,
+    /// Only when PREPARED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_endpoint: Option<TransferEndpoint>,
+    /// SHA256 of the content, once PREPARED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_info: Option<ChecksumInfo>,
+    /// Only in ERROR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<LocalizableMessage>,
+}
+
+/// `com.vmware.content.library_model` (the fields this service keeps).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LibraryModel {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Always `LOCAL` here.
+    #[serde(rename = "type")]
+    pub library_type: String,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub creation_time: DateTime<Utc>,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_modified_time: DateTime<Utc>,
+}
+
+/// `com.vmware.content.library.item_model` (the fields this service keeps).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemModel {
+    pub id: String,
+    pub library_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub description: String,
+    /// Total size of the current content version's files.
+    pub size: i64,
+    pub content_version: String,
+    /// Whether the files are present in the content store (always true here).
+    pub cached: bool,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub creation_time: DateTime<Utc>,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_modified_time: DateTime<Utc>,
+}
+
+/// `com.vmware.content.library.item.file_model` (item file info).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemFileInfo {
+    pub name: String,
+    pub size: i64,
+    pub checksum_info: ChecksumInfo,
+    pub cached: bool,
+    pub version: String,
+}
+
+/// Who a login token belongs to (`GET /api/session`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: String,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_accessed_time: DateTime<Utc>,
+}
+
+/// A file's current prepare state as the store holds it; the core turns it
+/// into a [`DownloadFileInfo`] (adding the endpoint) for clients.
+#[derive(Clone, Debug)]
+pub struct FileState {
+    pub name: String,
+    pub size: Option<i64>,
+    pub bytes_transferred: i64,
+    pub status: PrepareStatus,
+    pub endpoint_type: Option<EndpointType>,
+    pub checksum: Option<String>,
+    pub error_message: Option<LocalizableMessage>,
+    /// Transfer-store key of the prepared bytes.
+    pub artifact_key: Option<String>,
+}

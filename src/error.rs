@@ -1,0 +1,265 @@
+//! The one error type of the service core and its vAPI error kinds. Each wire
+//! surface renders it in its own shape; internals are logged, never sent.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// vAPI standard error kinds used by the download-session contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorKind {
+    InvalidArgument,
+    NotAllowedInCurrentState,
+    AlreadyExists,
+    Unauthenticated,
+    Unauthorized,
+    NotFound,
+    ConcurrentChange,
+    InternalServerError,
+    ServiceUnavailable,
+}
+
+impl ErrorKind {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument
+            | ErrorKind::NotAllowedInCurrentState
+            | ErrorKind::AlreadyExists => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Unauthorized => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::ConcurrentChange => 409,
+            ErrorKind::InternalServerError => 500,
+            ErrorKind::ServiceUnavailable => 503,
+        }
+    }
+
+    /// `NOT_FOUND` etc.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorKind::NotAllowedInCurrentState => "NOT_ALLOWED_IN_CURRENT_STATE",
+            ErrorKind::AlreadyExists => "ALREADY_EXISTS",
+            ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+            ErrorKind::Unauthorized => "UNAUTHORIZED",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::ConcurrentChange => "CONCURRENT_CHANGE",
+            ErrorKind::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorKind::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    /// `com.vmware.vapi.std.errors.not_found` etc.
+    pub fn vapi_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "com.vmware.vapi.std.errors.invalid_argument",
+            ErrorKind::NotAllowedInCurrentState => {
+                "com.vmware.vapi.std.errors.not_allowed_in_current_state"
+            }
+            ErrorKind::AlreadyExists => "com.vmware.vapi.std.errors.already_exists",
+            ErrorKind::Unauthenticated => "com.vmware.vapi.std.errors.unauthenticated",
+            ErrorKind::Unauthorized => "com.vmware.vapi.std.errors.unauthorized",
+            ErrorKind::NotFound => "com.vmware.vapi.std.errors.not_found",
+            ErrorKind::ConcurrentChange => "com.vmware.vapi.std.errors.concurrent_change",
+            ErrorKind::InternalServerError => "com.vmware.vapi.std.errors.internal_server_error",
+            ErrorKind::ServiceUnavailable => "com.vmware.vapi.std.errors.service_unavailable",
+        }
+    }
+}
+
+/// vAPI `com.vmware.vapi.std.localizable_message`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LocalizableMessage {
+    /// Stable identifier of the message.
+    #[schema(example = "com.vmware.content.library.item.download_session.not_found")]
+    pub id: String,
+    /// The message in English.
+    pub default_message: String,
+    /// Values substituted into the message.
+    pub args: Vec<String>,
+}
+
+impl LocalizableMessage {
+    pub fn new(id: &str, default_message: impl Into<String>, args: &[&str]) -> Self {
+        LocalizableMessage {
+            id: id.to_string(),
+            default_message: default_message.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+/// Error of any core operation: a kind, messages for the client, and an
+/// optional internal cause that only the log sees.
+pub struct Error {
+    pub kind: ErrorKind,
+    pub messages: Vec<LocalizableMessage>,
+    pub source: Option<anyhow::Error>,
+    /// HTTP status when it differs from the kind's (413 for an oversize body).
+    pub status: Option<u16>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Error {
+            kind,
+            messages: vec![LocalizableMessage::new(id, message, args)],
+            source: None,
+            status: None,
+        }
+    }
+
+    pub fn invalid_argument(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::InvalidArgument, id, message, args)
+    }
+
+    pub fn not_found(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::NotFound, id, message, args)
+    }
+
+    pub fn not_allowed(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::NotAllowedInCurrentState, id, message, args)
+    }
+
+    pub fn unauthorized(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::Unauthorized, id, message, args)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ErrorKind::Unauthenticated,
+            "com.vmware.vapi.endpoint.method.authentication.required",
+            "This method requires authentication.",
+            &[],
+        )
+    }
+
+    /// An unexpected failure: the client learns only that something went wrong.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Error {
+            kind: ErrorKind::InternalServerError,
+            messages: vec![LocalizableMessage::new(
+                "com.vmware.vapi.std.errors.internal_server_error",
+                "Internal server error; see the service log.",
+                &[],
+            )],
+            source: Some(cause.into()),
+            status: None,
+        }
+    }
+
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        Error {
+            kind: ErrorKind::ServiceUnavailable,
+            messages: vec![LocalizableMessage::new(
+                "com.vmware.vapi.std.errors.service_unavailable",
+                "The service is temporarily unavailable; try again.",
+                &[],
+            )],
+            source: Some(cause.into()),
+            status: None,
+        }
+    }
+
+    /// The HTTP status a REST surface answers with.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.kind.http_status())
+    }
+
+    /// A request body larger than the configured limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        let mut e = Self::invalid_argument(
+            "com.vmware.vapi.rest.payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+            &[&limit.to_string()],
+        );
+        e.status = Some(413);
+        e
+    }
+
+    /// Logs the cause when the error is the server's fault.
+    pub fn log(&self) {
+        match self.kind {
+            ErrorKind::InternalServerError => {
+                tracing::error!(error = ?self.source, "internal error");
+            }
+            ErrorKind::ServiceUnavailable => {
+                tracing::warn!(error = ?self.source, "service unavailable");
+            }
+            _ => {}
+        }
+    }
+
+    pub fn first_message(&self) -> &str {
+        self.messages
+            .first()
+            .map(|m| m.default_message.as_str())
+            .unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.first_message())?;
+        if let Some(source) = &self.source {
+            write!(f, " ({source:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.first_message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        // A database that cannot be reached is the client's cue to retry, not a bug.
+        match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Error::unavailable(e),
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+                    matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                }) =>
+            {
+                Error::unavailable(e)
+            }
+            _ => Error::internal(e),
+        }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        Error::internal(e)
+    }
+}
+
+/// `/api` error body: `{"error_type": KIND, "messages": [...]}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiErrorBody {
+    pub error_type: ErrorKind,
+    pub messages: Vec<LocalizableMessage>,
+}
+
+impl From<&Error> for ApiErrorBody {
+    fn from(e: &Error) -> Self {
+        ApiErrorBody {
+            error_type: e.kind,
+            messages: e.messages.clone(),
+        }
+    }
+}

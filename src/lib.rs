@@ -1,0 +1,16 @@
+//! download-sessions: a persistent, multi-instance implementation of the
+//! vSphere Content Library download-session service.
+
+pub mod api;
+pub mod config;
+pub mod dataplane;
+pub mod domain;
+pub mod embedded_pg;
+pub mod error;
+pub mod service;
+pub mod startup;
+pub mod storage;
+pub mod store;
+pub mod telemetry;
+
+pub use startup::Application;

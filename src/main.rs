@@ -1,0 +1,171 @@
+//! Command line: parse, load config, start telemetry, call into the library.
+
+use std::{io::BufRead, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use download_sessions::{
+    config::Settings, domain::Privilege, service::import::import_files, storage::Stores,
+    store::Store, telemetry, Application,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "download-sessions",
+    version,
+    about = "vSphere Content Library download sessions, persistent and multi-instance"
+)]
+struct Cli {
+    /// Configuration file (TOML); env DLS__SECTION__KEY overrides it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, data plane, workers and maintenance.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Import files as the next content version of a library item; prints the item id last.
+    Import {
+        /// Library name (created when missing).
+        #[arg(long)]
+        library: String,
+        /// Item name (created when missing).
+        #[arg(long)]
+        item: String,
+        /// Files to import.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user (or replace its password and privileges).
+    Add {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Privilege to grant (repeatable): System.Read, ContentLibrary.DownloadSession, ContentLibrary.ReadStorage.
+        #[arg(long = "privilege", value_name = "P")]
+        privileges: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    // With no database configured, a private cluster under the data dir serves this process.
+    let _embedded = match &settings.database.url {
+        Some(_) => None,
+        None => {
+            let pg =
+                download_sessions::embedded_pg::EmbeddedPostgres::start(&settings.data_dir).await?;
+            eprintln!(
+                "no database configured: using the embedded PostgreSQL cluster in {}",
+                pg.data_dir().display()
+            );
+            settings.database.url = Some(pg.url());
+            Some(pg)
+        }
+    };
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let store = connect(&settings).await?;
+            store.migrate().await?;
+            eprintln!("migrations applied");
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    password_stdin: _,
+                    privileges,
+                },
+        } => {
+            anyhow::ensure!(!name.trim().is_empty(), "the user name is empty");
+            for p in &privileges {
+                p.parse::<Privilege>().map_err(anyhow::Error::msg)?;
+            }
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "no password on standard input");
+            let store = connect(&settings).await?;
+            store.migrate().await?;
+            let hash = tokio::task::spawn_blocking({
+                let password = password.to_string();
+                move || download_sessions::service::hash_password(&password)
+            })
+            .await??;
+            let created = store
+                .upsert_user(&name, &hash, &privileges)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            eprintln!("user {name} {}", if created { "added" } else { "updated" });
+        }
+        Command::Import {
+            library,
+            item,
+            files,
+        } => {
+            let store = connect(&settings).await?;
+            store.migrate().await?;
+            let stores = Stores::from_settings(&settings)?;
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let (id, version) =
+                import_files(&store, &stores.content, &library, &item, &paths).await?;
+            eprintln!(
+                "imported {} file(s) into {library}/{item}, content version {version}",
+                files.len()
+            );
+            println!("{id}");
+        }
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database.url.as_deref().unwrap_or_default();
+    Store::connect(settings, url).await
+}

@@ -1,0 +1,165 @@
+//! Builds a running instance from settings: database, stores, signer, HTTP
+//! server bound to its listener, background workers. Tests start exactly this on port 0.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, rest_api::ApiError, AppState},
+    config::{decode_secret, Settings},
+    dataplane::{Endpoints, Signer},
+    error::Error,
+    service::Service,
+    storage::Stores,
+    store::Store,
+};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    service: Service,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Connects, migrates and binds; nothing is served until `run_until_stopped`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let url = settings
+            .database
+            .url
+            .clone()
+            .context("no database URL configured")?;
+        let store = Store::connect(&settings, &url)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        store.migrate().await.context("migrations failed")?;
+        let stores = Stores::from_settings(&settings)?;
+        let signer = signer(&settings, &store).await?;
+
+        let listener = TcpListener::bind(settings.listen_addr())
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let local = listener.local_addr()?;
+        let endpoints = Endpoints {
+            signer,
+            public_url: settings.public_url(local),
+            cert: None,
+            transfer: stores.transfer.clone(),
+        };
+        let service = Service::new(store, settings.clone(), endpoints);
+        let state = AppState {
+            service: service.clone(),
+            max_body: settings.http.max_body_bytes,
+        };
+
+        let stop = CancellationToken::new();
+        let tasks = Vec::new();
+
+        let threads = match settings.http.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(api::rest_api::configure)
+                .default_service(web::to(not_found))
+        })
+        // Streamed downloads stall ~40 ms per write without it.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
+        .workers(threads)
+        .shutdown_timeout(settings.http.shutdown_grace_seconds)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+
+        tracing::info!(address = %local, public_url = %service.endpoints().public_url, "listening");
+        Ok(Application {
+            port: local.port(),
+            server,
+            service,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the server stops): background work stops
+    /// at once (handing claims back), requests and downloads drain for the grace period.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            stop.cancel();
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        result
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Keys from config, or the generated key kept in the database.
+async fn signer(settings: &Settings, store: &Store) -> anyhow::Result<Signer> {
+    if settings.signing.keys.is_empty() {
+        let keys = store
+            .generated_signing_keys()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e:?}"))?;
+        return Signer::new(keys, None);
+    }
+    let keys = settings
+        .signing
+        .keys
+        .iter()
+        .map(|k| (k.id.clone(), decode_secret(&k.secret).unwrap_or_default()))
+        .collect();
+    Signer::new(keys, settings.signing.active_key.as_deref())
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path = req.path().to_string();
+    Err(ApiError(Error::not_found(
+        "com.vmware.vapi.rest.not_found",
+        format!("No operation at {} {path}.", req.method()),
+        &[&path],
+    )))
+}

@@ -1,0 +1,1 @@
+//! Worker claims, heartbeats and fenced writes (filled by the prepare pipeline).

@@ -12,5 +12,6 @@ pub mod startup;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod worker;
 
 pub use startup::Application;

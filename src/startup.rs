@@ -58,7 +58,7 @@ impl Application {
         };
 
         let stop = CancellationToken::new();
-        let tasks = Vec::new();
+        let tasks = crate::worker::spawn(&service, &stores, &stop);
 
         let threads = match settings.http.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -68,6 +68,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(crate::dataplane::serve::configure)
                 .configure(api::rest_api::configure)
                 .default_service(web::to(not_found))
         })

@@ -2,6 +2,7 @@
 //! Handlers and workers never build SQL themselves.
 
 pub mod catalog;
+pub mod dataplane;
 pub mod files;
 pub mod keys;
 pub mod sessions;

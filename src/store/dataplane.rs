@@ -1,0 +1,1 @@
+//! Lookups of the download path (filled by the data-plane work).

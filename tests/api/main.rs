@@ -1,0 +1,9 @@
+//! Integration tests: one binary, the real application on port 0, a fresh database per test.
+
+mod download;
+mod helpers;
+mod jsonrpc;
+mod login;
+mod rest_legacy;
+mod sessions;
+mod worker;

@@ -1,1 +1,446 @@
-//! (tests being written)
+//! Download sessions and their files on /api: every operation, every error row
+//! of CONTRACT.md, per-user isolation, idempotent create, leases and bad input.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const DS: &str = "/api/content/library/item/download-session";
+
+struct Fixture {
+    app: TestApp,
+    token: String,
+    item: String,
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut download_sessions::config::Settings)) -> Fixture {
+    let app = spawn_app_with(|s| {
+        s.workers.count = 0;
+        tweak(s)
+    })
+    .await;
+    let item = app
+        .import("lib", "ubuntu", &[("disk-0.vmdk", b"disk"), ("ubuntu.ovf", b"<ovf/>")])
+        .await;
+    let token = app.user("alice", ALL_PRIVILEGES).await;
+    Fixture { app, token, item }
+}
+
+async fn session_json(f: &Fixture, id: &str) -> Value {
+    let r = f.app.get(&f.token, &format!("{DS}/{id}")).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn create_get_list_delete() {
+    let f = fixture().await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let s = session_json(&f, &id).await;
+    assert_eq!(s["library_item_id"], f.item.as_str());
+    assert_eq!(s["library_item_content_version"], "1");
+    assert_eq!(s["client_progress"], 0);
+    assert_eq!(s["state"], "ACTIVE");
+    assert!(s.get("id").is_none(), "{s}");
+    assert!(s.get("error_message").is_none(), "{s}");
+    let exp = chrono::DateTime::parse_from_rfc3339(s["expiration_time"].as_str().unwrap()).unwrap();
+    let ahead = exp.signed_duration_since(chrono::Utc::now()).num_seconds();
+    assert!((280..=301).contains(&ahead), "{ahead}");
+
+    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    assert_eq!(listed, vec![id.clone()]);
+    let by_item: Vec<String> = f
+        .app
+        .get(&f.token, &format!("{DS}?library_item_id={}", f.item))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_item, vec![id.clone()]);
+
+    assert_eq!(f.app.delete(&f.token, &format!("{DS}/{id}")).await.status(), 204);
+    assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    assert_api_error(f.app.delete(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    assert!(listed.is_empty());
+}
+
+#[tokio::test]
+async fn list_filters_by_item_and_rejects_unknown_items() {
+    let f = fixture().await;
+    let other = f.app.import("lib", "other", &[("x", b"x")]).await;
+    let a = f.app.create_session(&f.token, &f.item).await;
+    let b = f.app.create_session(&f.token, &other).await;
+    let all: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&a) && all.contains(&b));
+    let only_b: Vec<String> = f
+        .app
+        .get(&f.token, &format!("{DS}?library_item_id={other}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only_b, vec![b]);
+    for bad in ["nope", "6f3c2b7e-0000-4000-8000-000000000000"] {
+        let r = f.app.get(&f.token, &format!("{DS}?library_item_id={bad}")).await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn create_errors() {
+    let f = fixture().await;
+    // Unknown and malformed item ids.
+    for item in ["6f3c2b7e-0000-4000-8000-000000000000", "nope"] {
+        let r = f.app.post(&f.token, DS, Some(json!({ "library_item_id": item }))).await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+    }
+    // No item, no body, wrong types, unknown field, malformed JSON.
+    for body in [json!({}), json!({"library_item_id": 5}), json!({"library_itme_id": f.item}), json!([1])] {
+        let r = f.app.post(&f.token, DS, Some(body.clone())).await;
+        assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    }
+    let r = f.app.post(&f.token, DS, None).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = f
+        .app
+        .client
+        .post(f.app.url(DS))
+        .header("vmware-api-session-id", &f.token)
+        .header("content-type", "application/json")
+        .body("{\"library_item_id\": ")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    assert!(body["messages"][0]["default_message"].as_str().unwrap().contains("not valid"));
+    // Without ContentLibrary.DownloadSession.
+    let reader = f.app.user("reader", &["System.Read"]).await;
+    let r = f.app.post(&reader, DS, Some(json!({ "library_item_id": f.item }))).await;
+    assert_api_error(r, 403, "UNAUTHORIZED").await;
+    assert_api_error(f.app.get(&reader, DS).await, 403, "UNAUTHORIZED").await;
+}
+
+#[tokio::test]
+async fn oversize_body_is_413_with_contract_body() {
+    let f = fixture_with(|s| s.http.max_body_bytes = 2048).await;
+    let big = "x".repeat(4096);
+    let r = f
+        .app
+        .post(&f.token, DS, Some(json!({ "library_item_id": big })))
+        .await;
+    assert_api_error(r, 413, "INVALID_ARGUMENT").await;
+}
+
+#[tokio::test]
+async fn client_token_makes_create_idempotent_per_user() {
+    let f = fixture().await;
+    let create = |token: String, client_token: &'static str| {
+        let app = &f.app;
+        let item = f.item.clone();
+        async move {
+            let r = app
+                .client
+                .post(app.url(DS))
+                .header("vmware-api-session-id", token)
+                .header("Client-Token", client_token)
+                .json(&json!({ "library_item_id": item }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            r.json::<String>().await.unwrap()
+        }
+    };
+    let first = create(f.token.clone(), "ct-1").await;
+    assert_eq!(create(f.token.clone(), "ct-1").await, first);
+    assert_ne!(create(f.token.clone(), "ct-2").await, first);
+    // Another user's identical client token makes that user's own session.
+    let bob = f.app.user("bob", ALL_PRIVILEGES).await;
+    assert_ne!(create(bob, "ct-1").await, first);
+    // Concurrent creates with one token agree on one session.
+    let (a, b) = tokio::join!(create(f.token.clone(), "ct-3"), create(f.token.clone(), "ct-3"));
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn sessions_belong_to_their_owner() {
+    let f = fixture().await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let mallory = f.app.user("mallory", ALL_PRIVILEGES).await;
+    let paths_get = [format!("{DS}/{id}"), format!("{DS}/{id}/file"), format!("{DS}/{id}/file?file_name=disk-0.vmdk")];
+    for p in &paths_get {
+        assert_api_error(f.app.get(&mallory, p).await, 404, "NOT_FOUND").await;
+    }
+    for action in ["keep-alive", "cancel"] {
+        let r = f.app.post(&mallory, &format!("{DS}/{id}?action={action}"), None).await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+    }
+    let r = f
+        .app
+        .post(&mallory, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "x"})))
+        .await;
+    assert_api_error(r, 404, "NOT_FOUND").await;
+    let r = f
+        .app
+        .post(&mallory, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .await;
+    assert_api_error(r, 404, "NOT_FOUND").await;
+    assert_api_error(f.app.delete(&mallory, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    let listed: Vec<String> = f.app.get(&mallory, DS).await.json().await.unwrap();
+    assert!(listed.is_empty());
+    // Still intact for its owner.
+    assert_eq!(session_json(&f, &id).await["state"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn keep_alive_renews_and_records_progress() {
+    let f = fixture_with(|s| s.sessions.timeout_seconds = 60).await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let before = session_json(&f, &id).await["expiration_time"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), Some(json!({"progress": 42})))
+        .await;
+    assert_eq!(r.status(), 204);
+    let s = session_json(&f, &id).await;
+    assert_eq!(s["client_progress"], 42);
+    assert!(s["expiration_time"].as_str().unwrap() > before.as_str());
+    // Without a body progress stays.
+    let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(session_json(&f, &id).await["client_progress"], 42);
+    // Out of range and wrong types.
+    for body in [json!({"progress": 101}), json!({"progress": -1}), json!({"progress": "50"}), json!({"progress": 1.5}), json!({"progres": 1})] {
+        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), Some(body)).await;
+        assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    }
+    assert_eq!(session_json(&f, &id).await["client_progress"], 42);
+}
+
+#[tokio::test]
+async fn cancel_and_fail_state_rules() {
+    let f = fixture().await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    // Prepare one file so cancel has something to stop.
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.app.post(&f.token, &format!("{DS}/{id}?action=cancel"), None).await.status(), 204);
+    let s = session_json(&f, &id).await;
+    assert_eq!(s["state"], "CANCELED");
+    let file: Value = f
+        .app
+        .get(&f.token, &format!("{DS}/{id}/file?file_name=disk-0.vmdk"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(file["status"], "ERROR");
+    assert!(file.get("download_endpoint").is_none());
+    // Nothing more is allowed on a canceled session but get/list/delete.
+    for action in ["keep-alive", "cancel"] {
+        let r = f.app.post(&f.token, &format!("{DS}/{id}?action={action}"), None).await;
+        assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    }
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "late"})))
+        .await;
+    assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "ubuntu.ovf"})))
+        .await;
+    assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+
+    // fail needs a message, and records it.
+    let id2 = f.app.create_session(&f.token, &f.item).await;
+    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=fail"), Some(json!({}))).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=fail"), None).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id2}?action=fail"), Some(json!({"client_error_message": "disk full"})))
+        .await;
+    assert_eq!(r.status(), 204);
+    let s = session_json(&f, &id2).await;
+    assert_eq!(s["state"], "ERROR");
+    assert_eq!(s["error_message"]["default_message"], "disk full");
+    assert!(s["error_message"]["id"].as_str().is_some());
+    assert!(s["error_message"]["args"].is_array());
+    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=keep-alive"), None).await;
+    assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    // Unknown and missing actions.
+    for q in ["?action=explode", ""] {
+        let r = f.app.post(&f.token, &format!("{DS}/{id2}{q}"), None).await;
+        assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_session_ids_are_not_found() {
+    let f = fixture().await;
+    for id in ["6f3c2b7e-0000-4000-8000-000000000000", "nope", "%20"] {
+        assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+        assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}/file")).await, 404, "NOT_FOUND").await;
+        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=cancel"), None).await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+        let r = f
+            .app
+            .post(&f.token, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "x"})))
+            .await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+        assert_api_error(f.app.delete(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+        let r = f
+            .app
+            .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+            .await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn files_list_get_prepare() {
+    let f = fixture().await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let files: Vec<Value> = f.app.get(&f.token, &format!("{DS}/{id}/file")).await.json().await.unwrap();
+    let names: Vec<&str> = files.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
+    for file in &files {
+        assert_eq!(file["status"], "UNPREPARED");
+        assert_eq!(file["bytes_transferred"], 0);
+        assert!(file.get("download_endpoint").is_none());
+        assert!(file.get("checksum_info").is_none());
+    }
+    let r = f.app.get(&f.token, &format!("{DS}/{id}/file?file_name=ubuntu.ovf")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "ubuntu.ovf");
+    let r = f.app.get(&f.token, &format!("{DS}/{id}/file?file_name=missing.bin")).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+
+    // prepare: UNPREPARED -> PREPARE_REQUESTED; again: unchanged, nothing new.
+    let prepare_path = format!("{DS}/{id}/file?action=prepare");
+    let prep = |body: Value| f.app.post(&f.token, &prepare_path, Some(body));
+    let r = prep(json!({"file_name": "disk-0.vmdk"})).await;
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["status"], "PREPARE_REQUESTED");
+    let r = prep(json!({"file_name": "disk-0.vmdk", "endpoint_type": "HTTPS"})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "PREPARE_REQUESTED");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM download_files WHERE status = 'PREPARE_REQUESTED'")
+        .fetch_one(f.app.service.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+
+    // Errors: unknown file, bad names, bad endpoint type, unknown fields, no body.
+    for body in [
+        json!({"file_name": "missing.bin"}),
+        json!({"file_name": "../etc/passwd"}),
+        json!({"file_name": ""}),
+        json!({"file_name": "disk-0.vmdk", "endpoint_type": "FTP"}),
+        json!({"file_name": "disk-0.vmdk", "extra": 1}),
+        json!({"name": "disk-0.vmdk"}),
+    ] {
+        assert_api_error(prep(body).await, 400, "INVALID_ARGUMENT").await;
+    }
+    let r = f.app.post(&f.token, &format!("{DS}/{id}/file?action=prepare"), None).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = f.app.post(&f.token, &format!("{DS}/{id}/file?action=destroy"), Some(json!({"file_name": "x"}))).await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+}
+
+#[tokio::test]
+async fn direct_endpoints_need_read_storage_at_creation() {
+    let f = fixture().await;
+    let plain = f.app.user("plain", DOWNLOADER).await;
+    let id = f.app.create_session(&plain, &f.item).await;
+    let r = f
+        .app
+        .post(&plain, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})))
+        .await;
+    assert_api_error(r, 403, "UNAUTHORIZED").await;
+    // HTTPS is fine for the same session.
+    let r = f
+        .app
+        .post(&plain, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .await;
+    assert_eq!(r.status(), 200);
+    // A session created with ReadStorage may ask for DIRECT.
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})))
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn sessions_pin_the_content_version_at_creation() {
+    let f = fixture().await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let again = f.app.import("lib", "ubuntu", &[("disk-0.vmdk", b"disk v2"), ("new.txt", b"n")]).await;
+    assert_eq!(again, f.item);
+    let s = session_json(&f, &id).await;
+    assert_eq!(s["library_item_content_version"], "1");
+    let names: Vec<String> = f
+        .app
+        .get(&f.token, &format!("{DS}/{id}/file"))
+        .await
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
+    let id2 = f.app.create_session(&f.token, &f.item).await;
+    assert_eq!(session_json(&f, &id2).await["library_item_content_version"], "2");
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_and_are_removed() {
+    let f = fixture_with(|s| s.sessions.timeout_seconds = 1).await;
+    let id = f.app.create_session(&f.token, &f.item).await;
+    let kept = f.app.create_session(&f.token, &f.item).await;
+    // Activity on one keeps it; the other lapses.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = f.app.post(&f.token, &format!("{DS}/{kept}?action=keep-alive"), None).await;
+        assert_eq!(r.status(), 204);
+    }
+    assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
+    assert_api_error(r, 404, "NOT_FOUND").await;
+    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    assert_eq!(listed, vec![kept.clone()]);
+    // The maintenance pass deletes expired rows.
+    let removed = f.app.service.store().expire_sessions(100).await.unwrap();
+    assert_eq!(removed, 1);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM download_sessions")
+        .fetch_one(f.app.service.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_contract_404() {
+    let f = fixture().await;
+    let r = f.app.get(&f.token, "/api/no/such/thing").await;
+    assert_api_error(r, 404, "NOT_FOUND").await;
+}

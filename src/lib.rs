@@ -7,6 +7,7 @@ pub mod dataplane;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod storage;

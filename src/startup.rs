@@ -51,7 +51,7 @@ impl Application {
             cert: None,
             transfer: stores.transfer.clone(),
         };
-        let service = Service::new(store, settings.clone(), endpoints);
+        let service = Service::new(store, stores.clone(), settings.clone(), endpoints);
         let state = AppState {
             service: service.clone(),
             max_body: settings.http.max_body_bytes,
@@ -67,7 +67,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .wrap(actix_web::middleware::from_fn(api::ops::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(api::ops::configure)
                 .configure(crate::dataplane::serve::configure)
                 .configure(api::rest_api::configure)
                 .default_service(web::to(not_found))

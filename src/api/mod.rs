@@ -3,6 +3,7 @@
 //! parsing) lives here so no surface re-implements it.
 
 pub mod inputs;
+pub mod ops;
 pub mod rest_api;
 
 use actix_web::{web, HttpRequest};

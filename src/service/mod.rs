@@ -20,6 +20,7 @@ use crate::{
         SessionState,
     },
     error::{Error, LocalizableMessage, Result},
+    storage::Stores,
     store::{
         catalog::{ItemRow, LibraryRow},
         sessions::{Created, SessionRow},
@@ -39,15 +40,22 @@ pub struct Service {
 
 struct Inner {
     store: Store,
+    stores: Stores,
     settings: Arc<Settings>,
     endpoints: Endpoints,
 }
 
 impl Service {
-    pub fn new(store: Store, settings: Arc<Settings>, endpoints: Endpoints) -> Service {
+    pub fn new(
+        store: Store,
+        stores: Stores,
+        settings: Arc<Settings>,
+        endpoints: Endpoints,
+    ) -> Service {
         Service {
             inner: Arc::new(Inner {
                 store,
+                stores,
                 settings,
                 endpoints,
             }),
@@ -56,6 +64,11 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The content and transfer object stores.
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
     }
 
     pub fn settings(&self) -> &Settings {

@@ -6,6 +6,7 @@ pub mod dataplane;
 pub mod files;
 pub mod keys;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 pub mod worker;
 

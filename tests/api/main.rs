@@ -5,6 +5,7 @@ mod download;
 mod helpers;
 mod jsonrpc;
 mod login;
+mod ops;
 mod rest_legacy;
 mod sessions;
 mod worker;

@@ -1,0 +1,99 @@
+//! Operational endpoints: liveness, readiness (database and stores reachable)
+//! and Prometheus metrics, plus the middleware that counts HTTP traffic.
+
+use std::time::Instant;
+
+use actix_web::{
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web, HttpResponse,
+};
+use object_store::{path::Path, ObjectStoreExt};
+use serde_json::json;
+
+use super::AppState;
+use crate::{domain::PrepareStatus, metrics::metrics};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(prometheus));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and both stores can be read.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let service = &state.service;
+    let database = service.store().ping().await.is_ok();
+    let probe = Path::from("readyz-probe");
+    let mut stores = true;
+    for store in [&service.stores().content, &service.stores().transfer] {
+        match store.inner.head(&probe).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "store not reachable");
+                stores = false;
+            }
+        }
+    }
+    let body = json!({
+        "status": if database && stores { "ready" } else { "unavailable" },
+        "database": database,
+        "stores": stores,
+    });
+    if database && stores {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
+    let m = metrics();
+    let store = state.service.store();
+    if let Ok(rows) = store.session_counts().await {
+        m.sessions.reset();
+        for (s, n) in rows {
+            m.sessions.with_label_values(&[s.as_str()]).set(n);
+        }
+    }
+    if let Ok(rows) = store.file_counts().await {
+        m.files.reset();
+        let mut queued = 0;
+        for (s, n) in rows {
+            if PrepareStatus::from_db(&s) == PrepareStatus::PrepareRequested {
+                queued = n;
+            }
+            m.files.with_label_values(&[s.as_str()]).set(n);
+        }
+        m.queue_depth.set(queued);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(m.render())
+}
+
+/// Counts requests and latency by route template (never by raw path: ids
+/// would explode the label set).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16().to_string();
+    let m = metrics();
+    m.http_requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    m.http_seconds
+        .with_label_values(&[route.as_str(), method.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    Ok(res)
+}

@@ -36,6 +36,20 @@ pub struct HttpSettings {
     pub threads: usize,
     /// How long SIGTERM waits for in-flight requests and downloads.
     pub shutdown_grace_seconds: u64,
+    /// Terminate TLS here with this certificate chain and key (PEM files).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// Behind a TLS-terminating proxy: PEM file of the certificate clients see,
+    /// advertised in HTTPS endpoints (thumbprint and PEM).
+    #[serde(default)]
+    pub advertised_certificate: Option<PathBuf>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Clone, Deserialize)]
@@ -283,6 +297,21 @@ impl Settings {
                 )),
             }
         }
+        if let Some(tls) = &self.http.tls {
+            for (key, path) in [("http.tls.cert_file", &tls.cert_file), ("http.tls.key_file", &tls.key_file)] {
+                if !path.is_file() {
+                    problems.push(format!("{key}: {} is not a readable file", path.display()));
+                }
+            }
+        }
+        if let Some(path) = &self.http.advertised_certificate {
+            if !path.is_file() {
+                problems.push(format!(
+                    "http.advertised_certificate: {} is not a readable file",
+                    path.display()
+                ));
+            }
+        }
         if self.http.max_body_bytes < 1024 {
             problems.push("http.max_body_bytes: must be at least 1024".into());
         }
@@ -401,6 +430,7 @@ impl Settings {
     pub fn public_url(&self, bound: SocketAddr) -> String {
         match &self.http.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.http.tls.is_some() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
     }

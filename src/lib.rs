@@ -13,6 +13,7 @@ pub mod startup;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod worker;
 
 pub use startup::Application;

@@ -48,7 +48,7 @@ impl Application {
         let endpoints = Endpoints {
             signer,
             public_url: settings.public_url(local),
-            cert: None,
+            cert: crate::tls::advertised(&settings.http)?,
             transfer: stores.transfer.clone(),
         };
         let service = Service::new(store, stores.clone(), settings.clone(), endpoints);
@@ -82,8 +82,11 @@ impl Application {
         })
         .workers(threads)
         .shutdown_timeout(settings.http.shutdown_grace_seconds)
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match crate::tls::server_config(&settings.http)? {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
         .run();
 
         tracing::info!(address = %local, public_url = %service.endpoints().public_url, "listening");

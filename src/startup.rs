@@ -72,6 +72,8 @@ impl Application {
                 .configure(api::ops::configure)
                 .configure(crate::dataplane::serve::configure)
                 .configure(api::rest_api::configure)
+                .configure(api::rest_legacy::configure)
+                .configure(api::jsonrpc::configure)
                 .default_service(web::to(not_found))
         })
         // Streamed downloads stall ~40 ms per write without it.

@@ -4,7 +4,9 @@
 
 pub mod inputs;
 pub mod ops;
+pub mod jsonrpc;
 pub mod rest_api;
+pub mod rest_legacy;
 
 use actix_web::{web, HttpRequest};
 use base64::{engine::general_purpose::STANDARD, Engine};

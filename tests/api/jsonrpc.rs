@@ -1,1 +1,1016 @@
-//! (tests being written)
+//! vAPI JSON-RPC on `POST /api`: raw requests shaped like the official SDK's
+//! (reference/vapi-jsonrpc-capture.txt), error encoding, malformed envelopes,
+//! and the official Python SDK itself (`official_python_sdk`).
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+const DS: &str = "com.vmware.content.library.item.download_session";
+const DS_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
+const DS_MODEL: &str = "com.vmware.content.library.item.download_session_model";
+const FILE_INFO: &str = "com.vmware.content.library.item.downloadsession.file.info";
+
+const DISK: &[u8] = b"bytes of disk-0 for the JSON-RPC surface";
+
+fn session_ctx(token: &str) -> Value {
+    json!({"schemeId": "com.vmware.vapi.std.security.session_id", "sessionId": token})
+}
+
+fn user_pass_ctx(user: &str, password: &str) -> Value {
+    json!({"schemeId": "com.vmware.vapi.std.security.user_pass", "userName": user, "password": password})
+}
+
+/// Posts a raw body to `/api`; JSON-RPC always answers HTTP 200 with JSON.
+async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>) -> Value {
+    let r = app
+        .client
+        .post(app.url("/api"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "JSON-RPC answers 200");
+    r.json().await.expect("JSON-RPC answer is JSON")
+}
+
+/// One `invoke` as the SDK sends it; returns the whole response.
+async fn invoke(app: &TestApp, security: Value, service: &str, op: &str, input: Value) -> Value {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "method": "invoke",
+        "params": {
+            "serviceId": service,
+            "operationId": op,
+            "input": {"STRUCTURE": {"operation-input": input}},
+            "ctx": {"appCtx": {"opId": "test-op"}, "securityCtx": security},
+        },
+        "id": "7",
+    });
+    let r = app
+        .client
+        .post(app.url("/api"))
+        .header("vapi-service", service)
+        .header("vapi-operation", op)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "JSON-RPC answers 200");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert_eq!(v["id"], "7", "{v}");
+    v
+}
+
+/// The output of a call that must succeed.
+async fn output(app: &TestApp, token: &str, service: &str, op: &str, input: Value) -> Value {
+    let v = invoke(app, session_ctx(token), service, op, input).await;
+    assert!(
+        v["result"].get("error").is_none(),
+        "{service}.{op} failed: {v}"
+    );
+    v["result"]["output"].clone()
+}
+
+/// The error of a call that must fail with `kind` (e.g. `not_found`); returns its fields.
+async fn error(
+    app: &TestApp,
+    security: Value,
+    service: &str,
+    op: &str,
+    input: Value,
+    kind: &str,
+) -> Value {
+    let v = invoke(app, security, service, op, input).await;
+    assert!(v["result"].get("output").is_none(), "{v}");
+    let name = format!("com.vmware.vapi.std.errors.{kind}");
+    let fields = v["result"]["error"]["ERROR"][&name].clone();
+    assert!(fields.is_object(), "expected {name}: {v}");
+    assert_eq!(fields["data"], json!({"OPTIONAL": null}));
+    assert_eq!(
+        fields["error_type"],
+        json!({"OPTIONAL": kind.to_uppercase()})
+    );
+    let messages = fields["messages"].as_array().expect("messages");
+    assert!(!messages.is_empty());
+    for m in messages {
+        let m = &m["STRUCTURE"]["com.vmware.vapi.std.localizable_message"];
+        assert!(
+            m["id"].is_string() && m["default_message"].is_string(),
+            "{m}"
+        );
+        assert!(m["args"].is_array(), "{m}");
+    }
+    fields
+}
+
+fn structure<'a>(v: &'a Value, name: &str) -> &'a Value {
+    let s = &v["STRUCTURE"][name];
+    assert!(s.is_object(), "expected structure {name}: {v}");
+    s
+}
+
+fn create_input(item: &str, client_token: Option<&str>) -> Value {
+    json!({
+        "client_token": {"OPTIONAL": client_token},
+        "create_spec": {"STRUCTURE": {DS_MODEL: {
+            "id": {"OPTIONAL": null},
+            "library_item_id": {"OPTIONAL": item},
+            "library_item_content_version": {"OPTIONAL": null},
+            "error_message": {"OPTIONAL": null},
+            "client_progress": {"OPTIONAL": null},
+            "state": {"OPTIONAL": null},
+            "expiration_time": {"OPTIONAL": null},
+        }}},
+    })
+}
+
+async fn rpc_login(app: &TestApp, user: &str, password: &str) -> String {
+    let v = invoke(
+        app,
+        user_pass_ctx(user, password),
+        "com.vmware.cis.session",
+        "create",
+        json!({}),
+    )
+    .await;
+    v["result"]["output"]["SECRET"]
+        .as_str()
+        .unwrap_or_else(|| panic!("token as SECRET: {v}"))
+        .to_string()
+}
+
+async fn rpc_create(app: &TestApp, token: &str, item: &str) -> String {
+    let out = output(app, token, DS, "create", create_input(item, None)).await;
+    out.as_str().expect("id string").to_string()
+}
+
+/// An app with one item and alice (downloader), logged in over JSON-RPC.
+async fn setup() -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let item = app
+        .import(
+            "lib",
+            "vm",
+            &[("disk-0.vmdk", DISK), ("vm.ovf", b"<Envelope/>")],
+        )
+        .await;
+    app.add_user("alice", "Secr3t!", DOWNLOADER).await;
+    let token = rpc_login(&app, "alice", "Secr3t!").await;
+    (app, token, item)
+}
+
+// ------------------------------------------------------------------ session
+
+#[tokio::test]
+async fn cis_session_create_get_delete() {
+    let (app, token, _item) = setup().await;
+    let info = output(&app, &token, "com.vmware.cis.session", "get", json!({})).await;
+    let info = structure(&info, "com.vmware.cis.session.info");
+    assert_eq!(info["user"], "alice");
+    assert!(info["created_time"].as_str().unwrap().ends_with('Z'));
+    assert!(info["last_accessed_time"].is_string());
+
+    // The JSON-RPC token is an ordinary login token.
+    assert_eq!(
+        app.get(&token, "/api/session").await.status(),
+        StatusCode::OK
+    );
+
+    let out = output(&app, &token, "com.vmware.cis.session", "delete", json!({})).await;
+    assert!(out.is_null());
+    let e = error(
+        &app,
+        session_ctx(&token),
+        "com.vmware.cis.session",
+        "get",
+        json!({}),
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(e["challenge"], json!({"OPTIONAL": null}));
+
+    error(
+        &app,
+        user_pass_ctx("alice", "wrong"),
+        "com.vmware.cis.session",
+        "create",
+        json!({}),
+        "unauthenticated",
+    )
+    .await;
+    error(
+        &app,
+        json!({"schemeId": "com.vmware.vapi.std.security.saml_hok_token"}),
+        DS,
+        "list",
+        json!({"library_item_id": {"OPTIONAL": null}}),
+        "unauthenticated",
+    )
+    .await;
+    error(
+        &app,
+        Value::Null,
+        DS,
+        "list",
+        json!({"library_item_id": {"OPTIONAL": null}}),
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rest_session_header_and_user_pass_also_authenticate() {
+    let (app, token, _item) = setup().await;
+    // No securityCtx: the REST session header is honoured.
+    let body = json!({"jsonrpc": "2.0", "method": "invoke", "id": 3, "params": {
+        "serviceId": "com.vmware.content.library", "operationId": "list",
+        "input": {"STRUCTURE": {"operation-input": {}}}, "ctx": {"appCtx": {}}}});
+    let r = app
+        .client
+        .post(app.url("/api"))
+        .header("vmware-api-session-id", &token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], 3);
+    assert_eq!(
+        v["result"]["output"].as_array().map(Vec::len),
+        Some(1),
+        "{v}"
+    );
+    // user_pass on an ordinary operation works for that one call.
+    let v = invoke(
+        &app,
+        user_pass_ctx("alice", "Secr3t!"),
+        "com.vmware.content.library",
+        "list",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        v["result"]["output"].as_array().map(Vec::len),
+        Some(1),
+        "{v}"
+    );
+}
+
+// ------------------------------------------------------------------ catalog
+
+#[tokio::test]
+async fn catalog_services() {
+    let (app, token, item) = setup().await;
+    let libraries = output(
+        &app,
+        &token,
+        "com.vmware.content.library",
+        "list",
+        json!({}),
+    )
+    .await;
+    let library = libraries[0].as_str().unwrap().to_string();
+    let lib = output(
+        &app,
+        &token,
+        "com.vmware.content.library",
+        "get",
+        json!({"library_id": library}),
+    )
+    .await;
+    let lib = structure(&lib, "com.vmware.content.library_model");
+    assert_eq!(lib["id"], json!({"OPTIONAL": library}));
+    assert_eq!(lib["name"], json!({"OPTIONAL": "lib"}));
+    assert_eq!(lib["type"], json!({"OPTIONAL": "LOCAL"}));
+    assert_eq!(lib["last_sync_time"], json!({"OPTIONAL": null}));
+
+    let items = output(
+        &app,
+        &token,
+        "com.vmware.content.library.item",
+        "list",
+        json!({"library_id": library}),
+    )
+    .await;
+    assert_eq!(items, json!([item]));
+    let model = output(
+        &app,
+        &token,
+        "com.vmware.content.library.item",
+        "get",
+        json!({"library_item_id": item}),
+    )
+    .await;
+    let model = structure(&model, "com.vmware.content.library.item_model");
+    assert_eq!(model["name"], json!({"OPTIONAL": "vm"}));
+    assert_eq!(model["library_id"], json!({"OPTIONAL": library}));
+    assert_eq!(model["cached"], json!({"OPTIONAL": true}));
+    assert!(model["size"]["OPTIONAL"].is_i64());
+
+    let files = output(
+        &app,
+        &token,
+        "com.vmware.content.library.item.file",
+        "list",
+        json!({"library_item_id": item}),
+    )
+    .await;
+    assert_eq!(files.as_array().unwrap().len(), 2);
+    let file = output(
+        &app,
+        &token,
+        "com.vmware.content.library.item.file",
+        "get",
+        json!({"library_item_id": item, "name": "disk-0.vmdk"}),
+    )
+    .await;
+    let file = structure(&file, "com.vmware.content.library.item.file.info");
+    assert_eq!(file["name"], "disk-0.vmdk");
+    assert_eq!(file["size"], DISK.len() as u64);
+    assert_eq!(file["cached"], true);
+    assert!(file["version"].is_string());
+    let checksum = structure(
+        &file["checksum_info"]["OPTIONAL"],
+        "com.vmware.content.library.item.file.checksum_info",
+    );
+    assert_eq!(checksum["algorithm"], json!({"OPTIONAL": "SHA256"}));
+    assert_eq!(checksum["checksum"], hex::encode(Sha256::digest(DISK)));
+
+    error(
+        &app,
+        session_ctx(&token),
+        "com.vmware.content.library.item.file",
+        "get",
+        json!({"library_item_id": item, "name": "nope"}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        "com.vmware.content.library",
+        "get",
+        json!({"library_id": "nope"}),
+        "not_found",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        "com.vmware.content.library.item",
+        "get",
+        json!({"library_item_id": uuid::Uuid::new_v4().to_string()}),
+        "not_found",
+    )
+    .await;
+}
+
+// -------------------------------------------------------- download sessions
+
+#[tokio::test]
+async fn download_session_operations() {
+    let (app, token, item) = setup().await;
+    let id = rpc_create(&app, &token, &item).await;
+
+    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    let model = structure(&model, DS_MODEL);
+    assert_eq!(model["id"], json!({"OPTIONAL": null}));
+    assert_eq!(model["library_item_id"], json!({"OPTIONAL": item}));
+    assert_eq!(model["state"], json!({"OPTIONAL": "ACTIVE"}));
+    assert_eq!(model["client_progress"], json!({"OPTIONAL": 0}));
+    assert_eq!(model["error_message"], json!({"OPTIONAL": null}));
+    assert!(model["library_item_content_version"]["OPTIONAL"].is_string());
+    let expires = model["expiration_time"]["OPTIONAL"].as_str().unwrap();
+    assert_eq!(expires.len(), "2030-01-01T00:05:00.000Z".len(), "{expires}");
+    assert!(expires.ends_with('Z'));
+
+    let out = output(
+        &app,
+        &token,
+        DS,
+        "keep_alive",
+        json!({"download_session_id": id, "progress": {"OPTIONAL": 100}}),
+    )
+    .await;
+    assert!(out.is_null());
+    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    assert_eq!(
+        structure(&model, DS_MODEL)["client_progress"],
+        json!({"OPTIONAL": 100})
+    );
+    output(
+        &app,
+        &token,
+        DS,
+        "keep_alive",
+        json!({"download_session_id": id, "progress": {"OPTIONAL": null}}),
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "keep_alive",
+        json!({"download_session_id": id, "progress": {"OPTIONAL": 101}}),
+        "invalid_argument",
+    )
+    .await;
+
+    // list, with and without the item filter.
+    let other = app.import("lib", "other", &[("x.bin", b"x")]).await;
+    rpc_create(&app, &token, &other).await;
+    let all = output(
+        &app,
+        &token,
+        DS,
+        "list",
+        json!({"library_item_id": {"OPTIONAL": null}}),
+    )
+    .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let filtered = output(
+        &app,
+        &token,
+        DS,
+        "list",
+        json!({"library_item_id": {"OPTIONAL": item}}),
+    )
+    .await;
+    assert_eq!(filtered, json!([id]));
+
+    // cancel, then the state rule.
+    assert!(output(
+        &app,
+        &token,
+        DS,
+        "cancel",
+        json!({"download_session_id": id})
+    )
+    .await
+    .is_null());
+    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    assert_eq!(
+        structure(&model, DS_MODEL)["state"],
+        json!({"OPTIONAL": "CANCELED"})
+    );
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "cancel",
+        json!({"download_session_id": id}),
+        "not_allowed_in_current_state",
+    )
+    .await;
+
+    // delete, then NOT_FOUND.
+    assert!(output(
+        &app,
+        &token,
+        DS,
+        "delete",
+        json!({"download_session_id": id})
+    )
+    .await
+    .is_null());
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "get",
+        json!({"download_session_id": id}),
+        "not_found",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "get",
+        json!({"download_session_id": "nope"}),
+        "not_found",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "create",
+        create_input("nope", None),
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fail_and_idempotent_create() {
+    let (app, token, item) = setup().await;
+    let a = output(
+        &app,
+        &token,
+        DS,
+        "create",
+        create_input(&item, Some("ct-1")),
+    )
+    .await;
+    let b = output(
+        &app,
+        &token,
+        DS,
+        "create",
+        create_input(&item, Some("ct-1")),
+    )
+    .await;
+    assert_eq!(a, b);
+    let id = a.as_str().unwrap();
+    error(
+        &app,
+        session_ctx(&token),
+        DS,
+        "fail",
+        json!({"download_session_id": id}),
+        "invalid_argument",
+    )
+    .await;
+    output(
+        &app,
+        &token,
+        DS,
+        "fail",
+        json!({"download_session_id": id, "client_error_message": "client could not write file"}),
+    )
+    .await;
+    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    let model = structure(&model, DS_MODEL);
+    assert_eq!(model["state"], json!({"OPTIONAL": "ERROR"}));
+    let message = structure(
+        &model["error_message"]["OPTIONAL"],
+        "com.vmware.vapi.std.localizable_message",
+    );
+    assert_eq!(message["default_message"], "client could not write file");
+    assert_eq!(message["params"], json!({"OPTIONAL": null}));
+    assert_eq!(message["localized"], json!({"OPTIONAL": null}));
+}
+
+#[tokio::test]
+async fn downloadsession_file_operations() {
+    let (app, token, item) = setup().await;
+    let id = rpc_create(&app, &token, &item).await;
+    let files = output(
+        &app,
+        &token,
+        DS_FILE,
+        "list",
+        json!({"download_session_id": id}),
+    )
+    .await;
+    let files = files.as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let f = structure(f, FILE_INFO);
+        assert!(f["name"].is_string());
+        assert!(f["bytes_transferred"].is_i64());
+        assert!(f["status"].is_string());
+        for optional in [
+            "size",
+            "download_endpoint",
+            "checksum_info",
+            "error_message",
+        ] {
+            assert!(f[optional].get("OPTIONAL").is_some(), "{optional}: {f}");
+        }
+    }
+
+    let info = output(
+        &app,
+        &token,
+        DS_FILE,
+        "prepare",
+        json!({"download_session_id": id, "file_name": "disk-0.vmdk", "endpoint_type": {"OPTIONAL": "HTTPS"}}),
+    )
+    .await;
+    let info = structure(&info, FILE_INFO);
+    assert_eq!(info["name"], "disk-0.vmdk");
+    let status = info["status"].as_str().unwrap();
+    assert!(
+        ["PREPARE_REQUESTED", "PREPARING", "PREPARED"].contains(&status),
+        "{status}"
+    );
+    let info = output(
+        &app,
+        &token,
+        DS_FILE,
+        "get",
+        json!({"download_session_id": id, "file_name": "disk-0.vmdk"}),
+    )
+    .await;
+    assert_eq!(structure(&info, FILE_INFO)["name"], "disk-0.vmdk");
+
+    error(
+        &app,
+        session_ctx(&token),
+        DS_FILE,
+        "prepare",
+        json!({"download_session_id": id, "file_name": "nope.bin", "endpoint_type": {"OPTIONAL": null}}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS_FILE,
+        "get",
+        json!({"download_session_id": id, "file_name": "nope.bin"}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS_FILE,
+        "prepare",
+        json!({"download_session_id": id, "file_name": "vm.ovf", "endpoint_type": {"OPTIONAL": "DIRECT"}}),
+        "unauthorized",
+    )
+    .await;
+    error(
+        &app,
+        session_ctx(&token),
+        DS_FILE,
+        "prepare",
+        json!({"download_session_id": id, "file_name": "vm.ovf", "endpoint_type": {"OPTIONAL": "FTP"}}),
+        "invalid_argument",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_are_shared_across_surfaces() {
+    let (app, token, item) = setup().await;
+    let id = rpc_create(&app, &token, &item).await;
+    let r = app
+        .get(
+            &token,
+            &format!("/rest/com/vmware/content/library/item/download-session/id:{id}"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let api_id = app.create_session(&token, &item).await;
+    let model = output(
+        &app,
+        &token,
+        DS,
+        "get",
+        json!({"download_session_id": api_id}),
+    )
+    .await;
+    assert_eq!(
+        structure(&model, DS_MODEL)["state"],
+        json!({"OPTIONAL": "ACTIVE"})
+    );
+}
+
+// ---------------------------------------------------------- bad requests
+
+#[tokio::test]
+async fn unknown_operations_and_bad_inputs() {
+    let (app, token, item) = setup().await;
+    let ctx = session_ctx(&token);
+    let e = error(
+        &app,
+        ctx.clone(),
+        DS,
+        "explode",
+        json!({}),
+        "operation_not_found",
+    )
+    .await;
+    assert_eq!(e["error_type"], json!({"OPTIONAL": "OPERATION_NOT_FOUND"}));
+    error(
+        &app,
+        ctx.clone(),
+        "com.vmware.nope",
+        "list",
+        json!({}),
+        "operation_not_found",
+    )
+    .await;
+    // Unknown operations are reported before authentication.
+    error(
+        &app,
+        Value::Null,
+        DS,
+        "explode",
+        json!({}),
+        "operation_not_found",
+    )
+    .await;
+
+    let id = rpc_create(&app, &token, &item).await;
+    // Wrong types, missing required fields, unexpected set fields.
+    error(
+        &app,
+        ctx.clone(),
+        DS,
+        "get",
+        json!({"download_session_id": 5}),
+        "invalid_argument",
+    )
+    .await;
+    error(&app, ctx.clone(), DS, "get", json!({}), "invalid_argument").await;
+    error(
+        &app,
+        ctx.clone(),
+        DS,
+        "get",
+        json!({"download_session_id": id, "surprise": "x"}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        ctx.clone(),
+        DS,
+        "keep_alive",
+        json!({"download_session_id": id, "progress": {"OPTIONAL": "half"}}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        ctx.clone(),
+        DS,
+        "create",
+        json!({"create_spec": "not a structure"}),
+        "invalid_argument",
+    )
+    .await;
+    error(
+        &app,
+        ctx.clone(),
+        DS,
+        "create",
+        json!({}),
+        "invalid_argument",
+    )
+    .await;
+    // An unset optional the operation does not know is tolerated (newer SDKs).
+    output(
+        &app,
+        &token,
+        DS,
+        "get",
+        json!({"download_session_id": id, "future_option": {"OPTIONAL": null}}),
+    )
+    .await;
+    // Plain (unwrapped) values are accepted where the SDK wraps them.
+    let plain = output(
+        &app,
+        &token,
+        DS,
+        "create",
+        json!({"create_spec": {"library_item_id": item}}),
+    )
+    .await;
+    assert!(plain.is_string());
+}
+
+#[tokio::test]
+async fn another_users_session_is_not_found() {
+    let (app, token, item) = setup().await;
+    let id = rpc_create(&app, &token, &item).await;
+    app.add_user("bob", "pw", DOWNLOADER).await;
+    let bob = rpc_login(&app, "bob", "pw").await;
+    for (service, op, input) in [
+        (DS, "get", json!({"download_session_id": id})),
+        (DS, "cancel", json!({"download_session_id": id})),
+        (DS, "delete", json!({"download_session_id": id})),
+        (DS_FILE, "list", json!({"download_session_id": id})),
+    ] {
+        error(&app, session_ctx(&bob), service, op, input, "not_found").await;
+    }
+    let none = output(
+        &app,
+        &bob,
+        DS,
+        "list",
+        json!({"library_item_id": {"OPTIONAL": null}}),
+    )
+    .await;
+    assert_eq!(none, json!([]));
+}
+
+fn rpc_error_code(v: &Value) -> i64 {
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert!(v.get("result").is_none(), "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+    v["error"]["code"].as_i64().expect("error code")
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_gets_json_rpc_errors() {
+    let app = spawn_app().await;
+    let v = post_raw(&app, "{not json").await;
+    assert_eq!(rpc_error_code(&v), -32700);
+    assert!(v["id"].is_null());
+
+    let v = post_raw(&app, r#"[{"jsonrpc":"2.0"}]"#).await;
+    assert_eq!(rpc_error_code(&v), -32600);
+    let v = post_raw(&app, r#"{"jsonrpc":"2.0","id":"1","params":{}}"#).await;
+    assert_eq!(rpc_error_code(&v), -32600);
+    assert!(v["id"].is_null(), "invalid requests answer a null id");
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"1.0","id":"1","method":"invoke","params":{}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32600);
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":{"x":1},"method":"invoke","params":{}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32600);
+
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":"2","method":"frobnicate","params":{}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32601);
+    assert_eq!(v["id"], "2");
+
+    let v = post_raw(&app, r#"{"jsonrpc":"2.0","id":"3","method":"invoke"}"#).await;
+    assert_eq!(rpc_error_code(&v), -32602);
+    assert_eq!(v["id"], "3");
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":"4","method":"invoke","params":{"serviceId":"com.vmware.cis.session"}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32602);
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":"5","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":"x"}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32602);
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":"6","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}},"ctx":7}}"#,
+    )
+    .await;
+    assert_eq!(rpc_error_code(&v), -32602);
+
+    // Headers that disagree with the body.
+    let r = app
+        .client
+        .post(app.url("/api"))
+        .header("vapi-service", "com.vmware.cis.session")
+        .header("vapi-operation", "delete")
+        .body(r#"{"jsonrpc":"2.0","id":"8","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(rpc_error_code(&v), -31001);
+
+    // Oversize bodies are refused without reading them whole.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":"9","pad":"{}"}}"#,
+        "x".repeat(200_000)
+    );
+    let v = post_raw(&app, huge).await;
+    assert_eq!(rpc_error_code(&v), -32600);
+
+    // Numeric ids are echoed as sent.
+    let v = post_raw(
+        &app,
+        r#"{"jsonrpc":"2.0","id":42,"method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}}}}"#,
+    )
+    .await;
+    assert_eq!(v["id"], 42);
+    assert!(
+        v["result"]["error"]["ERROR"]["com.vmware.vapi.std.errors.unauthenticated"].is_object(),
+        "{v}"
+    );
+}
+
+// ------------------------------------------------------ official Python SDK
+
+/// The SDK packages, pinned.
+const SDK_PACKAGES: &[&str] = &[
+    "vmware-vcenter==8.0.3.0",
+    "vmware-vapi-runtime==2.52.0",
+    "vmware-vapi-common-client==2.52.0",
+    "requests",
+];
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/sdk-venv` with the SDK installed, created on first use.
+async fn sdk_python() -> PathBuf {
+    let venv = manifest_dir().join("target/sdk-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".sdk-installed");
+    if ready.exists() {
+        return python;
+    }
+    let run = |program: PathBuf, args: Vec<String>| async move {
+        let status = tokio::process::Command::new(&program)
+            .args(&args)
+            .status()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        assert!(
+            status.success(),
+            "{} {args:?} failed: {status}",
+            program.display()
+        );
+    };
+    if !python.exists() {
+        run(
+            PathBuf::from("python3"),
+            vec!["-m".into(), "venv".into(), venv.display().to_string()],
+        )
+        .await;
+    }
+    let cache = manifest_dir().join("target/pip-cache");
+    let mut args: Vec<String> = vec![
+        "-m".into(),
+        "pip".into(),
+        "install".into(),
+        "--quiet".into(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ];
+    args.extend(SDK_PACKAGES.iter().map(|p| p.to_string()));
+    run(python.clone(), args).await;
+    std::fs::write(&ready, SDK_PACKAGES.join("\n")).expect("mark the venv ready");
+    python
+}
+
+/// Drives tests/sdk/test_sdk.py (the official vSphere Automation SDK for
+/// Python) against a running instance. Set `SKIP_SDK_TESTS=1` where neither
+/// PyPI nor a prepared `target/sdk-venv` is available.
+#[tokio::test]
+async fn official_python_sdk() {
+    if std::env::var_os("SKIP_SDK_TESTS").is_some() {
+        eprintln!("SKIP_SDK_TESTS is set: official Python SDK not run");
+        return;
+    }
+    let python = sdk_python().await;
+    let app = spawn_app().await;
+    let disk: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(7) % 253) as u8)
+        .collect();
+    let item = app
+        .import(
+            "lib",
+            "vm",
+            &[("disk-0.vmdk", &disk), ("vm.ovf", b"<Envelope/>")],
+        )
+        .await;
+    let other_item = app.import("lib", "other", &[("x.bin", b"x")]).await;
+    app.add_user("administrator@vsphere.local", "Secr3t!", DOWNLOADER)
+        .await;
+
+    let script = manifest_dir().join("tests/sdk/test_sdk.py");
+    let child = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("SDK_URL", &app.address)
+        .env("SDK_USER", "administrator@vsphere.local")
+        .env("SDK_PASSWORD", "Secr3t!")
+        .env("SDK_ITEM_ID", &item)
+        .env("SDK_OTHER_ITEM_ID", &other_item)
+        .env("SDK_FILE_NAME", "disk-0.vmdk")
+        .env("SDK_FILE_SHA256", hex::encode(Sha256::digest(&disk)))
+        .env("SDK_FILE_SIZE", disk.len().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the SDK script");
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("SDK script finishes within 3 minutes")
+        .expect("SDK script output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--- SDK stdout ---\n{stdout}\n--- SDK stderr ---\n{stderr}");
+    assert!(
+        out.status.success(),
+        "official Python SDK run failed ({}); see its output above",
+        out.status
+    );
+}

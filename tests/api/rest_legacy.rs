@@ -1,1 +1,804 @@
-//! (tests being written)
+//! The legacy `/rest/com/vmware/...` surface: every operation, its `{"value"}`
+//! wrapping and error bodies, login cookies, and govc's `library.export` sequence.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{header, Response, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+const SESSION: &str = "/rest/com/vmware/cis/session";
+const DS: &str = "/rest/com/vmware/content/library/item/download-session";
+const DS_FILE: &str = "/rest/com/vmware/content/library/item/downloadsession/file";
+const LIBRARY: &str = "/rest/com/vmware/content/library";
+const ITEM: &str = "/rest/com/vmware/content/library/item";
+const ITEM_FILE: &str = "/rest/com/vmware/content/library/item/file";
+
+const DISK: &[u8] = b"disk bytes for the legacy surface";
+const OVF: &[u8] = b"<Envelope/>";
+
+/// Asserts a `/rest` error answer and returns its body.
+async fn assert_rest_error(r: Response, status: u16, kind: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let body: Value = r.json().await.expect("error body is JSON");
+    let vapi_type = format!("com.vmware.vapi.std.errors.{}", kind.to_lowercase());
+    assert_eq!(body["type"], vapi_type, "{body}");
+    assert_eq!(body["value"]["error_type"], kind, "{body}");
+    let messages = body["value"]["messages"].as_array().expect("messages");
+    assert!(!messages.is_empty(), "{body}");
+    for m in messages {
+        assert!(m["id"].is_string() && m["default_message"].is_string() && m["args"].is_array());
+    }
+    body
+}
+
+/// The `value` of a successful answer.
+async fn value_of(r: Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK, "status");
+    let body: Value = r.json().await.expect("JSON body");
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(1),
+        "only value: {body}"
+    );
+    body["value"].clone()
+}
+
+/// A void answer: 200 and nothing in the body.
+async fn assert_void(r: Response) {
+    assert_eq!(r.status(), StatusCode::OK, "status");
+    assert!(
+        r.bytes().await.unwrap().is_empty(),
+        "void answers have no body"
+    );
+}
+
+/// An app with one item (`disk-0.vmdk`, `vm.ovf`) and user alice (downloader).
+async fn setup() -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let item = app
+        .import("lib", "vm", &[("disk-0.vmdk", DISK), ("vm.ovf", OVF)])
+        .await;
+    let token = app.user("alice", DOWNLOADER).await;
+    (app, token, item)
+}
+
+async fn rest_create(app: &TestApp, token: &str, item: &str) -> String {
+    let r = app
+        .post(
+            token,
+            DS,
+            Some(json!({"create_spec": {"library_item_id": item}})),
+        )
+        .await;
+    value_of(r).await.as_str().expect("id string").to_string()
+}
+
+async fn rest_session(app: &TestApp, token: &str, id: &str) -> Value {
+    value_of(app.get(token, &format!("{DS}/id:{id}")).await).await
+}
+
+// ------------------------------------------------------------------ login
+
+#[tokio::test]
+async fn login_answers_the_token_as_value_and_sets_the_cookie() {
+    let app = spawn_app().await;
+    app.add_user("bob", "secret", DOWNLOADER).await;
+    let r = app
+        .client
+        .post(app.url(SESSION))
+        .basic_auth("bob", Some("secret"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get(header::SET_COOKIE)
+        .expect("session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let token = value_of(r).await.as_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with(&format!("vmware-api-session-id={token}")),
+        "{cookie}"
+    );
+    assert!(cookie.contains("Path=/rest"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+
+    // The token works as header on every surface, and as the cookie here.
+    let me = value_of(
+        app.post(&token, &format!("{SESSION}?~action=get"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(me["user"], "bob");
+    assert!(me["created_time"].as_str().unwrap().ends_with('Z'));
+    assert!(me["last_accessed_time"].is_string());
+    assert_eq!(
+        app.get(&token, "/api/session").await.status(),
+        StatusCode::OK
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("{SESSION}?~action=get")))
+        .header(header::COOKIE, format!("vmware-api-session-id={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value_of(r).await["user"], "bob");
+}
+
+#[tokio::test]
+async fn header_authn_login_sets_no_cookie() {
+    let app = spawn_app().await;
+    app.add_user("bob", "secret", DOWNLOADER).await;
+    let r = app
+        .client
+        .post(app.url(SESSION))
+        .basic_auth("bob", Some("secret"))
+        .header("vmware-use-header-authn", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
+    assert!(value_of(r).await.is_string());
+}
+
+#[tokio::test]
+async fn bad_credentials_and_missing_tokens_are_unauthenticated() {
+    let app = spawn_app().await;
+    app.add_user("bob", "secret", DOWNLOADER).await;
+    let r = app
+        .client
+        .post(app.url(SESSION))
+        .basic_auth("bob", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
+    assert_rest_error(r, 401, "UNAUTHENTICATED").await;
+    let r = app.client.post(app.url(SESSION)).send().await.unwrap();
+    assert_rest_error(r, 401, "UNAUTHENTICATED").await;
+    let r = app.client.get(app.url(DS)).send().await.unwrap();
+    assert_rest_error(r, 401, "UNAUTHENTICATED").await;
+    assert_rest_error(
+        app.get("not-a-token", LIBRARY).await,
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_token_and_expires_the_cookie() {
+    let app = spawn_app().await;
+    let token = app.user("bob", DOWNLOADER).await;
+    let r = app.delete(&token, SESSION).await;
+    let cookie = r
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|c| c.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert_void(r).await;
+    let r = app
+        .post(&token, &format!("{SESSION}?~action=get"), None)
+        .await;
+    assert_rest_error(r, 401, "UNAUTHENTICATED").await;
+    assert_rest_error(app.delete(&token, SESSION).await, 401, "UNAUTHENTICATED").await;
+}
+
+// ---------------------------------------------------------------- catalog
+
+#[tokio::test]
+async fn catalog_reads() {
+    let (app, token, item) = setup().await;
+    let libraries = value_of(app.get(&token, LIBRARY).await).await;
+    let library = libraries[0].as_str().expect("one library").to_string();
+    assert_eq!(libraries.as_array().unwrap().len(), 1);
+
+    let lib = value_of(app.get(&token, &format!("{LIBRARY}/id:{library}")).await).await;
+    assert_eq!(lib["id"], library);
+    assert_eq!(lib["name"], "lib");
+    assert_eq!(lib["type"], "LOCAL");
+
+    let items = value_of(
+        app.get(&token, &format!("{ITEM}?library_id={library}"))
+            .await,
+    )
+    .await;
+    assert_eq!(items, json!([item]));
+    let model = value_of(app.get(&token, &format!("{ITEM}/id:{item}")).await).await;
+    assert_eq!(model["id"], item);
+    assert_eq!(model["library_id"], library);
+    assert_eq!(model["name"], "vm");
+    assert_eq!(model["size"], (DISK.len() + OVF.len()) as u64);
+
+    let files = value_of(
+        app.get(&token, &format!("{ITEM_FILE}?library_item_id={item}"))
+            .await,
+    )
+    .await;
+    let mut names: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["disk-0.vmdk", "vm.ovf"]);
+
+    let r = app
+        .post(
+            &token,
+            &format!("{ITEM_FILE}/id:{item}?~action=get"),
+            Some(json!({"name": "disk-0.vmdk"})),
+        )
+        .await;
+    let file = value_of(r).await;
+    assert_eq!(file["size"], DISK.len() as u64);
+    assert_eq!(file["checksum_info"]["algorithm"], "SHA256");
+    assert_eq!(
+        file["checksum_info"]["checksum"],
+        hex::encode(Sha256::digest(DISK))
+    );
+    assert_eq!(file["cached"], true);
+
+    // Errors keep the /rest shape.
+    let r = app
+        .post(
+            &token,
+            &format!("{ITEM_FILE}/id:{item}?~action=get"),
+            Some(json!({"name": "nope"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    assert_rest_error(app.get(&token, ITEM).await, 400, "INVALID_ARGUMENT").await;
+    assert_rest_error(app.get(&token, ITEM_FILE).await, 400, "INVALID_ARGUMENT").await;
+    let unknown = uuid::Uuid::new_v4();
+    let r = app.get(&token, &format!("{LIBRARY}/id:{unknown}")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    let r = app.get(&token, &format!("{ITEM}/id:{unknown}")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    let r = app.get(&token, &format!("{ITEM}/id:not-an-id")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    // A bare id (no `id:`) names no operation.
+    assert_rest_error(
+        app.get(&token, &format!("{ITEM}/{item}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+
+    // Catalog reads need System.Read.
+    let reader_less = app.user("carol", &["ContentLibrary.DownloadSession"]).await;
+    assert_rest_error(app.get(&reader_less, LIBRARY).await, 403, "UNAUTHORIZED").await;
+}
+
+// ------------------------------------------------------ download sessions
+
+#[tokio::test]
+async fn session_lifecycle() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+
+    let model = rest_session(&app, &token, &id).await;
+    assert_eq!(model["library_item_id"], item);
+    assert_eq!(model["state"], "ACTIVE");
+    assert_eq!(model["client_progress"], 0);
+    assert!(model["library_item_content_version"].is_string());
+    assert!(model["expiration_time"].as_str().unwrap().ends_with('Z'));
+    assert!(model.get("id").is_none(), "get answers carry no id");
+    // Clients that percent-encode the colon reach the same operation.
+    let r = app.get(&token, &format!("{DS}/id%3A{id}")).await;
+    assert_eq!(value_of(r).await["library_item_id"], item);
+
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}/id:{id}?~action=keep-alive"),
+            Some(json!({"progress": 42})),
+        )
+        .await;
+    assert_void(r).await;
+    assert_eq!(rest_session(&app, &token, &id).await["client_progress"], 42);
+    // Progress is optional.
+    assert_void(
+        app.post(&token, &format!("{DS}/id:{id}?~action=keep-alive"), None)
+            .await,
+    )
+    .await;
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}/id:{id}?~action=keep-alive"),
+            Some(json!({"progress": 101})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+
+    assert_void(
+        app.post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(rest_session(&app, &token, &id).await["state"], "CANCELED");
+    let r = app
+        .post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
+        .await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    let r = app
+        .post(&token, &format!("{DS}/id:{id}?~action=keep-alive"), None)
+        .await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+
+    assert_void(app.delete(&token, &format!("{DS}/id:{id}")).await).await;
+    let r = app.get(&token, &format!("{DS}/id:{id}")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    assert_rest_error(
+        app.delete(&token, &format!("{DS}/id:{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fail_needs_a_message_and_reports_it() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+    let r = app
+        .post(&token, &format!("{DS}/id:{id}?~action=fail"), None)
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}/id:{id}?~action=fail"),
+            Some(json!({"client_error_message": "disk full"})),
+        )
+        .await;
+    assert_void(r).await;
+    let model = rest_session(&app, &token, &id).await;
+    assert_eq!(model["state"], "ERROR");
+    assert!(model["error_message"]["default_message"]
+        .as_str()
+        .unwrap()
+        .contains("disk full"));
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}/id:{id}?~action=fail"),
+            Some(json!({"client_error_message": "again"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+}
+
+#[tokio::test]
+async fn client_token_makes_create_idempotent() {
+    let (app, token, item) = setup().await;
+    let body = json!({"client_token": "tok-1", "create_spec": {"library_item_id": item}});
+    let a = value_of(app.post(&token, DS, Some(body.clone())).await).await;
+    let b = value_of(app.post(&token, DS, Some(body)).await).await;
+    assert_eq!(a, b);
+    let c = rest_create(&app, &token, &item).await;
+    assert_ne!(a, c);
+}
+
+#[tokio::test]
+async fn create_errors() {
+    let (app, token, _item) = setup().await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let r = app
+        .post(
+            &token,
+            DS,
+            Some(json!({"create_spec": {"library_item_id": unknown}})),
+        )
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    assert_rest_error(app.post(&token, DS, None).await, 400, "INVALID_ARGUMENT").await;
+    let r = app.post(&token, DS, Some(json!({"create_spec": {}}))).await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let reader = app.user("carol", &["System.Read"]).await;
+    let r = app
+        .post(
+            &reader,
+            DS,
+            Some(json!({"create_spec": {"library_item_id": unknown}})),
+        )
+        .await;
+    assert_rest_error(r, 403, "UNAUTHORIZED").await;
+}
+
+#[tokio::test]
+async fn list_variants() {
+    let (app, token, item) = setup().await;
+    let other_item = app.import("lib", "other", &[("x.bin", b"x")]).await;
+    let a = rest_create(&app, &token, &item).await;
+    let b = rest_create(&app, &token, &other_item).await;
+    // Bob's sessions never show up in alice's lists.
+    let bob = app.user("bob", DOWNLOADER).await;
+    rest_create(&app, &bob, &item).await;
+
+    let sorted = |v: Value| {
+        let mut ids: Vec<String> = v
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+
+    assert_eq!(sorted(value_of(app.get(&token, DS).await).await), both);
+    let r = app
+        .get(&token, &format!("{DS}?library_item_id={item}"))
+        .await;
+    assert_eq!(sorted(value_of(r).await), vec![a.clone()]);
+    let r = app.post(&token, &format!("{DS}?~action=list"), None).await;
+    assert_eq!(sorted(value_of(r).await), both);
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}?~action=list"),
+            Some(json!({"library_item_id": other_item})),
+        )
+        .await;
+    assert_eq!(sorted(value_of(r).await), vec![b]);
+    // Here the path id is an item id.
+    let r = app
+        .post(&token, &format!("{DS}/id:{item}?~action=list"), None)
+        .await;
+    assert_eq!(sorted(value_of(r).await), vec![a]);
+
+    let unknown = uuid::Uuid::new_v4();
+    let r = app
+        .post(&token, &format!("{DS}/id:{unknown}?~action=list"), None)
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    let r = app
+        .get(&token, &format!("{DS}?library_item_id={unknown}"))
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn another_users_session_is_not_found() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+    let bob = app.user("bob", DOWNLOADER).await;
+    assert_rest_error(
+        app.get(&bob, &format!("{DS}/id:{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let r = app
+        .post(&bob, &format!("{DS}/id:{id}?~action=cancel"), None)
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    let r = app
+        .get(&bob, &format!("{DS_FILE}?download_session_id={id}"))
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    assert_rest_error(
+        app.delete(&bob, &format!("{DS}/id:{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_eq!(rest_session(&app, &token, &id).await["state"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn sessions_are_shared_across_surfaces() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+    let r = app
+        .get(
+            &token,
+            &format!("/api/content/library/item/download-session/{id}"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let api_id = app.create_session(&token, &item).await;
+    assert_eq!(rest_session(&app, &token, &api_id).await["state"], "ACTIVE");
+}
+
+// ------------------------------------------------------------------ files
+
+#[tokio::test]
+async fn file_list_get_and_prepare() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+
+    let files = value_of(
+        app.get(&token, &format!("{DS_FILE}?download_session_id={id}"))
+            .await,
+    )
+    .await;
+    let mut names: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["disk-0.vmdk", "vm.ovf"]);
+
+    let get = format!("{DS_FILE}/id:{id}?~action=get");
+    let prepare = format!("{DS_FILE}/id:{id}?~action=prepare");
+    let info = value_of(
+        app.post(&token, &get, Some(json!({"file_name": "vm.ovf"})))
+            .await,
+    )
+    .await;
+    assert_eq!(info["name"], "vm.ovf");
+    assert!(info["bytes_transferred"].is_i64());
+    assert!(info["status"].is_string());
+
+    let info = value_of(
+        app.post(&token, &prepare, Some(json!({"file_name": "disk-0.vmdk"})))
+            .await,
+    )
+    .await;
+    assert_eq!(info["name"], "disk-0.vmdk");
+    let status = info["status"].as_str().unwrap();
+    assert!(
+        ["PREPARE_REQUESTED", "PREPARING", "PREPARED"].contains(&status),
+        "{status}"
+    );
+    let r = app
+        .post(
+            &token,
+            &prepare,
+            Some(json!({"file_name": "vm.ovf", "endpoint_type": "HTTPS"})),
+        )
+        .await;
+    value_of(r).await;
+
+    // Unknown file, DIRECT without ContentLibrary.ReadStorage, bad enum.
+    let r = app
+        .post(&token, &get, Some(json!({"file_name": "nope"})))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(&token, &prepare, Some(json!({"file_name": "nope"})))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(
+            &token,
+            &prepare,
+            Some(json!({"file_name": "vm.ovf", "endpoint_type": "DIRECT"})),
+        )
+        .await;
+    assert_rest_error(r, 403, "UNAUTHORIZED").await;
+    let r = app
+        .post(
+            &token,
+            &prepare,
+            Some(json!({"file_name": "vm.ovf", "endpoint_type": "FTP"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app.post(&token, &get, None).await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(&token, &format!("{DS_FILE}/id:{id}?~action=nope"), None)
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    assert_rest_error(app.get(&token, DS_FILE).await, 400, "INVALID_ARGUMENT").await;
+
+    // A session created with ReadStorage may ask for DIRECT.
+    let storage = app.user("dora", ALL_PRIVILEGES).await;
+    let direct = rest_create(&app, &storage, &item).await;
+    let r = app
+        .post(
+            &storage,
+            &format!("{DS_FILE}/id:{direct}?~action=prepare"),
+            Some(json!({"file_name": "vm.ovf", "endpoint_type": "DIRECT"})),
+        )
+        .await;
+    value_of(r).await;
+
+    // Prepare on a session that is no longer ACTIVE.
+    assert_void(
+        app.post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
+            .await,
+    )
+    .await;
+    let r = app
+        .post(&token, &prepare, Some(json!({"file_name": "vm.ovf"})))
+        .await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+}
+
+// ------------------------------------------------------- malformed input
+
+#[tokio::test]
+async fn malformed_requests_get_rest_errors_never_500() {
+    let (app, token, item) = setup().await;
+    let id = rest_create(&app, &token, &item).await;
+    let raw = |path: &str, body: &'static str| {
+        app.client
+            .post(app.url(path))
+            .header("vmware-api-session-id", &token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+    };
+
+    let r = raw(DS, "{not json").send().await.unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = raw(DS, r#"{"create_spec": {"library_item_id": 7}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = raw(DS, r#"{"create_spec": {}, "surprise": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = raw(DS, "[]").send().await.unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let keep_alive = format!("{DS}/id:{id}?~action=keep-alive");
+    let r = raw(&keep_alive, r#"{"progress": "half"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = raw(&keep_alive, r#"{"progress": 5, "extra": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+
+    let huge = format!(r#"{{"client_error_message": "{}"}}"#, "x".repeat(200_000));
+    let r = app
+        .client
+        .post(app.url(&format!("{DS}/id:{id}?~action=fail")))
+        .header("vmware-api-session-id", &token)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 413, "INVALID_ARGUMENT").await;
+
+    // Missing or unknown actions, unknown paths and methods.
+    let r = app.post(&token, &format!("{DS}/id:{id}"), None).await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(&token, &format!("{DS}?~action=explode"), None)
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(&token, &format!("{SESSION}?~action=explode"), None)
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = app
+        .post(
+            &token,
+            &format!("{DS}/id:{id}?~action=cancel&~action=fail"),
+            None,
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    assert_rest_error(
+        app.get(&token, "/rest/com/vmware/nope").await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_rest_error(app.get(&token, "/rest").await, 404, "NOT_FOUND").await;
+    let r = app
+        .client
+        .put(app.url(&format!("{DS}/id:{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    let r = app.get(&token, &format!("{DS}/id:not-a-uuid")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    // The session is untouched by all of the above.
+    assert_eq!(rest_session(&app, &token, &id).await["state"], "ACTIVE");
+}
+
+// ------------------------------------------------- govc library.export
+
+/// govc `library.export` on the /rest paths: login, create, list files,
+/// prepare each, poll until PREPARED, download each with the session header.
+#[tokio::test]
+async fn govc_library_export_replay() {
+    let app = spawn_app().await;
+    let disk: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let item = app
+        .import("lib", "vm", &[("disk-0.vmdk", &disk), ("vm.ovf", OVF)])
+        .await;
+    app.add_user("govc", "pw", DOWNLOADER).await;
+
+    let r = app
+        .client
+        .post(app.url(SESSION))
+        .basic_auth("govc", Some("pw"))
+        .header("vmware-use-header-authn", "true")
+        .send()
+        .await
+        .unwrap();
+    let token = value_of(r).await.as_str().unwrap().to_string();
+    let id = rest_create(&app, &token, &item).await;
+
+    let files = value_of(
+        app.get(&token, &format!("{DS_FILE}?download_session_id={id}"))
+            .await,
+    )
+    .await;
+    let names: Vec<String> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    for name in &names {
+        let r = app
+            .post(
+                &token,
+                &format!("{DS_FILE}/id:{id}?~action=prepare"),
+                Some(json!({"file_name": name})),
+            )
+            .await;
+        value_of(r).await;
+    }
+
+    for name in &names {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let info = loop {
+            let r = app
+                .post(
+                    &token,
+                    &format!("{DS_FILE}/id:{id}?~action=get"),
+                    Some(json!({"file_name": name})),
+                )
+                .await;
+            let info = value_of(r).await;
+            match info["status"].as_str() {
+                Some("PREPARED") => break info,
+                Some("ERROR") => panic!("prepare of {name} failed: {info}"),
+                _ if Instant::now() > deadline => {
+                    panic!("{name} not PREPARED after 30 s (prepare workers running?): {info}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let expected: &[u8] = if name == "vm.ovf" { OVF } else { &disk };
+        assert_eq!(info["size"], expected.len() as u64);
+        let sha = hex::encode(Sha256::digest(expected));
+        assert_eq!(info["checksum_info"]["checksum"], sha);
+        let uri = info["download_endpoint"]["uri"]
+            .as_str()
+            .expect("endpoint uri");
+        let r = app
+            .client
+            .get(uri)
+            .header("vmware-api-session-id", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "download of {name}");
+        let bytes = r.bytes().await.unwrap();
+        assert_eq!(bytes.len(), expected.len());
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+    }
+
+    assert_void(app.delete(&token, &format!("{DS}/id:{id}")).await).await;
+    assert_void(app.delete(&token, SESSION).await).await;
+}

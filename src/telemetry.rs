@@ -8,8 +8,9 @@ use crate::config::LogSettings;
 
 /// Installs the global subscriber once; later calls are no-ops (tests call it repeatedly).
 pub fn init(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    // sqlx reports every migration notice at INFO; only its warnings matter to operators.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("sqlx=warn,{}", settings.level)));
     let json = match settings.format.as_str() {
         "json" => true,
         "pretty" => false,

@@ -1,0 +1,264 @@
+//! Response bodies of the data plane: large pipelined reads from a local
+//! transfer directory or a ranged object-store GET, wrapped in a stream that
+//! renews the session lease while bytes flow and logs what was served.
+
+use std::{
+    future::Future,
+    io,
+    os::unix::fs::FileExt,
+    path::PathBuf,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::{stream::BoxStream, Stream, StreamExt, TryStreamExt};
+use object_store::{path::Path as ObjectPath, GetOptions, GetRange};
+use tokio::{sync::mpsc, task::JoinHandle};
+use uuid::Uuid;
+
+use crate::{error::Result, store::Store};
+
+/// Bytes per read from a local file. Large reads are what make loopback
+/// transfers run at memory speed (object_store's local reader uses 8 KiB).
+const CHUNK: usize = 2 << 20;
+/// Chunks read ahead of the socket: reading overlaps sending, and a slow
+/// client holds at most `(READ_AHEAD + 2) * CHUNK` bytes of memory.
+const READ_AHEAD: usize = 2;
+/// Floor of the renewal period, so tiny test timeouts do not hammer the database.
+const MIN_RENEWAL: Duration = Duration::from_millis(100);
+
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// Streams `len` bytes at `offset` of a local file that is already open.
+///
+/// Each chunk is one positional read on the blocking pool, issued by a small
+/// task that runs ahead of the response by `READ_AHEAD` chunks. A blocking
+/// thread is held only while a read runs, never while a slow client drains.
+pub fn local_file(file: std::fs::File, offset: u64, len: u64) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
+    let file = Arc::new(file);
+    tokio::spawn(async move {
+        let mut pos = offset;
+        let end = offset + len;
+        while pos < end {
+            let n = usize::try_from(end - pos).map_or(CHUNK, |rest| rest.min(CHUNK));
+            let reader = file.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; n];
+                // A file shorter than the artifact's recorded size ends the
+                // stream with UnexpectedEof: the client sees a truncated body.
+                reader
+                    .read_exact_at(&mut buf, pos)
+                    .map(|()| Bytes::from(buf))
+            })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+            let failed = read.is_err();
+            if tx.send(read).await.is_err() || failed {
+                // The client went away (receiver dropped), or the read failed.
+                return;
+            }
+            pos += n as u64;
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+/// Streams `len` bytes at `offset` of `key` from any object store (S3 and the like).
+pub async fn object(
+    store: &dyn object_store::ObjectStore,
+    key: &str,
+    offset: u64,
+    len: u64,
+    expected_size: u64,
+) -> Result<ByteStream> {
+    if len == 0 {
+        return Ok(futures_util::stream::empty().boxed());
+    }
+    let options = GetOptions {
+        range: Some(GetRange::Bounded(offset..offset + len)),
+        ..GetOptions::default()
+    };
+    let got = store.get_opts(&ObjectPath::from(key), options).await?;
+    if got.meta.size != expected_size || got.range != (offset..offset + len) {
+        return Err(crate::error::Error::internal(anyhow::anyhow!(
+            "transfer object {key} is {} bytes (range {:?}), the artifact says {expected_size}",
+            got.meta.size,
+            got.range
+        )));
+    }
+    Ok(got.into_stream().map_err(io::Error::other).boxed())
+}
+
+/// What the lease keeper needs to know about one download.
+pub struct Download {
+    pub store: Store,
+    pub session: Uuid,
+    pub file: String,
+    pub sha256: String,
+    /// The session lease each renewal grants.
+    pub lease: Duration,
+    /// When the lease granted at the start of the request runs out.
+    pub valid_until: Instant,
+    /// Bytes the response promised.
+    pub expected: u64,
+}
+
+/// Wraps a body: renews the session lease at most every `lease / 4` while
+/// the client keeps reading, ends the body with an error once the URI is
+/// revoked (or its validity can no longer be confirmed), and logs the
+/// transfer when the body is dropped (completed or not).
+pub struct Leased {
+    inner: ByteStream,
+    d: Download,
+    period: Duration,
+    next_renewal: Instant,
+    renewal: Option<JoinHandle<(Instant, Result<Option<f64>>)>>,
+    started: Instant,
+    sent: u64,
+    outcome: Option<&'static str>,
+}
+
+impl Leased {
+    pub fn new(inner: ByteStream, d: Download) -> Leased {
+        let period = (d.lease / 4).max(MIN_RENEWAL);
+        let now = Instant::now();
+        Leased {
+            inner,
+            d,
+            period,
+            next_renewal: now + period,
+            renewal: None,
+            started: now,
+            sent: 0,
+            outcome: None,
+        }
+    }
+
+    fn end(&mut self, outcome: &'static str, why: &str) -> Poll<Option<io::Result<Bytes>>> {
+        self.outcome = Some(outcome);
+        Poll::Ready(Some(Err(io::Error::other(why.to_string()))))
+    }
+
+    fn spawn_renewal(&mut self) {
+        let store = self.d.store.clone();
+        let (session, file, sha256, lease) = (
+            self.d.session,
+            self.d.file.clone(),
+            self.d.sha256.clone(),
+            self.d.lease,
+        );
+        self.renewal = Some(tokio::spawn(async move {
+            // The lease the database grants runs from before the request at the latest.
+            let asked = Instant::now();
+            let r = store.renew_download(session, &file, &sha256, lease).await;
+            (asked, r)
+        }));
+    }
+}
+
+impl Stream for Leased {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.outcome.is_some() {
+            return Poll::Ready(None);
+        }
+        if let Some(handle) = this.renewal.as_mut() {
+            if let Poll::Ready(joined) = Pin::new(handle).poll(cx) {
+                this.renewal = None;
+                match joined {
+                    Ok((asked, Ok(Some(remaining)))) => {
+                        this.d.valid_until =
+                            asked + Duration::try_from_secs_f64(remaining).unwrap_or_default();
+                    }
+                    Ok((_, Ok(None))) => {
+                        return this.end("revoked", "the download URI was revoked");
+                    }
+                    // A database hiccup does not end a transfer whose lease
+                    // still holds; the next period tries again.
+                    Ok((_, Err(e))) => {
+                        tracing::warn!(session = %this.d.session, error = ?e, "download lease renewal failed");
+                    }
+                    Err(e) => {
+                        tracing::warn!(session = %this.d.session, error = %e, "download lease renewal task failed");
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= this.d.valid_until {
+            return this.end("lease lost", "the session lease could not be renewed");
+        }
+        if this.renewal.is_none() && now >= this.next_renewal {
+            this.next_renewal = now + this.period;
+            this.spawn_renewal();
+        }
+        match this.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.sent += chunk.len() as u64;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::error!(session = %this.d.session, file = %this.d.file, error = %e, "reading the transfer store failed mid-download");
+                this.outcome = Some("read error");
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.outcome = Some(if this.sent == this.d.expected {
+                    "complete"
+                } else {
+                    "short"
+                });
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Leased {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let secs = elapsed.as_secs_f64();
+        let mib_per_s = if secs > 0.0 {
+            self.sent as f64 / secs / f64::from(1u32 << 20)
+        } else {
+            0.0
+        };
+        tracing::info!(
+            session = %self.d.session,
+            file = %self.d.file,
+            bytes = self.sent,
+            expected = self.d.expected,
+            duration_ms = elapsed.as_millis() as u64,
+            mib_per_s = format!("{mib_per_s:.1}"),
+            outcome = self.outcome.unwrap_or("client gone"),
+            "download ended"
+        );
+    }
+}
+
+/// Opens a local transfer file and checks it holds the artifact's bytes.
+pub async fn open_local(path: PathBuf, size: u64) -> io::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let actual = file.metadata()?.len();
+        if actual != size {
+            return Err(io::Error::other(format!(
+                "{} is {actual} bytes, the artifact says {size}",
+                path.display()
+            )));
+        }
+        Ok(file)
+    })
+    .await
+    .unwrap_or_else(|e| Err(io::Error::other(e)))
+}

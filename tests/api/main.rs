@@ -8,4 +8,5 @@ mod login;
 mod ops;
 mod rest_legacy;
 mod sessions;
+mod tls;
 mod worker;

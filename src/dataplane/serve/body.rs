@@ -29,6 +29,9 @@ const CHUNK: usize = 2 << 20;
 const READ_AHEAD: usize = 2;
 /// Floor of the renewal period, so tiny test timeouts do not hammer the database.
 const MIN_RENEWAL: Duration = Duration::from_millis(100);
+/// Ceiling of the renewal period: each renewal also re-checks the URI, so a
+/// cancel, fail or delete stops a running transfer within this time.
+const MAX_RENEWAL: Duration = Duration::from_secs(5);
 
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
@@ -110,7 +113,7 @@ pub struct Download {
     pub expected: u64,
 }
 
-/// Wraps a body: renews the session lease at most every `lease / 4` while
+/// Wraps a body: renews the session lease every `lease / 4` (at most 5 s) while
 /// the client keeps reading, ends the body with an error once the URI is
 /// revoked (or its validity can no longer be confirmed), and logs the
 /// transfer when the body is dropped (completed or not).
@@ -127,7 +130,7 @@ pub struct Leased {
 
 impl Leased {
     pub fn new(inner: ByteStream, d: Download) -> Leased {
-        let period = (d.lease / 4).max(MIN_RENEWAL);
+        let period = (d.lease / 4).clamp(MIN_RENEWAL, MAX_RENEWAL);
         let now = Instant::now();
         Leased {
             inner,

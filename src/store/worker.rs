@@ -1,1 +1,362 @@
-//! Worker claims, heartbeats and fenced writes (filled by the prepare pipeline).
+//! SQL of the prepare pipeline: claiming a requested file, fenced heartbeats and
+//! outcomes, content-addressed artifacts, and the maintenance statements (rescue, GC).
+//!
+//! Every write of a worker is fenced on (session, file, lease owner, PREPARING):
+//! zero rows means the claim is gone (canceled, deleted, rescued) and the worker
+//! must stop without touching anything else.
+
+use std::time::Duration;
+
+use sqlx::{
+    postgres::{PgListener, PgPoolOptions},
+    types::Json,
+};
+use uuid::Uuid;
+
+use super::{files::PREPARE_CHANNEL, secs, Store};
+use crate::error::{LocalizableMessage, Result};
+
+/// A file this worker holds the lease of, with what the catalog promises for it.
+#[derive(sqlx::FromRow, Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub session_id: Uuid,
+    pub name: String,
+    pub expected_size: i64,
+    pub expected_sha256: String,
+    pub content_key: String,
+    /// Claims of this file so far, this one included.
+    pub attempts: i32,
+    pub lease_owner: Uuid,
+}
+
+/// An artifact row: staged bytes in the transfer store, keyed by their SHA-256.
+#[derive(sqlx::FromRow, Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactRow {
+    pub sha256: String,
+    pub size: i64,
+    pub transfer_key: String,
+}
+
+/// What the final write of a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The file is PREPARED and references the artifact.
+    Prepared,
+    /// The claim was gone: nothing was written to the file.
+    Lost,
+    /// The artifact row vanished or is being collected: nothing was written.
+    ArtifactGone,
+}
+
+/// Result of one rescue batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rescued {
+    /// Lapsed claims put back in the queue.
+    pub requeued: u64,
+    /// Lapsed claims that had used up their attempts, now ERROR.
+    pub failed: u64,
+}
+
+/// Message of a file whose claims all lapsed; `%s` are the file name and the count.
+const ABANDONED_ID: &str = "com.vmware.content.library.item.downloadsession.file.prepare_abandoned";
+const ABANDONED_TEXT: &str =
+    "Preparation of file %s was abandoned %s times (the instance preparing it stopped); giving up.";
+
+/// A collector that marked an artifact and then died is relieved after this long.
+const STALE_DELETION: Duration = Duration::from_secs(300);
+
+const CLAIM_COLUMNS: &str = "session_id, name, expected_size, expected_sha256, content_key, \
+     attempts, lease_owner";
+
+impl Store {
+    /// Claims the oldest requested file of a live session for `owner`, in one
+    /// statement committed before any I/O. None when nothing is waiting.
+    pub async fn claim_next_file(&self, owner: Uuid, lease: Duration) -> Result<Option<Claim>> {
+        Ok(sqlx::query_as(&format!(
+            "UPDATE download_files AS d \
+             SET status = 'PREPARING', lease_owner = $1, \
+                 lease_until = now() + $2 * interval '1 second', \
+                 attempts = d.attempts + 1, bytes_transferred = 0, error_message = NULL, \
+                 updated_at = now() \
+             WHERE (d.session_id, d.name) = ( \
+                 SELECT f.session_id, f.name FROM download_files f \
+                 JOIN download_sessions s ON s.id = f.session_id \
+                 WHERE f.status = 'PREPARE_REQUESTED' AND f.requested_at <= now() \
+                   AND s.state = 'ACTIVE' AND s.expiration_time > now() \
+                 ORDER BY f.requested_at \
+                 LIMIT 1 \
+                 FOR UPDATE OF f SKIP LOCKED) \
+               AND d.status = 'PREPARE_REQUESTED' \
+             RETURNING {CLAIM_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(secs(lease))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Heartbeat: renews the lease and publishes progress. False when the claim
+    /// is gone or its session is no longer live: the copy must stop.
+    pub async fn renew_claim(&self, claim: &Claim, lease: Duration, bytes: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE download_files AS d \
+             SET lease_until = now() + $4 * interval '1 second', bytes_transferred = $5, \
+                 updated_at = now() \
+             WHERE d.session_id = $1 AND d.name = $2 AND d.lease_owner = $3 \
+               AND d.status = 'PREPARING' \
+               AND EXISTS (SELECT 1 FROM download_sessions s WHERE s.id = d.session_id \
+                           AND s.state = 'ACTIVE' AND s.expiration_time > now())",
+        )
+        .bind(claim.session_id)
+        .bind(&claim.name)
+        .bind(claim.lease_owner)
+        .bind(secs(lease))
+        .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Puts a claim back in the queue for another attempt, not before `delay`.
+    pub async fn retry_claim(&self, claim: &Claim, delay: Duration) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE download_files \
+             SET status = 'PREPARE_REQUESTED', lease_owner = NULL, lease_until = NULL, \
+                 bytes_transferred = 0, requested_at = now() + $4 * interval '1 second', \
+                 updated_at = now() \
+             WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+        )
+        .bind(claim.session_id)
+        .bind(&claim.name)
+        .bind(claim.lease_owner)
+        .bind(secs(delay))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends a claim in ERROR with `message` for the client.
+    pub async fn fail_claim(&self, claim: &Claim, message: &LocalizableMessage) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE download_files \
+             SET status = 'ERROR', error_message = $4, lease_owner = NULL, lease_until = NULL, \
+                 updated_at = now() \
+             WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+        )
+        .bind(claim.session_id)
+        .bind(&claim.name)
+        .bind(claim.lease_owner)
+        .bind(Json(message))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives a claim back at shutdown: queued again at once, and the attempt
+    /// does not count (the file did nothing wrong). Wakes the other instances.
+    pub async fn hand_back_claim(&self, claim: &Claim) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE download_files \
+             SET status = 'PREPARE_REQUESTED', attempts = GREATEST(attempts - 1, 0), \
+                 lease_owner = NULL, lease_until = NULL, bytes_transferred = 0, \
+                 updated_at = now() \
+             WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+        )
+        .bind(claim.session_id)
+        .bind(&claim.name)
+        .bind(claim.lease_owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(PREPARE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The usable artifact holding these bytes, marked as just used; None when
+    /// there is none or a collector is deleting it. Blocks while a collector
+    /// holds the row, so an artifact seen here is not deleted under the caller
+    /// (whose PREPARING claim on the same bytes keeps collectors away from now on).
+    pub async fn touch_artifact(&self, sha256: &str) -> Result<Option<ArtifactRow>> {
+        Ok(sqlx::query_as(
+            "UPDATE artifacts SET last_used_at = now() \
+             WHERE sha256 = $1 AND deleting_since IS NULL \
+             RETURNING sha256, size, transfer_key",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records an artifact before its object is moved into place. False while a
+    /// collector is still deleting an older object under the same key: the
+    /// caller must wait, or its fresh object could be the one deleted.
+    pub async fn reserve_artifact(
+        &self,
+        sha256: &str,
+        size: i64,
+        transfer_key: &str,
+    ) -> Result<bool> {
+        let row: Option<String> = sqlx::query_scalar(
+            "INSERT INTO artifacts (sha256, size, transfer_key) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO UPDATE SET last_used_at = now() \
+                 WHERE artifacts.deleting_since IS NULL \
+             RETURNING sha256",
+        )
+        .bind(sha256)
+        .bind(size)
+        .bind(transfer_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// The final write of a claim: in one transaction, touches the artifact (so
+    /// a collector cannot take it) and marks the file PREPARED referencing it.
+    pub async fn mark_prepared(&self, claim: &Claim, sha256: &str, size: i64) -> Result<Published> {
+        let mut tx = self.pool.begin().await?;
+        let artifact: Option<String> = sqlx::query_scalar(
+            "UPDATE artifacts SET last_used_at = now() \
+             WHERE sha256 = $1 AND deleting_since IS NULL RETURNING sha256",
+        )
+        .bind(sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if artifact.is_none() {
+            tx.rollback().await?;
+            return Ok(Published::ArtifactGone);
+        }
+        let done = sqlx::query(
+            "UPDATE download_files \
+             SET status = 'PREPARED', size = $4, checksum = $5, bytes_transferred = $4, \
+                 artifact_sha256 = $5, error_message = NULL, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = now() \
+             WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+        )
+        .bind(claim.session_id)
+        .bind(&claim.name)
+        .bind(claim.lease_owner)
+        .bind(size)
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+        // Committed either way: a touched but unreferenced artifact is simply
+        // collected after the grace period.
+        tx.commit().await?;
+        Ok(if done.rows_affected() > 0 {
+            Published::Prepared
+        } else {
+            Published::Lost
+        })
+    }
+
+    /// Claims whose lease lapsed (their instance died) go back to the queue, or
+    /// to ERROR once `max_attempts` claims were made. Safe on every instance at once.
+    pub async fn rescue_lapsed_claims(&self, max_attempts: i32, batch: i64) -> Result<Rescued> {
+        let mut tx = self.pool.begin().await?;
+        let statuses: Vec<String> = sqlx::query_scalar(
+            "WITH lapsed AS ( \
+                 SELECT session_id, name FROM download_files \
+                 WHERE status = 'PREPARING' AND lease_until < now() \
+                 ORDER BY lease_until LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE download_files AS d \
+             SET status = CASE WHEN d.attempts < $1 THEN 'PREPARE_REQUESTED' ELSE 'ERROR' END, \
+                 error_message = CASE WHEN d.attempts < $1 THEN NULL ELSE jsonb_build_object( \
+                     'id', $3::text, \
+                     'default_message', format($4::text, d.name, d.attempts), \
+                     'args', jsonb_build_array(d.name, d.attempts::text)) END, \
+                 lease_owner = NULL, lease_until = NULL, bytes_transferred = 0, \
+                 updated_at = now() \
+             FROM lapsed \
+             WHERE d.session_id = lapsed.session_id AND d.name = lapsed.name \
+             RETURNING d.status",
+        )
+        .bind(max_attempts)
+        .bind(batch)
+        .bind(ABANDONED_ID)
+        .bind(ABANDONED_TEXT)
+        .fetch_all(&mut *tx)
+        .await?;
+        let requeued = statuses
+            .iter()
+            .filter(|s| *s == "PREPARE_REQUESTED")
+            .count() as u64;
+        if requeued > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(PREPARE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Rescued {
+            requeued,
+            failed: statuses.len() as u64 - requeued,
+        })
+    }
+
+    /// First step of collecting artifacts: marks up to `batch` artifacts that no
+    /// file references, no worker is staging and nobody used for `grace` (plus
+    /// any whose collector died half-way). Marked rows are no longer reused.
+    pub async fn mark_artifacts_for_deletion(
+        &self,
+        grace: Duration,
+        batch: i64,
+    ) -> Result<Vec<ArtifactRow>> {
+        Ok(sqlx::query_as(
+            "UPDATE artifacts SET deleting_since = now() \
+             WHERE sha256 IN ( \
+                 SELECT a.sha256 FROM artifacts a \
+                 WHERE (a.deleting_since IS NULL \
+                        AND a.last_used_at < now() - $1 * interval '1 second' \
+                        AND NOT EXISTS (SELECT 1 FROM download_files f \
+                                        WHERE f.artifact_sha256 = a.sha256) \
+                        AND NOT EXISTS (SELECT 1 FROM download_files f \
+                                        WHERE f.expected_sha256 = a.sha256 \
+                                          AND f.status = 'PREPARING')) \
+                    OR a.deleting_since < now() - $3 * interval '1 second' \
+                 ORDER BY a.last_used_at \
+                 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING sha256, size, transfer_key",
+        )
+        .bind(secs(grace))
+        .bind(batch)
+        .bind(secs(STALE_DELETION))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Last step of collecting artifacts: drops marked rows whose objects are gone.
+    pub async fn delete_marked_artifacts(&self, sha256s: &[String]) -> Result<u64> {
+        if sha256s.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "DELETE FROM artifacts WHERE sha256 = ANY($1) AND deleting_since IS NOT NULL",
+        )
+        .bind(sha256s)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A listener on the prepare channel over a connection of its own (not one
+    /// of the request pool's); it reconnects by itself when the database returns.
+    pub async fn prepare_listener(&self) -> Result<PgListener> {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(PREPARE_CHANNEL).await?;
+        Ok(listener)
+    }
+}

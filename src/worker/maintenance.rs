@@ -1,0 +1,195 @@
+//! The maintenance pass, safe on every instance at once: rescue of lapsed claims,
+//! expiry of sessions and logins, collection of unused artifacts and stale staging objects.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use object_store::{path::Path, ObjectStoreExt};
+
+use super::prepare::{remove_object, STAGING_PREFIX};
+use crate::{
+    metrics::metrics,
+    service::Service,
+    storage::{self, Stores},
+    store::Store,
+};
+
+/// Rows handled per statement: bounded so no pass holds many locks for long.
+const BATCH: i64 = 500;
+/// Batches per step and pass; what is left waits for the next pass.
+const MAX_BATCHES: usize = 20;
+/// A staging object this old belongs to no running copy (heartbeats stop far sooner).
+const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Listing the staging prefix is the one costly step: at most this often per instance.
+const STAGING_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Lapsed claims queued again.
+    pub requeued: u64,
+    /// Lapsed claims that used up their attempts (now ERROR).
+    pub abandoned: u64,
+    pub expired_sessions: u64,
+    pub expired_logins: u64,
+    /// Artifacts deleted (row and object).
+    pub artifacts_deleted: u64,
+    /// Leftover staging objects deleted.
+    pub staging_deleted: u64,
+}
+
+impl MaintenanceReport {
+    fn is_empty(&self) -> bool {
+        *self == MaintenanceReport::default()
+    }
+}
+
+/// Maintenance of one instance; remembers when it last swept the staging prefix.
+pub struct Maintenance {
+    store: Store,
+    transfer: storage::Store,
+    max_attempts: i32,
+    grace: Duration,
+    last_sweep: Option<Instant>,
+}
+
+impl Maintenance {
+    pub fn new(service: &Service, stores: &Stores) -> Maintenance {
+        let settings = service.settings();
+        Maintenance {
+            store: service.store().clone(),
+            transfer: stores.transfer.clone(),
+            max_attempts: settings.workers.max_attempts,
+            grace: Duration::from_secs(settings.maintenance.artifact_grace_seconds),
+            last_sweep: None,
+        }
+    }
+
+    /// One full pass. A database error ends it early (the next pass resumes);
+    /// object-store errors are logged per object and the pass goes on.
+    pub async fn pass(&mut self) -> anyhow::Result<MaintenanceReport> {
+        let mut report = MaintenanceReport::default();
+        for _ in 0..MAX_BATCHES {
+            let r = self
+                .store
+                .rescue_lapsed_claims(self.max_attempts, BATCH)
+                .await
+                .map_err(|e| anyhow::anyhow!("rescue of lapsed claims: {e:?}"))?;
+            report.requeued += r.requeued;
+            report.abandoned += r.failed;
+            metrics().worker_rescues.inc_by(r.requeued + r.failed);
+            if r.requeued + r.failed < BATCH as u64 {
+                break;
+            }
+        }
+        for _ in 0..MAX_BATCHES {
+            let n = self
+                .store
+                .expire_sessions(BATCH)
+                .await
+                .map_err(|e| anyhow::anyhow!("expiry of sessions: {e:?}"))?;
+            report.expired_sessions += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        report.expired_logins = self
+            .store
+            .purge_expired_logins()
+            .await
+            .map_err(|e| anyhow::anyhow!("expiry of logins: {e:?}"))?;
+        report.artifacts_deleted = self.collect_artifacts().await?;
+        if self
+            .last_sweep
+            .is_none_or(|t| t.elapsed() >= STAGING_SWEEP_EVERY)
+        {
+            self.last_sweep = Some(Instant::now());
+            report.staging_deleted = self.sweep_staging().await;
+        }
+        if report.is_empty() {
+            tracing::debug!("maintenance pass: nothing to do");
+        } else {
+            tracing::info!(
+                requeued = report.requeued,
+                abandoned = report.abandoned,
+                expired_sessions = report.expired_sessions,
+                expired_logins = report.expired_logins,
+                artifacts_deleted = report.artifacts_deleted,
+                staging_deleted = report.staging_deleted,
+                "maintenance pass"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Mark (rows stop being reusable), delete objects, then drop the rows of the
+    /// objects really gone. A worker staging the same bytes meanwhile waits for
+    /// the row to go before it moves its own object under the key.
+    async fn collect_artifacts(&self) -> anyhow::Result<u64> {
+        let mut deleted = 0;
+        for _ in 0..MAX_BATCHES {
+            let marked = self
+                .store
+                .mark_artifacts_for_deletion(self.grace, BATCH)
+                .await
+                .map_err(|e| anyhow::anyhow!("marking artifacts: {e:?}"))?;
+            let mut gone = Vec::with_capacity(marked.len());
+            for artifact in &marked {
+                match self
+                    .transfer
+                    .inner
+                    .delete(&Path::from(artifact.transfer_key.as_str()))
+                    .await
+                {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        gone.push(artifact.sha256.clone())
+                    }
+                    // The row stays marked; a later pass retries it.
+                    Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
+                        "cannot delete an artifact object"),
+                }
+            }
+            deleted += self
+                .store
+                .delete_marked_artifacts(&gone)
+                .await
+                .map_err(|e| anyhow::anyhow!("deleting artifact rows: {e:?}"))?;
+            if (marked.len() as i64) < BATCH {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes staging objects a crashed copy left behind. Returns how many.
+    async fn sweep_staging(&self) -> u64 {
+        let cutoff = SystemTime::now() - STAGING_MAX_AGE;
+        let prefix = Path::from(STAGING_PREFIX);
+        let mut listing = self.transfer.inner.list(Some(&prefix));
+        let mut old = Vec::new();
+        while let Some(item) = listing.next().await {
+            match item {
+                Ok(meta) if SystemTime::from(meta.last_modified) < cutoff => {
+                    old.push(meta.location.to_string())
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list staging objects");
+                    break;
+                }
+            }
+        }
+        for key in &old {
+            remove_object(&self.transfer, key).await;
+        }
+        old.len() as u64
+    }
+}
+
+/// One pass with fresh state (tests drive maintenance with this).
+pub async fn maintenance_pass(
+    service: &Service,
+    stores: &Stores,
+) -> anyhow::Result<MaintenanceReport> {
+    Maintenance::new(service, stores).pass().await
+}

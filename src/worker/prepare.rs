@@ -1,0 +1,617 @@
+//! One prepare worker: claims a requested file, reuses or stages its bytes under a
+//! heartbeat-renewed lease, and records the outcome with fenced writes.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use object_store::{path::Path, ObjectStoreExt};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::stage::{self, Control, Sink, Source, StageError, StageTuning};
+use crate::{
+    config::WorkerSettings,
+    error::LocalizableMessage,
+    metrics::metrics,
+    service::Service,
+    storage::{self, Stores},
+    store::{
+        worker::{Claim, Published},
+        Store,
+    },
+};
+
+/// Transfer-store key of the prepared bytes with this SHA-256.
+pub fn artifact_key(sha256: &str) -> String {
+    format!("artifacts/{sha256}")
+}
+
+/// Prefix of the transfer-store keys that copies write before they are verified.
+pub const STAGING_PREFIX: &str = "staging";
+
+/// How long a finished copy waits for a collector that is deleting an older
+/// object under the same key before it gives up (and retries later).
+const RESERVE_WAIT: Duration = Duration::from_secs(30);
+
+/// What `Worker::prepare_one` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No file was waiting.
+    Empty,
+    /// The file is PREPARED; `reused`: an artifact with its bytes existed, nothing was copied.
+    Prepared {
+        session: Uuid,
+        file: String,
+        size: i64,
+        reused: bool,
+    },
+    /// The file is in ERROR with `message`.
+    Failed {
+        session: Uuid,
+        file: String,
+        message: LocalizableMessage,
+    },
+    /// A transient failure: the file is queued again for another attempt.
+    Retrying {
+        session: Uuid,
+        file: String,
+        attempts: i32,
+    },
+    /// The claim went away while working (session canceled, failed, deleted or
+    /// expired; lease rescued): nothing was written.
+    Lost { session: Uuid, file: String },
+    /// The worker was told to stop: the claim was handed back, not counted as an attempt.
+    HandedBack { session: Uuid, file: String },
+}
+
+impl Outcome {
+    /// Short name of the outcome (metrics label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Empty => "empty",
+            Outcome::Prepared { reused: false, .. } => "prepared",
+            Outcome::Prepared { reused: true, .. } => "reused",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retrying { .. } => "retrying",
+            Outcome::Lost { .. } => "lost",
+            Outcome::HandedBack { .. } => "handed_back",
+        }
+    }
+}
+
+/// A prepare worker; each has its own lease-owner id. Cheap to build.
+#[derive(Clone)]
+pub struct Worker {
+    id: Uuid,
+    store: Store,
+    stores: Stores,
+    settings: WorkerSettings,
+    stop: CancellationToken,
+    tuning: StageTuning,
+    retry_delay: Duration,
+}
+
+/// How a claim ended, before it is written down.
+enum Done {
+    Prepared {
+        reused: bool,
+    },
+    /// The final fenced write found the claim gone.
+    Lost,
+    /// Control::cancel fired: the supervisor knows why.
+    Canceled,
+    /// Retrying cannot help.
+    Permanent(LocalizableMessage),
+    /// Another attempt may succeed; `class` names the cause for the client,
+    /// `detail` (paths, store errors) is only logged.
+    Transient {
+        class: Cause,
+        detail: anyhow::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Read,
+    Write,
+    Internal,
+}
+
+impl Worker {
+    pub fn new(service: &Service, stores: &Stores) -> Worker {
+        Worker {
+            id: Uuid::new_v4(),
+            store: service.store().clone(),
+            stores: stores.clone(),
+            settings: service.settings().workers.clone(),
+            stop: CancellationToken::new(),
+            tuning: StageTuning::default(),
+            retry_delay: Duration::from_secs(2),
+        }
+    }
+
+    /// When `stop` fires, a running copy is abandoned and its claim handed back.
+    pub fn with_stop(mut self, stop: CancellationToken) -> Worker {
+        self.stop = stop;
+        self
+    }
+
+    /// Buffer sizes and an optional per-chunk delay (tests, benchmarks).
+    pub fn with_tuning(mut self, tuning: StageTuning) -> Worker {
+        self.tuning = tuning;
+        self
+    }
+
+    /// Base delay before a failed attempt is retried (doubled per attempt, at most a minute).
+    pub fn with_retry_delay(mut self, delay: Duration) -> Worker {
+        self.retry_delay = delay;
+        self
+    }
+
+    /// The lease owner this worker writes into the files it claims.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Claims the oldest requested file and prepares it; `Outcome::Empty` when
+    /// nothing is waiting. Errors are database failures: the claim, if any, is
+    /// then left to lapse and be rescued.
+    pub async fn prepare_one(&self) -> anyhow::Result<Outcome> {
+        match self.claim().await? {
+            Some(claim) => self.process(claim).await,
+            None => Ok(Outcome::Empty),
+        }
+    }
+
+    /// Only the claim step: the file becomes PREPARING under this worker's lease
+    /// and nothing else happens. Tests use it to play an instance that dies.
+    pub async fn claim(&self) -> anyhow::Result<Option<Claim>> {
+        let claim = self
+            .store
+            .claim_next_file(self.id, self.lease())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot claim a file: {e:?}"))?;
+        if claim.is_some() {
+            metrics().worker_claims.inc();
+        }
+        Ok(claim)
+    }
+
+    /// Prepares a claimed file, renewing its lease until the outcome is written.
+    pub async fn process(&self, claim: Claim) -> anyhow::Result<Outcome> {
+        let started = Instant::now();
+        let ctl = Arc::new(Control::default());
+        // Dropping this future (a test's timeout, a runtime shutdown) must not
+        // leave copy threads running.
+        let _stop_copy = ctl.cancel.clone().drop_guard();
+        let lease = self.lease();
+        let every = Duration::from_secs(self.settings.heartbeat_seconds.max(1));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut renewed = Instant::now();
+
+        #[derive(PartialEq)]
+        enum Why {
+            Lost,
+            Stopping,
+        }
+        let mut interrupted: Option<Why> = None;
+        let work = self.run(&claim, &ctl);
+        tokio::pin!(work);
+        let done = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = heartbeat.tick(), if interrupted.is_none() => {
+                    match self.store.renew_claim(&claim, lease, ctl.written()).await {
+                        Ok(true) => renewed = Instant::now(),
+                        Ok(false) => {
+                            interrupted = Some(Why::Lost);
+                            ctl.cancel.cancel();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = ?e, session = %claim.session_id,
+                                file = %claim.name, "heartbeat failed");
+                            // Past its lease the claim may be rescued by another
+                            // instance: stop before two copies publish.
+                            if renewed.elapsed() >= lease {
+                                interrupted = Some(Why::Lost);
+                                ctl.cancel.cancel();
+                            }
+                        }
+                    }
+                }
+                _ = self.stop.cancelled(), if interrupted.is_none() => {
+                    interrupted = Some(Why::Stopping);
+                    ctl.cancel.cancel();
+                }
+            }
+        };
+        let done = done?;
+        if matches!(done, Done::Permanent(_) | Done::Transient { .. }) {
+            metrics().worker_errors.inc();
+        }
+        let session = claim.session_id;
+        let file = claim.name.clone();
+        let outcome = match done {
+            Done::Prepared { reused } => {
+                let secs = started.elapsed().as_secs_f64();
+                if !reused {
+                    let m = metrics();
+                    m.staged_bytes
+                        .inc_by(u64::try_from(claim.expected_size).unwrap_or(0));
+                    m.staging_seconds.observe(secs);
+                }
+                tracing::info!(
+                    session = %session,
+                    file = %file,
+                    size = claim.expected_size,
+                    duration_ms = (secs * 1000.0) as u64,
+                    throughput_mb_s = throughput(claim.expected_size, secs, reused),
+                    reused,
+                    attempt = claim.attempts,
+                    "file prepared"
+                );
+                Outcome::Prepared {
+                    session,
+                    file,
+                    size: claim.expected_size,
+                    reused,
+                }
+            }
+            Done::Lost => Outcome::Lost { session, file },
+            Done::Canceled if interrupted == Some(Why::Stopping) => {
+                if self.store.hand_back_claim(&claim).await.map_err(db)? {
+                    tracing::info!(session = %session, file = %file, "claim handed back at shutdown");
+                    Outcome::HandedBack { session, file }
+                } else {
+                    Outcome::Lost { session, file }
+                }
+            }
+            Done::Canceled => {
+                tracing::info!(session = %session, file = %file,
+                    "preparation stopped: the file is no longer this worker's");
+                Outcome::Lost { session, file }
+            }
+            Done::Permanent(message) => {
+                tracing::warn!(session = %session, file = %file,
+                    error = %message.default_message, "preparation failed");
+                self.fail(&claim, message).await?
+            }
+            Done::Transient { class, detail } => {
+                tracing::warn!(session = %session, file = %file, attempt = claim.attempts,
+                    error = ?detail, "preparation attempt failed");
+                if claim.attempts < self.settings.max_attempts {
+                    let delay = self.retry_delay_after(claim.attempts);
+                    if self.store.retry_claim(&claim, delay).await.map_err(db)? {
+                        Outcome::Retrying {
+                            session,
+                            file,
+                            attempts: claim.attempts,
+                        }
+                    } else {
+                        Outcome::Lost { session, file }
+                    }
+                } else {
+                    self.fail(&claim, gave_up(&claim, class)).await?
+                }
+            }
+        };
+        metrics()
+            .staged_files
+            .with_label_values(&[outcome.label()])
+            .inc();
+        Ok(outcome)
+    }
+
+    async fn fail(&self, claim: &Claim, message: LocalizableMessage) -> anyhow::Result<Outcome> {
+        let session = claim.session_id;
+        let file = claim.name.clone();
+        Ok(
+            if self.store.fail_claim(claim, &message).await.map_err(db)? {
+                Outcome::Failed {
+                    session,
+                    file,
+                    message,
+                }
+            } else {
+                Outcome::Lost { session, file }
+            },
+        )
+    }
+
+    /// The work of a claim without its bookkeeping: reuse or copy, then publish.
+    /// Leaves no staging object behind whatever happens.
+    async fn run(&self, claim: &Claim, ctl: &Arc<Control>) -> anyhow::Result<Done> {
+        let sha = claim.expected_sha256.as_str();
+        let size = claim.expected_size;
+        let transfer = &self.stores.transfer;
+
+        if let Some(artifact) = self.store.touch_artifact(sha).await.map_err(db)? {
+            if artifact.size == size
+                && object_has_size(transfer, &artifact.transfer_key, size).await
+            {
+                if ctl.cancel.is_cancelled() {
+                    return Ok(Done::Canceled);
+                }
+                match self
+                    .store
+                    .mark_prepared(claim, sha, size)
+                    .await
+                    .map_err(db)?
+                {
+                    Published::Prepared => return Ok(Done::Prepared { reused: true }),
+                    Published::Lost => return Ok(Done::Lost),
+                    // Marked for collection after all: stage the bytes afresh.
+                    Published::ArtifactGone => {}
+                }
+            }
+        }
+
+        let staging = format!("{STAGING_PREFIX}/{}", Uuid::new_v4());
+        let result = self.copy_and_publish(claim, ctl, &staging).await;
+        // A published copy was renamed away; any other ending may leave a partial object.
+        if !matches!(result, Ok(Done::Prepared { .. })) {
+            remove_object(transfer, &staging).await;
+        }
+        result
+    }
+
+    async fn copy_and_publish(
+        &self,
+        claim: &Claim,
+        ctl: &Arc<Control>,
+        staging: &str,
+    ) -> anyhow::Result<Done> {
+        let sha = claim.expected_sha256.as_str();
+        let size = claim.expected_size;
+        let expected = u64::try_from(size).unwrap_or(0);
+        let content = &self.stores.content;
+        let transfer = &self.stores.transfer;
+        let source = match content.local_path(&claim.content_key) {
+            Some(path) => Source::Local(path),
+            None => Source::Remote(
+                content.inner.clone(),
+                Path::from(claim.content_key.as_str()),
+            ),
+        };
+        let sink = match transfer.local_path(staging) {
+            Some(path) => Sink::Local(path),
+            None => Sink::Remote(transfer.inner.clone(), Path::from(staging)),
+        };
+
+        let staged = match stage::stage(source, sink, expected, &self.tuning, ctl.clone()).await {
+            Ok(staged) => staged,
+            Err(e) => return Ok(stage_failure(claim, e)),
+        };
+        if staged.size != expected {
+            return Ok(Done::Permanent(size_mismatch(claim, staged.size)));
+        }
+        if staged.sha256 != sha {
+            return Ok(Done::Permanent(LocalizableMessage::new(
+                "com.vmware.content.library.item.downloadsession.file.checksum_mismatch",
+                format!(
+                    "The content of file {} does not match its catalog checksum \
+                     (SHA-256 expected {sha}, found {}).",
+                    claim.name, staged.sha256
+                ),
+                &[&claim.name, sha, &staged.sha256],
+            )));
+        }
+
+        // A claim lost while the last chunks were copied (canceled session) is
+        // caught here rather than leaving an artifact nobody asked for.
+        if !self
+            .store
+            .renew_claim(claim, self.lease(), staged.size)
+            .await
+            .map_err(db)?
+        {
+            return Ok(Done::Lost);
+        }
+        let key = artifact_key(sha);
+        let waited = Instant::now();
+        while !self
+            .store
+            .reserve_artifact(sha, size, &key)
+            .await
+            .map_err(db)?
+        {
+            if ctl.cancel.is_cancelled() {
+                return Ok(Done::Canceled);
+            }
+            if waited.elapsed() >= RESERVE_WAIT {
+                return Ok(Done::Transient {
+                    class: Cause::Write,
+                    detail: anyhow::anyhow!("artifact {sha} stayed marked for deletion"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if ctl.cancel.is_cancelled() {
+            return Ok(Done::Canceled);
+        }
+        // Same key, same bytes: a concurrent identical rename is harmless.
+        if let Err(e) = move_into_place(transfer, staging, &key).await {
+            return Ok(Done::Transient {
+                class: Cause::Write,
+                detail: e.context("cannot move the staged object into place"),
+            });
+        }
+        if ctl.cancel.is_cancelled() {
+            // The artifact stays, unreferenced: reused or collected later.
+            return Ok(Done::Canceled);
+        }
+        Ok(
+            match self
+                .store
+                .mark_prepared(claim, sha, size)
+                .await
+                .map_err(db)?
+            {
+                Published::Prepared => Done::Prepared { reused: false },
+                Published::Lost => Done::Lost,
+                Published::ArtifactGone => Done::Transient {
+                    class: Cause::Internal,
+                    detail: anyhow::anyhow!("artifact {sha} was collected while being published"),
+                },
+            },
+        )
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings.lease_seconds)
+    }
+
+    fn retry_delay_after(&self, attempts: i32) -> Duration {
+        let factor = 1u32 << attempts.clamp(1, 6).saturating_sub(1);
+        (self.retry_delay * factor).min(Duration::from_secs(60))
+    }
+}
+
+fn db(e: crate::error::Error) -> anyhow::Error {
+    anyhow::anyhow!("database: {e:?}")
+}
+
+/// MB/s of a copy; 0 for a reuse (nothing moved) or an instant.
+fn throughput(size: i64, secs: f64, reused: bool) -> f64 {
+    if reused || secs <= 0.0 {
+        return 0.0;
+    }
+    let mb_s = size as f64 / 1e6 / secs;
+    (mb_s * 10.0).round() / 10.0
+}
+
+fn stage_failure(claim: &Claim, e: StageError) -> Done {
+    match e {
+        StageError::Canceled => Done::Canceled,
+        StageError::SourceMissing => Done::Permanent(LocalizableMessage::new(
+            "com.vmware.content.library.item.downloadsession.file.content_missing",
+            format!(
+                "The content of file {} is missing from the content store.",
+                claim.name
+            ),
+            &[&claim.name],
+        )),
+        StageError::SizeMismatch { actual } => Done::Permanent(size_mismatch(claim, actual)),
+        StageError::Read(detail) => Done::Transient {
+            class: Cause::Read,
+            detail,
+        },
+        StageError::Write(detail) => Done::Transient {
+            class: Cause::Write,
+            detail,
+        },
+        StageError::Internal(detail) => Done::Transient {
+            class: Cause::Internal,
+            detail,
+        },
+        StageError::Disconnected => Done::Transient {
+            class: Cause::Internal,
+            detail: anyhow::anyhow!("a copy stage quit without a cause"),
+        },
+    }
+}
+
+fn size_mismatch(claim: &Claim, actual: u64) -> LocalizableMessage {
+    let expected = claim.expected_size.to_string();
+    let actual = actual.to_string();
+    LocalizableMessage::new(
+        "com.vmware.content.library.item.downloadsession.file.size_mismatch",
+        format!(
+            "The content of file {} has {actual} bytes where the catalog says {expected}.",
+            claim.name
+        ),
+        &[&claim.name, &expected, &actual],
+    )
+}
+
+/// The ERROR message once every attempt failed for a transient cause.
+fn gave_up(claim: &Claim, class: Cause) -> LocalizableMessage {
+    let attempts = claim.attempts.to_string();
+    let (id, what) = match class {
+        Cause::Read => (
+            "com.vmware.content.library.item.downloadsession.file.read_failed",
+            "reading the content store",
+        ),
+        Cause::Write => (
+            "com.vmware.content.library.item.downloadsession.file.write_failed",
+            "writing the transfer store",
+        ),
+        Cause::Internal => (
+            "com.vmware.content.library.item.downloadsession.file.prepare_failed",
+            "an internal error",
+        ),
+    };
+    LocalizableMessage::new(
+        id,
+        format!(
+            "Preparation of file {} failed {attempts} times: {what} failed.",
+            claim.name
+        ),
+        &[&claim.name, &attempts],
+    )
+}
+
+/// Whether `key` exists in `store` with `size` bytes.
+async fn object_has_size(store: &storage::Store, key: &str, size: i64) -> bool {
+    match store.inner.head(&Path::from(key)).await {
+        Ok(meta) => i64::try_from(meta.size) == Ok(size),
+        Err(object_store::Error::NotFound { .. }) => false,
+        Err(e) => {
+            // Copying again is the safe answer; the copy reports a real outage.
+            tracing::warn!(error = %e, key, "cannot check an artifact");
+            false
+        }
+    }
+}
+
+/// Renames a verified staging object to its artifact key; durable on local disks.
+async fn move_into_place(store: &storage::Store, from: &str, to: &str) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (store.local_path(from), store.local_path(to)) {
+        return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let dir = to
+                .parent()
+                .ok_or_else(|| anyhow::anyhow!("artifact path {} has no parent", to.display()))?;
+            // The store removes a directory it empties (a collector deleting the
+            // last artifact), which can happen between these two calls: try again.
+            let mut tries = 0;
+            loop {
+                std::fs::create_dir_all(dir)?;
+                match std::fs::rename(&from, &to) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // The rename is only durable once the directory entry is.
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(())
+        })
+        .await?;
+    }
+    store
+        .inner
+        .rename(&Path::from(from), &Path::from(to))
+        .await?;
+    Ok(())
+}
+
+/// Deletes `key` if it exists; failures are logged (the maintenance sweep of
+/// old staging objects catches what is left).
+pub(super) async fn remove_object(store: &storage::Store, key: &str) {
+    if let Some(path) = store.local_path(key) {
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, key, "cannot delete a staging object"),
+        }
+        return;
+    }
+    match store.inner.delete(&Path::from(key)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, key, "cannot delete a staging object"),
+    }
+}

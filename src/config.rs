@@ -93,6 +93,9 @@ pub struct WorkerSettings {
     pub max_attempts: i32,
     /// Polling fallback when no NOTIFY arrives.
     pub poll_seconds: u64,
+    /// Upper bound of one staging copy's rate in bytes per second; 0 = unlimited.
+    #[serde(default)]
+    pub throttle_bytes_per_second: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -154,6 +157,10 @@ pub struct StoreSettings {
     /// Allow plain-HTTP endpoints.
     #[serde(default)]
     pub allow_http: bool,
+    /// Address clients use to reach the S3 service, when it differs from
+    /// `endpoint` (DIRECT presigned URLs are signed for this host).
+    #[serde(default)]
+    pub public_endpoint: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -197,6 +204,7 @@ lease_seconds = 30
 heartbeat_seconds = 5
 max_attempts = 3
 poll_seconds = 5
+throttle_bytes_per_second = 0
 
 [maintenance]
 interval_seconds = 15

@@ -128,7 +128,7 @@ impl Worker {
             stores: stores.clone(),
             settings: service.settings().workers.clone(),
             stop: CancellationToken::new(),
-            tuning: StageTuning::default(),
+            tuning: StageTuning::throttled(service.settings().workers.throttle_bytes_per_second),
             retry_delay: Duration::from_secs(2),
         }
     }

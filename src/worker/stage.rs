@@ -33,8 +33,26 @@ pub struct StageTuning {
     pub chunk_size: usize,
     /// Buffers in flight between the stages (memory per copy = this x `chunk_size`).
     pub buffers: usize,
-    /// Pause after every chunk read (tests and demonstrations only).
+    /// Pause after every chunk read: `workers.throttle_bytes_per_second`.
     pub chunk_delay: Option<Duration>,
+}
+
+impl StageTuning {
+    /// The defaults, slowed to about `bytes_per_second` per copy (0 = unlimited),
+    /// for operators who must bound the I/O one staging takes.
+    pub fn throttled(bytes_per_second: u64) -> StageTuning {
+        let mut tuning = StageTuning::default();
+        if bytes_per_second > 0 {
+            // Smaller chunks keep a slow copy smooth and its progress visible.
+            tuning.chunk_size = tuning
+                .chunk_size
+                .min(bytes_per_second.clamp(64 << 10, 4 << 20) as usize);
+            tuning.chunk_delay = Some(Duration::from_secs_f64(
+                tuning.chunk_size as f64 / bytes_per_second as f64,
+            ));
+        }
+        tuning
+    }
 }
 
 impl Default for StageTuning {
@@ -526,6 +544,17 @@ async fn write_remote(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn throttle_spreads_chunks_over_time() {
+        assert!(super::StageTuning::throttled(0).chunk_delay.is_none());
+        let t = super::StageTuning::throttled(1 << 20);
+        let per_second = t.chunk_size as f64 / t.chunk_delay.unwrap().as_secs_f64();
+        assert!((per_second - (1 << 20) as f64).abs() < 1.0, "{per_second}");
+        assert_eq!(t.chunk_size, 1 << 20);
+        // Very low rates still move at least 64 KiB per step.
+        assert_eq!(super::StageTuning::throttled(1000).chunk_size, 64 << 10);
+    }
+
     use super::*;
 
     fn tuning(chunk: usize) -> StageTuning {

@@ -8,9 +8,15 @@ use crate::config::LogSettings;
 
 /// Installs the global subscriber once; later calls are no-ops (tests call it repeatedly).
 pub fn init(settings: &LogSettings) {
-    // sqlx reports every migration notice at INFO; only its warnings matter to operators.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("sqlx=warn,{}", settings.level)));
+    // sqlx reports every migration notice at INFO; only its warnings matter to
+    // operators. actix reports each download cut short (a revoked URI, a client
+    // gone) as an ERROR; the data plane logs every transfer's outcome itself.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "sqlx=warn,actix_http::h1::dispatcher=off,{}",
+            settings.level
+        ))
+    });
     let json = match settings.format.as_str() {
         "json" => true,
         "pretty" => false,

@@ -306,7 +306,10 @@ impl Settings {
             }
         }
         if let Some(tls) = &self.http.tls {
-            for (key, path) in [("http.tls.cert_file", &tls.cert_file), ("http.tls.key_file", &tls.key_file)] {
+            for (key, path) in [
+                ("http.tls.cert_file", &tls.cert_file),
+                ("http.tls.key_file", &tls.key_file),
+            ] {
                 if !path.is_file() {
                     problems.push(format!("{key}: {} is not a readable file", path.display()));
                 }
@@ -406,9 +409,17 @@ impl Settings {
                     if store.bucket.as_deref().unwrap_or("").is_empty() {
                         problems.push(format!("{name}.bucket: required for kind \"s3\""));
                     }
-                    if let Some(endpoint) = &store.endpoint {
-                        if url::Url::parse(endpoint).is_err() {
-                            problems.push(format!("{name}.endpoint: {endpoint:?} is not a URL"));
+                    for (key, value) in [
+                        ("endpoint", &store.endpoint),
+                        ("public_endpoint", &store.public_endpoint),
+                    ] {
+                        if let Some(endpoint) = value {
+                            match url::Url::parse(endpoint) {
+                                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                                _ => problems.push(format!(
+                                    "{name}.{key}: {endpoint:?} is not an http(s) URL"
+                                )),
+                            }
                         }
                     }
                 }
@@ -545,6 +556,61 @@ mod tests {
         assert!(text.contains("http.listen"), "{text}");
         assert!(text.contains("sessions.timeout_seconds"), "{text}");
         assert!(text.contains("storage.transfer.kind"), "{text}");
+    }
+
+    #[test]
+    fn s3_stores_from_env() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__STORAGE__TRANSFER__KIND", "s3"),
+                ("DLS__STORAGE__TRANSFER__BUCKET", "dls-transfer"),
+                ("DLS__STORAGE__TRANSFER__ENDPOINT", "http://minio:9000"),
+                (
+                    "DLS__STORAGE__TRANSFER__PUBLIC_ENDPOINT",
+                    "https://s3.example.com",
+                ),
+                ("DLS__STORAGE__TRANSFER__ACCESS_KEY_ID", "ak"),
+                ("DLS__STORAGE__TRANSFER__SECRET_ACCESS_KEY", "sk"),
+                ("DLS__STORAGE__TRANSFER__PATH_STYLE", "true"),
+                ("DLS__STORAGE__TRANSFER__ALLOW_HTTP", "true"),
+            ]),
+        )
+        .unwrap();
+        let t = &s.storage.transfer;
+        assert_eq!(t.kind, "s3");
+        assert_eq!(t.bucket.as_deref(), Some("dls-transfer"));
+        assert_eq!(t.endpoint.as_deref(), Some("http://minio:9000"));
+        assert_eq!(t.public_endpoint.as_deref(), Some("https://s3.example.com"));
+        assert_eq!(t.secret_access_key.as_deref(), Some("sk"));
+        assert!(t.path_style && t.allow_http);
+        assert_eq!(s.storage.content.kind, "local");
+
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__STORAGE__CONTENT__KIND", "s3"),
+                ("DLS__STORAGE__CONTENT__PUBLIC_ENDPOINT", "minio:9000"),
+            ]),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("storage.content.bucket"), "{err}");
+        assert!(err.contains("storage.content.public_endpoint"), "{err}");
+    }
+
+    #[test]
+    fn shipped_config_files_load() {
+        for file in ["config.example.toml", "deploy/download-sessions.toml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let s = Settings::load_with_env(Some(&path), env(&[]))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            if file.starts_with("deploy") {
+                assert_eq!(s.signing.keys.len(), 2);
+                assert_eq!(s.http.listen, "0.0.0.0:8080");
+            }
+        }
     }
 
     #[test]

@@ -244,8 +244,34 @@ impl From<sqlx::Error> for Error {
 
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
-        Error::internal(e)
+        // A store that cannot be reached (refused, timed out, cut off after the
+        // client's own retries) is the client's cue to retry, like a database
+        // that is down; anything else (a missing object, a refusal) is ours.
+        if store_unreachable(&e) {
+            Error::unavailable(e)
+        } else {
+            Error::internal(e)
+        }
     }
+}
+
+/// Whether an object-store error is a transport failure rather than an answer.
+fn store_unreachable(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// `/api` error body: `{"error_type": KIND, "messages": [...]}`.

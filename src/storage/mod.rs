@@ -8,10 +8,88 @@ use object_store::{
     local::LocalFileSystem,
     path::Path,
     signer::Signer,
-    ObjectStore,
+    BackoffConfig, ClientOptions, ObjectStore, RetryConfig,
 };
 
 use crate::config::{Settings, StoreSettings};
+
+/// Prefix that readiness probes list (nothing is ever stored under it).
+const PROBE_PREFIX: &str = "readyz-probe";
+
+/// Network behaviour of S3 clients. object_store's defaults (30 s per request,
+/// 10 retries within 3 minutes) would cut a download streamed to a slow client
+/// every 30 s and hold a request for minutes when the store is down.
+fn client_options(cfg: &StoreSettings) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(cfg.allow_http)
+        .with_connect_timeout(Duration::from_secs(5))
+        // Bodies stream at the pace of their reader: no bound on the whole
+        // request, only on each wait for the server (stall detection).
+        .with_timeout_disabled()
+        .with_read_timeout(Duration::from_secs(60))
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
+
+/// An S3 client for `cfg` that talks to `endpoint` (None: AWS by region).
+fn s3_builder(cfg: &StoreSettings, endpoint: Option<&str>) -> AmazonS3Builder {
+    let bucket = cfg.bucket.clone().unwrap_or_default();
+    // AWS_* variables (credentials from the environment, web identity, instance
+    // metadata) apply unless config names the value.
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_region(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()))
+        .with_virtual_hosted_style_request(!cfg.path_style)
+        .with_allow_http(cfg.allow_http)
+        .with_client_options(client_options(cfg))
+        .with_retry(retry_config());
+    if let Some(endpoint) = endpoint {
+        b = b.with_endpoint(virtual_hosted_endpoint(endpoint, &bucket, cfg.path_style));
+    }
+    if let Some(key) = &cfg.access_key_id {
+        b = b.with_access_key_id(key);
+    }
+    if let Some(secret) = &cfg.secret_access_key {
+        b = b.with_secret_access_key(secret);
+    }
+    b
+}
+
+/// object_store expects a virtual-hosted endpoint to name the bucket already
+/// (`https://bucket.s3.example.com`); config gives the service's address.
+fn virtual_hosted_endpoint(endpoint: &str, bucket: &str, path_style: bool) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    if path_style || bucket.is_empty() {
+        return endpoint.to_string();
+    }
+    match url::Url::parse(endpoint) {
+        Ok(mut url) => match url.host_str() {
+            Some(host) if !host.starts_with(&format!("{bucket}.")) => {
+                let host = format!("{bucket}.{host}");
+                if url.set_host(Some(&host)).is_ok() {
+                    url.as_str().trim_end_matches('/').to_string()
+                } else {
+                    endpoint.to_string()
+                }
+            }
+            _ => endpoint.to_string(),
+        },
+        Err(_) => endpoint.to_string(),
+    }
+}
+
+/// Longest validity S3 accepts for a presigned URL.
+const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// One configured store: the generic handle plus backend specifics.
 #[derive(Clone, Debug)]
@@ -19,8 +97,10 @@ pub struct Store {
     pub inner: Arc<dyn ObjectStore>,
     /// Root directory when the store is a local directory (served with large reads).
     pub local_root: Option<PathBuf>,
-    /// The S3 client when the store is S3-like (presigned DIRECT URLs).
+    /// The S3 client when the store is S3-like.
     pub s3: Option<Arc<AmazonS3>>,
+    /// Signs DIRECT URLs: the S3 client itself, or one for `public_endpoint`.
+    presigner: Option<Arc<AmazonS3>>,
 }
 
 /// Both stores of an instance.
@@ -53,31 +133,34 @@ impl Store {
                     inner: Arc::new(fs),
                     local_root: Some(root),
                     s3: None,
+                    presigner: None,
                 })
             }
             _ => {
-                let mut b = AmazonS3Builder::from_env()
-                    .with_bucket_name(cfg.bucket.clone().unwrap_or_default())
-                    .with_region(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()))
-                    .with_virtual_hosted_style_request(!cfg.path_style)
-                    .with_allow_http(cfg.allow_http);
-                if let Some(endpoint) = &cfg.endpoint {
-                    b = b.with_endpoint(endpoint);
-                }
-                if let Some(key) = &cfg.access_key_id {
-                    b = b.with_access_key_id(key);
-                }
-                if let Some(secret) = &cfg.secret_access_key {
-                    b = b.with_secret_access_key(secret);
-                }
-                let s3 = Arc::new(b.build()?);
+                let s3 = Arc::new(s3_builder(cfg, cfg.endpoint.as_deref()).build()?);
+                // Presigned URLs carry the host they were signed for: sign with
+                // the address clients use when it differs from the service's.
+                let presigner = match &cfg.public_endpoint {
+                    Some(public) => Arc::new(s3_builder(cfg, Some(public)).build()?),
+                    None => s3.clone(),
+                };
                 Ok(Store {
                     inner: s3.clone(),
                     local_root: None,
                     s3: Some(s3),
+                    presigner: Some(presigner),
                 })
             }
         }
+    }
+
+    /// Whether the store answers: lists a prefix that need not exist. Unlike a
+    /// HEAD of a missing key (404 either way), this fails for a missing bucket.
+    pub async fn probe(&self) -> object_store::Result<()> {
+        self.inner
+            .list_with_delimiter(Some(&Path::from(PROBE_PREFIX)))
+            .await
+            .map(|_| ())
     }
 
     /// The filesystem path of `key` in a local store.
@@ -91,14 +174,14 @@ impl Store {
     }
 
     /// A URI that reads `key` without this service: presigned for S3 (valid
-    /// for `valid_for`), `file://` for a local directory.
+    /// for `valid_for`, at most S3's limit of 7 days), `file://` for a local directory.
     pub async fn direct_uri(&self, key: &str, valid_for: Duration) -> object_store::Result<String> {
-        if let Some(s3) = &self.s3 {
+        if let Some(s3) = &self.presigner {
             let url = s3
                 .signed_url(
                     object_store::signer::Method::GET,
                     &Path::from(key),
-                    valid_for.max(Duration::from_secs(1)),
+                    valid_for.clamp(Duration::from_secs(1), MAX_PRESIGN),
                 )
                 .await?;
             return Ok(url.to_string());
@@ -107,5 +190,30 @@ impl Store {
         Ok(url::Url::from_file_path(&path)
             .map(|u| u.to_string())
             .unwrap_or_else(|_| format!("file://{}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_hosted_endpoints_name_the_bucket() {
+        assert_eq!(
+            virtual_hosted_endpoint("https://s3.example.com/", "b", false),
+            "https://b.s3.example.com"
+        );
+        assert_eq!(
+            virtual_hosted_endpoint("https://b.s3.example.com", "b", false),
+            "https://b.s3.example.com"
+        );
+        assert_eq!(
+            virtual_hosted_endpoint("http://minio:9000", "b", true),
+            "http://minio:9000"
+        );
+        assert_eq!(
+            virtual_hosted_endpoint("http://minio:9000", "b", false),
+            "http://b.minio:9000"
+        );
     }
 }

@@ -57,7 +57,8 @@ pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     s.database.max_connections = 8;
     s.data_dir = data_dir.to_path_buf();
     s.login.max_delay_seconds = 1;
-    s.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into());
+    // The in-process S3 server logs every refused request at ERROR.
+    s.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "error,s3s=off".into());
     s
 }
 
@@ -220,6 +221,9 @@ pub async fn assert_api_error(r: Response, status: u16, kind: &str) -> Value {
     assert_eq!(r.status().as_u16(), status, "status");
     let body: Value = r.json().await.expect("error body is JSON");
     assert_eq!(body["error_type"], kind, "{body}");
-    assert!(body["messages"].as_array().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["messages"].as_array().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body
 }

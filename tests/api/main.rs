@@ -7,6 +7,7 @@ mod jsonrpc;
 mod login;
 mod ops;
 mod rest_legacy;
+mod s3;
 mod sessions;
 mod tls;
 mod worker;

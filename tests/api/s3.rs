@@ -1,0 +1,579 @@
+//! Both stores on a real S3-protocol server: s3s-fs in-process on 127.0.0.1:0,
+//! checking SigV4 (headers and presigned query) with one key pair. Prepare,
+//! multipart staging, download with Range, readiness, and DIRECT presigned URLs
+//! that the server refuses once tampered with or expired.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use download_sessions::{
+    config::{Settings, StoreSettings},
+    storage::Stores,
+};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqwest::StatusCode;
+use s3s::{auth::SimpleAuth, service::S3ServiceBuilder};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+const DS: &str = "/api/content/library/item/download-session";
+const ACCESS_KEY: &str = "dls-test-access-key";
+const SECRET_KEY: &str = "dls-test-secret-key-0123456789abcdef";
+
+/// One request the S3 server saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+}
+
+/// An S3 server over a temporary directory (one subdirectory per bucket).
+struct S3Server {
+    endpoint: String,
+    root: tempfile::TempDir,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: CancellationToken,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl S3Server {
+    async fn start(buckets: &[&str]) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        for bucket in buckets {
+            std::fs::create_dir(root.path().join(bucket)).unwrap();
+        }
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = CancellationToken::new();
+        tokio::spawn({
+            let seen = seen.clone();
+            let stop = stop.clone();
+            async move {
+                loop {
+                    let socket = tokio::select! {
+                        r = listener.accept() => match r {
+                            Ok((socket, _)) => socket,
+                            Err(_) => continue,
+                        },
+                        _ = stop.cancelled() => return,
+                    };
+                    let service = service.clone();
+                    let seen = seen.clone();
+                    let logged = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            seen.lock().unwrap().push(Seen {
+                                method: req.method().to_string(),
+                                path: req.uri().path().to_string(),
+                                query: req.uri().query().unwrap_or("").to_string(),
+                            });
+                            let service = service.clone();
+                            async move { hyper::service::Service::call(&service, req).await }
+                        },
+                    );
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        let builder =
+                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection(TokioIo::new(socket), logged);
+                        // Stopping the server drops open connections too.
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = stop.cancelled() => {}
+                        }
+                    });
+                }
+            }
+        });
+        S3Server {
+            endpoint,
+            root,
+            seen,
+            stop,
+        }
+    }
+
+    fn settings(&self, bucket: &str) -> StoreSettings {
+        StoreSettings {
+            kind: "s3".into(),
+            path: None,
+            bucket: Some(bucket.into()),
+            region: Some("us-east-1".into()),
+            endpoint: Some(self.endpoint.clone()),
+            access_key_id: Some(ACCESS_KEY.into()),
+            secret_access_key: Some(SECRET_KEY.into()),
+            path_style: true,
+            allow_http: true,
+            public_endpoint: None,
+        }
+    }
+
+    /// Points both stores of `s` at this server.
+    fn configure(&self, s: &mut Settings) {
+        s.storage.content = self.settings("content");
+        s.storage.transfer = self.settings("transfer");
+    }
+
+    /// The file behind an object.
+    fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.path().join(bucket).join(key)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `len` bytes that differ with `seed`.
+fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn prepare(app: &TestApp, token: &str, session: &str, body: Value) -> reqwest::Response {
+    app.post(
+        token,
+        &format!("{DS}/{session}/file?action=prepare"),
+        Some(body),
+    )
+    .await
+}
+
+async fn file(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
+    let r = app
+        .get(token, &format!("{DS}/{session}/file?file_name={name}"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "get {name}");
+    r.json().await.unwrap()
+}
+
+async fn wait_prepared(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = file(app, token, session, name).await;
+        match info["status"].as_str() {
+            Some("PREPARED") => return info,
+            Some("ERROR") => panic!("{name} failed: {info}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "{name} not prepared: {info}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ranged(client: &reqwest::Client, uri: &str, range: &str) -> reqwest::Response {
+    client.get(uri).header("Range", range).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| s3.configure(s)).await;
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["stores"], true, "{ready}");
+
+    // Larger than one 8 MiB part: staged with a multipart upload.
+    let big = bytes(12 << 20, 1);
+    let small = bytes(1000, 2);
+    let item = app
+        .import(
+            "lib",
+            "item",
+            &[("disk-0.vmdk", &big), ("descriptor.ovf", &small)],
+        )
+        .await;
+    // The import went to the content bucket, nothing to local directories.
+    let big_sha = sha256_hex(&big);
+    let blob = std::fs::read(s3.object_path("content", &format!("blobs/{big_sha}"))).unwrap();
+    assert_eq!(blob.len(), big.len());
+    assert!(!app.data_dir.join("content").exists());
+    assert!(!app.data_dir.join("transfer").exists());
+
+    let token = app.user("alice", DOWNLOADER).await;
+    let session = app.create_session(&token, &item).await;
+    for name in ["disk-0.vmdk", "descriptor.ovf"] {
+        let r = prepare(&app, &token, &session, json!({ "file_name": name })).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let info = wait_prepared(&app, &token, &session, "disk-0.vmdk").await;
+    assert_eq!(info["size"], big.len() as u64, "{info}");
+    assert_eq!(info["checksum_info"]["algorithm"], "SHA256");
+    assert_eq!(info["checksum_info"]["checksum"], big_sha.as_str());
+    let small_info = wait_prepared(&app, &token, &session, "descriptor.ovf").await;
+
+    // The artifact lies in the transfer bucket under its content address;
+    // no staging object is left behind.
+    let artifact = std::fs::read(s3.object_path("transfer", &format!("artifacts/{big_sha}")))
+        .expect("artifact in the transfer bucket");
+    assert_eq!(sha256_hex(&artifact), big_sha);
+    let staging = s3.object_path("transfer", "staging");
+    let leftovers: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Staging the large file used a multipart upload of several parts; the
+    // small one a single PUT.
+    let seen = s3.seen();
+    let to_staging = |s: &&Seen| s.path.starts_with("/transfer/staging/");
+    let created = seen
+        .iter()
+        .filter(to_staging)
+        .filter(|s| {
+            s.method == "POST"
+                && s.query
+                    .split('&')
+                    .any(|q| q == "uploads" || q == "uploads=")
+        })
+        .count();
+    let parts = seen
+        .iter()
+        .filter(to_staging)
+        .filter(|s| s.method == "PUT" && s.query.contains("partNumber="))
+        .count();
+    let completed = seen
+        .iter()
+        .filter(to_staging)
+        .filter(|s| s.method == "POST" && s.query.contains("uploadId="))
+        .count();
+    let single_puts = seen
+        .iter()
+        .filter(to_staging)
+        .filter(|s| s.method == "PUT" && s.query.is_empty())
+        .count();
+    assert_eq!(created, 1, "one multipart upload: {seen:#?}");
+    assert!(parts >= 2, "{parts} parts: {seen:#?}");
+    assert_eq!(completed, 1, "{seen:#?}");
+    assert_eq!(single_puts, 1, "the small file: {seen:#?}");
+
+    // Downloads through the service read the transfer bucket.
+    let uri = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(uri.starts_with(&app.address), "{uri}");
+    let client = reqwest::Client::new();
+    let whole = client.get(&uri).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(
+        whole.headers()["etag"].to_str().unwrap(),
+        format!("\"{big_sha}\"")
+    );
+    assert_eq!(sha256_hex(&whole.bytes().await.unwrap()), big_sha);
+
+    let r = ranged(&client, &uri, "bytes=1000-1999").await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 1000-1999/{}", big.len())
+    );
+    assert_eq!(&r.bytes().await.unwrap()[..], &big[1000..2000]);
+
+    // Across the boundary of the first upload part.
+    let (a, b) = ((8 << 20) - 10, (8 << 20) + 9);
+    let r = ranged(&client, &uri, &format!("bytes={a}-{b}")).await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &big[a..=b]);
+
+    let r = ranged(&client, &uri, "bytes=-100").await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &big[big.len() - 100..]);
+
+    let r = ranged(&client, &uri, &format!("bytes={}-", big.len())).await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    let head = client.head(&uri).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        big.len().to_string()
+    );
+
+    let small_uri = small_info["download_endpoint"]["uri"].as_str().unwrap();
+    let got = client
+        .get(small_uri)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&got[..], &small[..]);
+}
+
+/// (X-Amz-Date, X-Amz-Expires) of a presigned URL.
+fn presigned_window(uri: &str) -> (DateTime<Utc>, i64) {
+    let url = url::Url::parse(uri).unwrap();
+    let q = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| panic!("{name} missing from {uri}"))
+    };
+    let date = NaiveDateTime::parse_from_str(&q("X-Amz-Date"), "%Y%m%dT%H%M%SZ")
+        .unwrap()
+        .and_utc();
+    (date, q("X-Amz-Expires").parse().unwrap())
+}
+
+async fn session_expiration(app: &TestApp, token: &str, session: &str) -> DateTime<Utc> {
+    let s: Value = app
+        .get(token, &format!("{DS}/{session}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    s["expiration_time"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| {
+        s3.configure(s);
+        s.sessions.timeout_seconds = 4;
+    })
+    .await;
+    let data = bytes(3 << 20, 3);
+    let sha = sha256_hex(&data);
+    let item = app.import("lib", "direct", &[("disk.vmdk", &data)]).await;
+
+    // DIRECT needs a session created with ContentLibrary.ReadStorage.
+    let plain = app.user("bob", DOWNLOADER).await;
+    let plain_session = app.create_session(&plain, &item).await;
+    let r = prepare(
+        &app,
+        &plain,
+        &plain_session,
+        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
+    )
+    .await;
+    assert_api_error(r, 403, "UNAUTHORIZED").await;
+
+    let token = app.user("carol", ALL_PRIVILEGES).await;
+    let session = app.create_session(&token, &item).await;
+    let r = prepare(
+        &app,
+        &token,
+        &session,
+        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let first = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expires_at = session_expiration(&app, &token, &session).await;
+
+    // A presigned URL straight into the transfer bucket, not through the service.
+    assert!(
+        first.starts_with(&format!("{}/transfer/artifacts/{sha}?", s3.endpoint)),
+        "{first}"
+    );
+    assert!(first.contains("X-Amz-Signature="), "{first}");
+    assert!(info["download_endpoint"]["ssl_certificate_thumbprint"].is_null());
+    // It ends with the session's lease, never after it (S3 counts whole
+    // seconds from a whole-second date: up to 2 s early).
+    let (signed_at, valid_s) = presigned_window(&first);
+    let url_end = signed_at + chrono::Duration::seconds(valid_s);
+    assert!(url_end <= expires_at, "{url_end} after {expires_at}");
+    assert!(
+        expires_at - url_end <= chrono::Duration::seconds(3),
+        "{url_end} long before {expires_at}"
+    );
+
+    // It downloads the right bytes, ranges included, with no credentials.
+    let client = reqwest::Client::new();
+    let r = client.get(&first).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha);
+    let r = ranged(&client, &first, "bytes=10-19").await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &data[10..20]);
+
+    // The S3 server checks the signature: tampered, moved to another key or
+    // stripped, the URL is refused.
+    let mut url = url::Url::parse(&first).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "X-Amz-Signature" {
+                let mut s = v.to_string();
+                let last = if s.ends_with('0') { '1' } else { '0' };
+                s.pop();
+                s.push(last);
+                s
+            } else {
+                v.to_string()
+            };
+            (k.to_string(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let r = client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
+    let other_key = first.replace(&format!("artifacts/{sha}"), "artifacts/other");
+    let r = client.get(&other_key).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let bare = first.split('?').next().unwrap();
+    let r = client.get(bare).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // The session lives on (keep-alive), the URL does not: once its window is
+    // over the S3 server refuses it, and `get` hands a fresh one.
+    let refuse_after = url_end + chrono::Duration::milliseconds(1500);
+    while Utc::now() < refuse_after {
+        let r = app
+            .post(&token, &format!("{DS}/{session}?action=keep-alive"), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let r = client.get(&first).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("expired"));
+
+    let info = file(&app, &token, &session, "disk.vmdk").await;
+    let fresh = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(fresh, first);
+    let (fresh_signed, fresh_valid) = presigned_window(&fresh);
+    let expires_at = session_expiration(&app, &token, &session).await;
+    let fresh_end = fresh_signed + chrono::Duration::seconds(fresh_valid);
+    assert!(fresh_end <= expires_at && fresh_end > Utc::now());
+    let r = client.get(&fresh).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_s3_server_means_not_ready_and_503_on_downloads() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| s3.configure(s)).await;
+    let data = bytes(50_000, 5);
+    let item = app.import("lib", "gone", &[("disk.vmdk", &data)]).await;
+    let token = app.user("erin", DOWNLOADER).await;
+    let session = app.create_session(&token, &item).await;
+    let r = prepare(&app, &token, &session, json!({ "file_name": "disk.vmdk" })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let uri = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    s3.stop.cancel();
+    let asked = Instant::now();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    // Retries are bounded: a dead store is reported in seconds, not minutes.
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["stores"], false, "{body}");
+    assert_eq!(body["database"], true, "{body}");
+
+    // A download cannot reach its bytes: 503 in the contract's shape, so
+    // clients and balancers retry, rather than a 500.
+    let asked = Instant::now();
+    let r = app.client.get(&uri).send().await.unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    assert_api_error(r, 503, "SERVICE_UNAVAILABLE").await;
+}
+
+#[tokio::test]
+async fn a_probe_tells_a_missing_bucket_and_bad_credentials() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings("postgres://unused/db", dir.path());
+    let local = Stores::from_settings(&settings).unwrap();
+    local.content.probe().await.unwrap();
+    s3.configure(&mut settings);
+    let stores = Stores::from_settings(&settings).unwrap();
+    stores.content.probe().await.unwrap();
+    stores.transfer.probe().await.unwrap();
+
+    settings.storage.transfer.bucket = Some("no-such-bucket".into());
+    settings.storage.content.secret_access_key = Some("wrong-secret".into());
+    let stores = Stores::from_settings(&settings).unwrap();
+    assert!(stores.transfer.probe().await.is_err());
+    assert!(stores.content.probe().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_urls_are_signed_for_the_public_endpoint() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    // The service reaches S3 at 127.0.0.1, clients at "localhost".
+    let public = s3.endpoint.replace("127.0.0.1", "localhost");
+    let app = spawn_app_with(|s| {
+        s3.configure(s);
+        s.storage.transfer.public_endpoint = Some(public.clone());
+    })
+    .await;
+    let data = bytes(100_000, 4);
+    let item = app.import("lib", "public", &[("disk.vmdk", &data)]).await;
+    let token = app.user("dave", ALL_PRIVILEGES).await;
+    let session = app.create_session(&token, &item).await;
+    let r = prepare(
+        &app,
+        &token,
+        &session,
+        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let uri = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(uri.starts_with(&format!("{public}/transfer/")), "{uri}");
+
+    let client = reqwest::Client::new();
+    let r = client.get(&uri).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&r.bytes().await.unwrap()[..], &data[..]);
+    // The host is part of what is signed.
+    let moved = uri.replace("localhost", "127.0.0.1");
+    let r = client.get(&moved).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

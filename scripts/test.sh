@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command: makes sure PostgreSQL is up, clears databases left by
-# earlier runs, then runs every test of the crate against the real server.
+# earlier runs, runs every test of the crate against the real server, then
+# checks openapi/openapi.json against a live instance: the spec validator,
+# schemathesis fuzzing every operation, and a client generated from the spec.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 PGURL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
@@ -13,7 +16,102 @@ if ! pg_isready -d "$PGURL" -q 2>/dev/null; then
 fi
 
 # Each test makes a database of its own; drop the ones earlier runs left behind.
-psql "$PGURL" -Atq -c "SELECT datname FROM pg_database WHERE datname LIKE 'dls_test_%'" |
+psql "$PGURL" -Atq -c "SELECT datname FROM pg_database WHERE datname LIKE 'dls_test_%' OR datname LIKE 'dls_fuzz_%'" |
   while read -r db; do psql "$PGURL" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 
+# tests/api/openapi.rs renders the /docs page in headless Chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== Installing chromium (for the /docs rendering test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 cargo test --all-targets "$@"
+
+# ------------------------------------------------------------------ OpenAPI
+# Tools from PyPI in a venv kept under target/ (reinstalled when the pins change).
+TOOLS=target/py-tools
+PINS="schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1"
+if [ "$(cat "$TOOLS/.installed" 2>/dev/null)" != "$PINS" ]; then
+  echo "== Installing OpenAPI tools into $TOOLS: $PINS"
+  rm -rf "$TOOLS"
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install --quiet --cache-dir target/pip-cache $PINS
+  echo "$PINS" >"$TOOLS/.installed"
+fi
+export PATH="$ROOT/$TOOLS/bin:$PATH"
+STEPS=0
+
+echo "== Validating openapi/openapi.json (openapi-spec-validator)"
+openapi-spec-validator openapi/openapi.json
+STEPS=$((STEPS + 1))
+
+echo "== Starting a live instance on a fresh database"
+cargo build --quiet --bin download-sessions
+BIN=$ROOT/target/debug/download-sessions
+WORK=$(mktemp -d)
+FUZZ_DB="dls_fuzz_$$"
+SERVER_PID=
+stop_instance() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+  psql "$PGURL" -q -c "DROP DATABASE IF EXISTS \"$FUZZ_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap stop_instance EXIT
+psql "$PGURL" -q -c "CREATE DATABASE \"$FUZZ_DB\""
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+export DATABASE_URL="${PGURL%/*}/$FUZZ_DB"
+export DLS__HTTP__LISTEN="127.0.0.1:$PORT"
+export DLS__DATA_DIR="$WORK/data"
+# Fuzzed logins with wrong passwords must not slow the run down.
+export DLS__LOGIN__MAX_DELAY_SECONDS=1
+FUZZ_USER=fuzzer
+FUZZ_PASSWORD="fuzz-$$-$RANDOM"
+echo "$FUZZ_PASSWORD" | "$BIN" user add "$FUZZ_USER" --password-stdin \
+  --privilege System.Read --privilege ContentLibrary.DownloadSession --privilege ContentLibrary.ReadStorage
+head -c 3000000 /dev/urandom >"$WORK/disk-0.vmdk"
+ITEM=$("$BIN" import --library fuzz-library --item fuzz-item "$WORK/disk-0.vmdk" | tail -1)
+FILE_SHA256=$(sha256sum "$WORK/disk-0.vmdk" | cut -d' ' -f1)
+"$BIN" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 60); do curl -sf "$URL/readyz" >/dev/null && break; sleep 1; done
+curl -sf "$URL/readyz" >/dev/null || { cat "$WORK/server.log"; echo "the instance did not become ready"; exit 1; }
+TOKEN=$(curl -sf -X POST -u "$FUZZ_USER:$FUZZ_PASSWORD" "$URL/api/session" | tr -d '"')
+LIBRARY=$(curl -sf -H "vmware-api-session-id: $TOKEN" "$URL/api/content/library" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)[0])')
+echo "   $URL, user $FUZZ_USER, library $LIBRARY, item $ITEM"
+
+# Every operation, bounded: at most 50 examples each and 4 minutes in all.
+# FUZZ_SEED=N repeats a run. tests/fuzz/hooks.py sends the token (logging in
+# again after the fuzzed logouts; a `-H` header would stay dead) and swaps
+# real ids into half the cases.
+SEED="${FUZZ_SEED:-20261123}"
+echo "== Fuzzing every operation with schemathesis (seed $SEED)"
+(
+  cd "$WORK"
+  DLS_FUZZ_URL="$URL" DLS_FUZZ_TOKEN="$TOKEN" DLS_FUZZ_USER="$FUZZ_USER" DLS_FUZZ_PASSWORD="$FUZZ_PASSWORD" \
+    DLS_FUZZ_LIBRARY="$LIBRARY" DLS_FUZZ_ITEM="$ITEM" DLS_FUZZ_FILE=disk-0.vmdk \
+    SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/tests/fuzz" \
+    st run "$URL/api-docs/openapi.json" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --max-examples 50 --max-time 240 --seed "$SEED" --no-color
+) || { echo "schemathesis found failures (service log: tail below)"; tail -50 "$WORK/server.log"; exit 1; }
+STEPS=$((STEPS + 1))
+
+echo "== Generating a Python client from openapi/openapi.json (openapi-python-client)"
+openapi-python-client generate --path openapi/openapi.json --meta none \
+  --output-path "$WORK/client/dls_client" >/dev/null
+echo "== Driving create -> prepare -> get -> download with the generated client"
+DLS_URL="$URL" DLS_USER="$FUZZ_USER" DLS_PASSWORD="$FUZZ_PASSWORD" DLS_ITEM="$ITEM" \
+  DLS_FILE=disk-0.vmdk DLS_FILE_SHA256="$FILE_SHA256" PYTHONPATH="$WORK/client" \
+  python tests/client/drive.py
+STEPS=$((STEPS + 1))
+
+stop_instance
+trap - EXIT
+echo "openapi: $STEPS passed, 0 failed"

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod service;
 pub mod startup;
 pub mod storage;

@@ -45,6 +45,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the OpenAPI document (the committed openapi/openapi.json); needs no database.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +65,11 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Pure output: no configuration, database or runtime involved.
+    if let Command::Openapi = cli.command {
+        print!("{}", download_sessions::openapi::pretty_json());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -124,6 +131,11 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 },
         } => {
             anyhow::ensure!(!name.trim().is_empty(), "the user name is empty");
+            anyhow::ensure!(
+                download_sessions::domain::is_user_name(&name),
+                "a user name has at most {} bytes and no NUL",
+                download_sessions::domain::MAX_USER_NAME
+            );
             for p in &privileges {
                 p.parse::<Privilege>().map_err(anyhow::Error::msg)?;
             }
@@ -144,6 +156,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             eprintln!("user {name} {}", if created { "added" } else { "updated" });
         }
+        Command::Openapi => unreachable!("handled before start-up"),
         Command::Import {
             library,
             item,

@@ -74,6 +74,7 @@ impl Application {
                 .configure(api::rest_api::configure)
                 .configure(api::rest_legacy::configure)
                 .configure(api::jsonrpc::configure)
+                .configure(crate::openapi::configure)
                 .default_service(web::to(not_found))
         })
         // Streamed downloads stall ~40 ms per write without it.

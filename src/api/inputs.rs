@@ -13,6 +13,8 @@ use crate::{
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpec {
+    /// The library item whose files the session downloads (required).
+    #[schema(example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
     pub library_item_id: Option<String>,
     #[schema(value_type = Option<String>)]
     pub id: Option<serde_json::Value>,
@@ -33,6 +35,7 @@ pub struct CreateSpec {
 #[serde(deny_unknown_fields)]
 pub struct KeepAliveSpec {
     /// Client progress, 0..100.
+    #[schema(minimum = 0, maximum = 100, example = 42)]
     pub progress: Option<i64>,
 }
 
@@ -53,6 +56,8 @@ pub struct FailSpec {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrepareSpec {
+    #[schema(example = "disk-0.vmdk")]
     pub file_name: String,
+    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`).
     pub endpoint_type: Option<EndpointType>,
 }

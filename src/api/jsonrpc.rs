@@ -144,6 +144,30 @@ fn parse_call(request: Value, req: &HttpRequest) -> Result<Call, Rejection> {
     })
 }
 
+/// vAPI JSON-RPC 2.0 call
+///
+/// The one endpoint of the official vSphere Automation SDKs: `serviceId` and
+/// `operationId` in the body name the operation (`com.vmware.cis.session`,
+/// `com.vmware.content.library[.item[.file]]`,
+/// `com.vmware.content.library.item.download_session`,
+/// `com.vmware.content.library.item.downloadsession.file`). Log in with
+/// `ctx.securityCtx` scheme `com.vmware.vapi.std.security.user_pass`, then send
+/// `com.vmware.vapi.std.security.session_id`. Always answers HTTP 200: a vAPI error is
+/// `result.error`, an envelope that cannot be understood a JSON-RPC `error`.
+#[utoipa::path(
+    post,
+    path = "/api",
+    operation_id = "VapiJsonRpcInvoke",
+    tag = "vapi",
+    params(
+        ("vapi-service" = Option<String>, Header, description = "When sent, must equal `params.serviceId`."),
+        ("vapi-operation" = Option<String>, Header, description = "When sent, must equal `params.operationId`."),
+    ),
+    request_body(content = crate::openapi::JsonRpcRequest, description = "The JSON-RPC envelope."),
+    responses(
+        (status = 200, description = "The JSON-RPC answer (success or error).", body = crate::openapi::JsonRpcResponse),
+    )
+)]
 async fn invoke(
     state: web::Data<AppState>,
     req: HttpRequest,

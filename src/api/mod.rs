@@ -3,8 +3,8 @@
 //! parsing) lives here so no surface re-implements it.
 
 pub mod inputs;
-pub mod ops;
 pub mod jsonrpc;
+pub mod ops;
 pub mod rest_api;
 pub mod rest_legacy;
 
@@ -81,12 +81,13 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<bytes:
     Ok(body.freeze())
 }
 
-/// Parses a JSON body; an empty body is `None`.
+/// Parses a JSON body; an empty body and a JSON `null` are `None` (the spec
+/// declares optional bodies nullable, so generated clients may send `null`).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| {
+    serde_json::from_slice::<Option<T>>(body).map_err(|e| {
         Error::invalid_argument(
             "com.vmware.vapi.rest.json_parse_error",
             format!("The request body is not valid: {e}"),

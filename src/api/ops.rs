@@ -10,7 +10,8 @@ use actix_web::{
     web, HttpResponse,
 };
 use object_store::{path::Path, ObjectStoreExt};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::{domain::PrepareStatus, metrics::metrics};
@@ -21,11 +22,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(prometheus));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The database answers.
+    pub database: bool,
+    /// Both object stores can be read.
+    pub stores: bool,
+}
+
+/// Liveness
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "Healthz",
+    tag = "ops",
+    responses((status = 200, description = "The process answers.", body = Health)),
+)]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness
+///
 /// Ready when the database answers and both stores can be read.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "Readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "Not ready: the database or a store cannot be reached.", body = Readiness,
+            example = json!({"status": "unavailable", "database": false, "stores": true})),
+    ),
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let service = &state.service;
     let database = service.store().ping().await.is_ok();
@@ -40,11 +82,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     }
-    let body = json!({
-        "status": if database && stores { "ready" } else { "unavailable" },
-        "database": database,
-        "stores": stores,
-    });
+    let body = Readiness {
+        status: if database && stores {
+            "ready"
+        } else {
+            "unavailable"
+        },
+        database,
+        stores,
+    };
     if database && stores {
         HttpResponse::Ok().json(body)
     } else {
@@ -52,6 +98,20 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Prometheus metrics
+///
+/// Requests and latency by route template, sessions by state, files by prepare status,
+/// prepare queue depth; text exposition format 0.0.4.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "Metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain",
+            example = "dls_prepare_queue_depth 0\n"),
+    ),
+)]
 async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     let m = metrics();
     let store = state.service.store();

@@ -6,8 +6,12 @@ use super::{
     caller, inputs::*, json_body, login_basic, path_param, query_param, session_token, AppState,
 };
 use crate::{
-    domain::{ItemId, LibraryId, SessionId},
+    domain::{
+        models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo},
+        ItemId, LibraryId, SessionId,
+    },
     error::{ApiErrorBody, Error},
+    openapi as doc,
 };
 
 /// An error rendered as the `/api` body `{"error_type", "messages"}`.
@@ -84,16 +88,66 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 // ------------------------------------------------------------------- session
 
+/// Log in
+///
+/// Checks the user name and password of the Basic header and answers a new
+/// login token (a JSON string) for the `vmware-api-session-id` header.
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    operation_id = "SessionCreate",
+    tag = "session",
+    security(("basic_auth" = [])),
+    responses(
+        (status = 201, description = "The login token.", body = String, content_type = "application/json",
+            example = json!("q8yW4rXl0d3JvLfS2nHk7tA9bQpZ1mVeC6uGxYiOaNs")),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn login(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let token = login_basic(&state, &req).await?;
     Ok(HttpResponse::Created().json(token))
 }
 
+/// Who am I
+///
+/// The user the login token belongs to, and when it was created and last used.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    operation_id = "SessionGet",
+    tag = "session",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The token's owner.", body = SessionInfo),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
     Ok(HttpResponse::Ok().json(state.service.whoami(&token).await?))
 }
 
+/// Log out
+///
+/// Ends the login: the token stops working on every instance.
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    operation_id = "SessionDelete",
+    tag = "session",
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Logged out."),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
     state.service.logout(&token).await?;
@@ -102,17 +156,71 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 
 // ------------------------------------------------------------------- catalog
 
+/// List libraries
+///
+/// Ids of every library (`System.Read`).
+#[utoipa::path(
+    get,
+    path = "/api/content/library",
+    operation_id = "LibraryList",
+    tag = "library",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Library ids.", body = Vec<String>,
+            example = json!(["5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"])),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn list_libraries(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     Ok(HttpResponse::Ok().json(state.service.list_libraries(&caller).await?))
 }
 
+/// Get a library
+#[utoipa::path(
+    get,
+    path = "/api/content/library/{id}",
+    operation_id = "LibraryGet",
+    tag = "library",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Library id.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98")),
+    responses(
+        (status = 200, description = "The library.", body = LibraryModel),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn get_library(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = LibraryId::parse(&path_param(&req, "id"))?;
     Ok(HttpResponse::Ok().json(state.service.get_library(&caller, id).await?))
 }
 
+/// List the items of a library
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item",
+    operation_id = "LibraryItemList",
+    tag = "library",
+    security(("api_key" = [])),
+    params(("library_id" = String, Query, description = "The library.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98")),
+    responses(
+        (status = 200, description = "Item ids.", body = Vec<String>,
+            example = json!(["1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"])),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn list_items(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let library = query_param(&req, "library_id")?.ok_or_else(|| {
@@ -126,12 +234,52 @@ async fn list_items(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     Ok(HttpResponse::Ok().json(state.service.list_items(&caller, library).await?))
 }
 
+/// Get a library item
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item/{id}",
+    operation_id = "LibraryItemGet",
+    tag = "library",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")),
+    responses(
+        (status = 200, description = "The item.", body = ItemModel),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn get_item(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = ItemId::parse(&path_param(&req, "id"))?;
     Ok(HttpResponse::Ok().json(state.service.get_item(&caller, id).await?))
 }
 
+/// List (or get) the files of a library item
+///
+/// Without `name`, every file of the item's current content version; with it, that file.
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item/{id}/file",
+    operation_id = "LibraryItemFileList",
+    tag = "library",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
+        ("name" = Option<String>, Query, description = "Only this file (`INVALID_ARGUMENT` when the item has none of that name).", example = "disk-0.vmdk"),
+    ),
+    responses(
+        (status = 200, description = "The files, or the one named.", body = doc::ItemFileInfoOrList),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn item_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = ItemId::parse(&path_param(&req, "id"))?;
@@ -145,6 +293,38 @@ async fn item_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 
 // --------------------------------------------------------- download sessions
 
+/// Create a download session
+///
+/// A session for the files of one library item (`ContentLibrary.DownloadSession`). The
+/// same `Client-Token` from the same user answers the same session id. Of the
+/// DownloadSessionModel only `library_item_id` is used.
+#[utoipa::path(
+    post,
+    path = "/api/content/library/item/download-session",
+    operation_id = "DownloadSessionCreate",
+    tag = "download_session",
+    security(("api_key" = [])),
+    params(("Client-Token" = Option<String>, Header, description = "Idempotency token, 1 to 256 visible ASCII characters.", example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")),
+    request_body(content = super::inputs::CreateSpec, description = "The create spec.",
+        example = json!({"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"})),
+    responses(
+        (status = 201, description = "The new session's id.", body = String, content_type = "application/json",
+            links(
+                ("get" = (operation_id = "DownloadSessionGet", parameters(("id" = "$response.body")))),
+                ("files" = (operation_id = "DownloadSessionFileList", parameters(("id" = "$response.body")))),
+                ("prepare" = (operation_id = "DownloadSessionFilePrepare", parameters(("id" = "$response.body")))),
+                ("action" = (operation_id = "DownloadSessionAction", parameters(("id" = "$response.body")))),
+                ("delete" = (operation_id = "DownloadSessionDelete", parameters(("id" = "$response.body")))),
+            )),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 413, response = doc::ApiPayloadTooLarge),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn create_session(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
     let caller = caller(&state, &req).await?;
     let spec: CreateSpec = json_body(&state, body).await?.unwrap_or_default();
@@ -165,6 +345,27 @@ async fn create_session(state: web::Data<AppState>, req: HttpRequest, body: web:
     Ok(HttpResponse::Created().json(id.to_string()))
 }
 
+/// List download sessions
+///
+/// Ids of the caller's sessions, optionally of one item (`ContentLibrary.DownloadSession`).
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item/download-session",
+    operation_id = "DownloadSessionList",
+    tag = "download_session",
+    security(("api_key" = [])),
+    params(("library_item_id" = Option<String>, Query, description = "Only the sessions of this item.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")),
+    responses(
+        (status = 200, description = "Session ids.", body = Vec<String>,
+            example = json!(["0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"])),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let item = query_param(&req, "library_item_id")?;
@@ -176,12 +377,58 @@ async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     ))
 }
 
+/// Get a download session
+///
+/// Renews the session's lease.
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item/download-session/{id}",
+    operation_id = "DownloadSessionGet",
+    tag = "download_session",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0")),
+    responses(
+        (status = 200, description = "The session.", body = DownloadSessionModel),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn get_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
     Ok(HttpResponse::Ok().json(state.service.get_session(&caller, id).await?))
 }
 
+/// Keep alive, cancel or fail a download session
+///
+/// `action=keep-alive` renews the lease (optional `progress`); `action=cancel` cancels
+/// the session and invalidates its download URIs; `action=fail` puts it in ERROR with
+/// the client's `client_error_message` (required). Each needs an ACTIVE session
+/// (`NOT_ALLOWED_IN_CURRENT_STATE` otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/content/library/item/download-session/{id}",
+    operation_id = "DownloadSessionAction",
+    tag = "download_session",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+        ("action" = doc::SessionAction, Query, description = "The operation."),
+    ),
+    request_body(content = Option<doc::SessionActionBody>, description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel: none.",
+        example = json!({"progress": 42})),
+    responses(
+        (status = 204, description = "Done."),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 413, response = doc::ApiPayloadTooLarge),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
     let caller = caller(&state, &req).await?;
     let action = query_param(&req, "action")?;
@@ -209,6 +456,22 @@ async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web:
     no_content()
 }
 
+/// Delete a download session
+#[utoipa::path(
+    delete,
+    path = "/api/content/library/item/download-session/{id}",
+    operation_id = "DownloadSessionDelete",
+    tag = "download_session",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn delete_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
@@ -216,6 +479,29 @@ async fn delete_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     no_content()
 }
 
+/// List (or get) the files of a download session
+///
+/// Without `file_name`, every file of the session with its prepare status; with it, that
+/// file. A PREPARED file carries its `download_endpoint`. Renews the session's lease.
+#[utoipa::path(
+    get,
+    path = "/api/content/library/item/download-session/{id}/file",
+    operation_id = "DownloadSessionFileList",
+    tag = "download_session_file",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+        ("file_name" = Option<String>, Query, description = "Only this file (`INVALID_ARGUMENT` when the session has none of that name).", example = "disk-0.vmdk"),
+    ),
+    responses(
+        (status = 200, description = "The files, or the one named.", body = doc::DownloadFileInfoOrList),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
@@ -227,6 +513,35 @@ async fn files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     }
 }
 
+/// Prepare a file for download
+///
+/// Asks for the file to be staged; poll its info until `PREPARED` (then it has a
+/// `download_endpoint`) or `ERROR`. A file already requested, preparing or prepared
+/// answers its current info. `DIRECT` needs a session created with
+/// `ContentLibrary.ReadStorage` (`UNAUTHORIZED` otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/content/library/item/download-session/{id}/file",
+    operation_id = "DownloadSessionFilePrepare",
+    tag = "download_session_file",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+        ("action" = doc::FileAction, Query, description = "The operation."),
+    ),
+    request_body(content = super::inputs::PrepareSpec, description = "Which file, and how to hand it out.",
+        example = json!({"file_name": "disk-0.vmdk", "endpoint_type": "HTTPS"})),
+    responses(
+        (status = 200, description = "The file's info.", body = DownloadFileInfo),
+        (status = 400, response = doc::ApiBadRequest),
+        (status = 401, response = doc::ApiUnauthenticated),
+        (status = 403, response = doc::ApiUnauthorized),
+        (status = 404, response = doc::ApiNotFound),
+        (status = 413, response = doc::ApiPayloadTooLarge),
+        (status = 500, response = doc::ApiInternalServerError),
+        (status = 503, response = doc::ApiServiceUnavailable),
+    )
+)]
 async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
     let caller = caller(&state, &req).await?;
     let action = query_param(&req, "action")?;

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     domain::{ItemId, LibraryId, SessionId},
     error::{ApiErrorBody, Error},
+    openapi as doc,
 };
 
 /// Request header with which a client asks not to get the session cookie.
@@ -40,9 +41,11 @@ impl std::fmt::Display for RestError {
     }
 }
 
-#[derive(Serialize)]
-struct RestErrorBody {
+/// `/rest` error body: `{"type": "com.vmware.vapi.std.errors.<kind>", "value": {"error_type", "messages"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RestErrorBody {
     #[serde(rename = "type")]
+    #[schema(value_type = doc::VapiErrorType)]
     vapi_type: &'static str,
     value: ApiErrorBody,
 }
@@ -216,7 +219,29 @@ async fn not_found(req: HttpRequest) -> Reply {
 
 // ------------------------------------------------------------------- session
 
-/// `POST /rest/com/vmware/cis/session`: login, or who-am-I with `~action=get`.
+/// Log in (or, with `~action=get`, who am I)
+///
+/// Without `~action`: checks the Basic credentials and answers `{"value": token}`, also
+/// setting the `vmware-api-session-id` cookie (for path `/rest`) unless the request has
+/// `vmware-use-header-authn: true`. With `~action=get`: the owner of the token sent.
+#[utoipa::path(
+    post,
+    path = "/rest/com/vmware/cis/session",
+    operation_id = "RestSessionCreate",
+    tag = "rest",
+    security(("basic_auth" = []), ("api_key" = [])),
+    params(
+        ("~action" = Option<doc::RestSessionAction>, Query, description = "`get`: who am I; absent: log in."),
+        ("vmware-use-header-authn" = Option<String>, Header, description = "`true`: do not set the session cookie.", example = "true"),
+    ),
+    responses(
+        (status = 200, description = "`{\"value\": token}` (login) or `{\"value\": SessionInfo}` (`~action=get`).", body = doc::RestLoginOrWhoAmI),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn session_post(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     match action(&req)?.as_deref() {
         None => login(&state, &req).await,
@@ -253,6 +278,22 @@ fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
         .finish()
 }
 
+/// Log out
+///
+/// Ends the login everywhere and expires the session cookie.
+#[utoipa::path(
+    delete,
+    path = "/rest/com/vmware/cis/session",
+    operation_id = "RestSessionDelete",
+    tag = "rest",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Logged out (no body)."),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
     state.service.logout(&token).await?;
@@ -263,35 +304,151 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 
 // ------------------------------------------------------------------- catalog
 
+/// List libraries
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library",
+    operation_id = "RestLibraryList",
+    tag = "rest",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Library ids.", body = doc::RestValueStrings),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn list_libraries(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     value(state.service.list_libraries(&caller).await?)
 }
 
+/// Get a library
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/id:{id}",
+    operation_id = "RestLibraryGet",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Library id.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"),
+    ),
+    responses(
+        (status = 200, description = "The library.", body = doc::RestValueLibrary),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn get_library(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = LibraryId::parse(&path_param(&req, "id"))?;
     value(state.service.get_library(&caller, id).await?)
 }
 
+/// List the items of a library
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item",
+    operation_id = "RestLibraryItemList",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("library_id" = String, Query, description = "The library.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"),
+    ),
+    responses(
+        (status = 200, description = "Item ids.", body = doc::RestValueStrings),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn list_items(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let library = LibraryId::parse(&required_query(&req, "library_id")?)?;
     value(state.service.list_items(&caller, library).await?)
 }
 
+/// Get a library item
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item/id:{id}",
+    operation_id = "RestLibraryItemGet",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
+    ),
+    responses(
+        (status = 200, description = "The item.", body = doc::RestValueItem),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn get_item(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = ItemId::parse(&path_param(&req, "id"))?;
     value(state.service.get_item(&caller, id).await?)
 }
 
+/// List the files of a library item
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item/file",
+    operation_id = "RestLibraryItemFileList",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("library_item_id" = String, Query, description = "The item.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
+    ),
+    responses(
+        (status = 200, description = "The files.", body = doc::RestValueItemFiles),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn item_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let item = ItemId::parse(&required_query(&req, "library_item_id")?)?;
     value(state.service.list_item_files(&caller, item).await?)
 }
 
+/// Get one file of a library item
+#[utoipa::path(
+    post,
+    path = "/rest/com/vmware/content/library/item/file/id:{id}",
+    operation_id = "RestLibraryItemFileGet",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
+        ("~action" = doc::RestItemFileAction, Query, description = "The operation."),
+    ),
+    request_body(content = doc::RestItemFileBody, description = "Which file."),
+    responses(
+        (status = 200, description = "The file.", body = doc::RestValueItemFile),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 413, response = doc::RestPayloadTooLarge),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn item_file_action(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -314,7 +471,34 @@ async fn item_file_action(
 
 // --------------------------------------------------------- download sessions
 
-/// `POST .../download-session`: create, or list with `~action=list`.
+/// Create a download session (or, with `~action=list`, list them)
+///
+/// Without `~action`: creates a session for `create_spec.library_item_id`; the same
+/// `client_token` from the same user answers the same id. With `~action=list`: the ids of
+/// the caller's sessions, of one item when `library_item_id` is given (body or query).
+#[utoipa::path(
+    post,
+    path = "/rest/com/vmware/content/library/item/download-session",
+    operation_id = "RestDownloadSessionCreate",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("~action" = Option<doc::RestCollectionAction>, Query, description = "`list`: list sessions; absent: create."),
+        ("library_item_id" = Option<String>, Query, description = "list: only the sessions of this item (when the body has none)."),
+    ),
+    request_body(content = Option<doc::RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.", example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
+    responses(
+        // No links: with `~action=list` the value is a list, which a link would paste into a URL.
+        (status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (list).", body = doc::RestIdOrIds),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 413, response = doc::RestPayloadTooLarge),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn download_session_post(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -351,6 +535,26 @@ async fn download_session_post(
     }
 }
 
+/// List download sessions
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item/download-session",
+    operation_id = "RestDownloadSessionList",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("library_item_id" = Option<String>, Query, description = "Only the sessions of this item.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
+    ),
+    responses(
+        (status = 200, description = "Session ids.", body = doc::RestValueStrings),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let item = query_param(&req, "library_item_id")?;
@@ -362,14 +566,58 @@ async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     )
 }
 
+/// Get a download session
+///
+/// Renews the session's lease.
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
+    operation_id = "RestDownloadSessionGet",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+    ),
+    responses(
+        (status = 200, description = "The session.", body = doc::RestValueDownloadSession),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn get_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
     value(state.service.get_session(&caller, id).await?)
 }
 
-/// `POST .../download-session/id:{id}?~action=...`. For `list` the path id
-/// names a library item, not a session.
+/// Keep alive, cancel or fail a download session (or list the sessions of an item)
+///
+/// `keep-alive` (optional `progress`), `cancel` and `fail` (required `client_error_message`)
+/// act on the session `id` and answer 200 without a body. `list` is the generic vAPI form
+/// of list: there `id` names a library item, and the answer is `{"value": [id]}` (JSON).
+#[utoipa::path(
+    post,
+    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
+    operation_id = "RestDownloadSessionAction",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id (library item id for `list`).", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+        ("~action" = doc::RestSessionIdAction, Query, description = "The operation."),
+    ),
+    request_body(content = Option<doc::SessionActionBody>, description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel, list: none.", example = json!({"client_error_message": "disk full"})),
+    responses(
+        (status = 200, description = "Done: no body; for `list`, `{\"value\": [id]}`."),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 404, response = doc::RestNotFound),
+        (status = 413, response = doc::RestPayloadTooLarge),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
     let caller = caller(&state, &req).await?;
     let action = action(&req)?;
@@ -403,6 +651,24 @@ async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web:
     void()
 }
 
+/// Delete a download session
+#[utoipa::path(
+    delete,
+    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
+    operation_id = "RestDownloadSessionDelete",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+    ),
+    responses(
+        (status = 200, description = "Deleted (no body)."),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn delete_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
@@ -412,13 +678,60 @@ async fn delete_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 
 // ------------------------------------------------------------------- files
 
+/// List the files of a download session
+///
+/// Renews the session's lease.
+#[utoipa::path(
+    get,
+    path = "/rest/com/vmware/content/library/item/downloadsession/file",
+    operation_id = "RestDownloadSessionFileList",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("download_session_id" = String, Query, description = "The session.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+    ),
+    responses(
+        (status = 200, description = "The files with their prepare status.", body = doc::RestValueDownloadFiles),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 404, response = doc::RestNotFound),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn list_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let id = SessionId::parse(&required_query(&req, "download_session_id")?)?;
     value(state.service.list_files(&caller, id).await?)
 }
 
-/// `POST .../downloadsession/file/id:{id}?~action=get|prepare`.
+/// Get or prepare one file of a download session
+///
+/// `get`: the file's info. `prepare`: asks for the file to be staged (`endpoint_type`
+/// `HTTPS` by default; `DIRECT` needs a session created with `ContentLibrary.ReadStorage`);
+/// poll with `get` until `PREPARED`.
+#[utoipa::path(
+    post,
+    path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}",
+    operation_id = "RestDownloadSessionFileAction",
+    tag = "rest",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
+        ("~action" = doc::RestFileAction, Query, description = "The operation."),
+    ),
+    request_body(content = doc::RestFileActionBody, description = "`{\"file_name\"}`, plus `endpoint_type` for prepare.", example = json!({"file_name": "disk-0.vmdk"})),
+    responses(
+        (status = 200, description = "The file's info.", body = doc::RestValueDownloadFile),
+        (status = 400, response = doc::RestBadRequest),
+        (status = 401, response = doc::RestUnauthenticated),
+        (status = 403, response = doc::RestUnauthorized),
+        (status = 404, response = doc::RestNotFound),
+        (status = 413, response = doc::RestPayloadTooLarge),
+        (status = 500, response = doc::RestInternalServerError),
+        (status = 503, response = doc::RestServiceUnavailable),
+    )
+)]
 async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
     let caller = caller(&state, &req).await?;
     let action = action(&req)?;

@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/cls/data/{token}/{file_name}")
             .route(web::get().to(download))
-            .route(web::head().to(download)),
+            .route(web::head().to(download_head)),
     );
 }
 
@@ -56,11 +56,80 @@ fn refused() -> Error {
     )
 }
 
+/// Download a prepared file
+///
+/// The `download_endpoint.uri` of a PREPARED file: no login, the signed token in the
+/// path is the credential. Valid while the session is ACTIVE and its lease runs; each
+/// request renews the lease. One `Range` (`bytes=a-b`, `a-`, `-n`) answers 206, an
+/// unsatisfiable one 416; `If-Range` with the ETag or Last-Modified guards resumption.
+#[utoipa::path(
+    get,
+    path = "/cls/data/{token}/{file_name}",
+    operation_id = "DataDownload",
+    tag = "data",
+    params(
+        ("token" = String, Path, description = "Signed token of the endpoint."),
+        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1048575`.", example = "bytes=0-1023"),
+        ("If-Range" = Option<String>, Header, description = "Honour Range only if the file still has this ETag or Last-Modified."),
+    ),
+    responses(
+        (status = 200, description = "The whole file.", headers(
+            ("ETag" = String, description = "Quoted SHA-256 of the content."),
+            ("Accept-Ranges" = String, description = "`bytes`."),
+            ("Last-Modified" = String),
+            ("Content-Disposition" = String, description = "`attachment` with the file name."),
+        ), content(
+            (crate::openapi::FileBytes = "application/octet-stream"),
+            ("*/*"),
+        )),
+        (status = 206, description = "The requested range.", headers(
+            ("Content-Range" = String, description = "`bytes a-b/size`."),
+            ("ETag" = String, description = "Quoted SHA-256 of the content."),
+        ), content(
+            (crate::openapi::FileBytes = "application/octet-stream"),
+            ("*/*"),
+        )),
+        (status = 404, response = crate::openapi::ApiNotFound),
+        (status = 416, description = "The range lies outside the file.", headers(
+            ("Content-Range" = String, description = "`bytes */size`."),
+        )),
+        (status = 500, response = crate::openapi::ApiInternalServerError),
+        (status = 503, response = crate::openapi::ApiServiceUnavailable),
+    )
+)]
 async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match serve(&req, &state).await {
         Ok(response) => response,
         Err(e) => error_response(&e),
     }
+}
+
+/// Size and validators of a prepared file
+///
+/// The headers a GET would send, without the body (Range is ignored). Renews the lease.
+#[utoipa::path(
+    head,
+    path = "/cls/data/{token}/{file_name}",
+    operation_id = "DataHead",
+    tag = "data",
+    params(
+        ("token" = String, Path, description = "Signed token of the endpoint."),
+        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
+    ),
+    responses(
+        (status = 200, description = "The file exists; `Content-Length` is its size.", headers(
+            ("Content-Length" = i64),
+            ("ETag" = String, description = "Quoted SHA-256 of the content."),
+            ("Accept-Ranges" = String, description = "`bytes`."),
+        )),
+        (status = 404, description = "No such endpoint (HEAD answers carry no body)."),
+        (status = 500, description = "Internal error (no body)."),
+        (status = 503, description = "Database unreachable (no body)."),
+    )
+)]
+async fn download_head(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    download(req, state).await
 }
 
 fn error_response(e: &Error) -> HttpResponse {

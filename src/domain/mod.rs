@@ -214,6 +214,15 @@ impl FileName {
     }
 }
 
+/// Longest user name, in bytes (login failures are counted in an index by name).
+pub const MAX_USER_NAME: usize = 256;
+
+/// Whether `raw` can name a user: 1 to [`MAX_USER_NAME`] bytes, no NUL (which
+/// PostgreSQL text cannot hold).
+pub fn is_user_name(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= MAX_USER_NAME && !raw.contains('\0')
+}
+
 /// Privileges a user can hold (CONTRACT.md "Privileges").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Privilege {
@@ -319,6 +328,14 @@ mod tests {
         for bad in ["", "..", "a/b", "a\\b", "x\0y", "tab\there"] {
             assert!(FileName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(is_user_name("administrator@vsphere.local"));
+        assert!(!is_user_name(""));
+        assert!(!is_user_name("a\0b"));
+        assert!(!is_user_name(&"x".repeat(MAX_USER_NAME + 1)));
     }
 
     #[test]

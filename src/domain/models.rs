@@ -18,6 +18,13 @@ fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
 
 /// `com.vmware.content.library.item.download_session_model`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79",
+    "library_item_content_version": "1",
+    "client_progress": 0,
+    "state": "ACTIVE",
+    "expiration_time": "2030-01-01T00:05:00.000Z"
+}))]
 pub struct DownloadSessionModel {
     /// Identifier of the session (absent from get and list answers).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +92,17 @@ pub struct TransferEndpoint {
 
 /// `com.vmware.content.library.item.downloadsession.file.info`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "disk-0.vmdk",
+    "size": 10485760,
+    "bytes_transferred": 10485760,
+    "status": "PREPARED",
+    "download_endpoint": {
+        "uri": "https://vc.example.com/cls/data/AQID.../disk-0.vmdk",
+        "ssl_certificate_thumbprint": "3A:1F:...:9C"
+    },
+    "checksum_info": {"algorithm": "SHA256", "checksum": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+}))]
 pub struct DownloadFileInfo {
     pub name: String,
     /// Size in bytes, once known.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::Service;
 use crate::{
-    domain::{models::SessionInfo, Caller},
+    domain::{is_user_name, models::SessionInfo, Caller},
     error::{Error, ErrorKind, Result},
 };
 
@@ -51,6 +51,12 @@ impl Service {
 
     /// Checks the password and returns a new token.
     pub async fn login(&self, user: &str, password: &str) -> Result<String> {
+        // No user has such a name (user add refuses it), and the store could not
+        // even count a failure for it (NUL, or too long for the index).
+        if !is_user_name(user) {
+            tracing::warn!("failed login with an impossible user name");
+            return Err(bad_credentials());
+        }
         let limits = &self.settings().login;
         let failures = self.store().login_failures(user).await?;
         let over = failures.saturating_sub(limits.free_failures as i32);

@@ -169,10 +169,13 @@ impl Service {
         })?;
         let item = ItemId::parse(raw)?;
         let token = match client_token {
-            Some(t) if t.is_empty() || t.len() > MAX_CLIENT_TOKEN => {
+            // NUL: PostgreSQL text cannot hold it.
+            Some(t) if t.is_empty() || t.len() > MAX_CLIENT_TOKEN || t.contains('\0') => {
                 return Err(Error::invalid_argument(
                     "com.vmware.vapi.std.errors.invalid_client_token",
-                    format!("The client token must be 1 to {MAX_CLIENT_TOKEN} characters."),
+                    format!(
+                        "The client token must be 1 to {MAX_CLIENT_TOKEN} characters, none of them NUL."
+                    ),
                     &[],
                 ))
             }
@@ -258,6 +261,14 @@ impl Service {
 
     pub async fn fail(&self, caller: &Caller, id: SessionId, message: Option<&str>) -> Result<()> {
         let message = match message {
+            Some(m) if m.contains('\0') => {
+                // PostgreSQL (jsonb) cannot hold it.
+                return Err(Error::invalid_argument(
+                    "com.vmware.content.library.item.download_session.fail.invalid_message",
+                    "client_error_message must not contain NUL characters.",
+                    &[],
+                ));
+            }
             Some(m) if m.len() <= MAX_TEXT => m,
             Some(_) => {
                 return Err(Error::invalid_argument(
@@ -354,11 +365,12 @@ impl Service {
         name: &str,
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
+        let name = FileName::parse(name)?;
         let file = self
             .store()
-            .get_file(session.id, name)
+            .get_file(session.id, name.as_str())
             .await?
-            .ok_or_else(|| no_such_file(name))?;
+            .ok_or_else(|| no_such_file(name.as_str()))?;
         self.file_info(&session, file).await
     }
 

@@ -2,9 +2,11 @@
 
 mod catalog;
 mod download;
+mod fuzz_regressions;
 mod helpers;
 mod jsonrpc;
 mod login;
+mod openapi;
 mod ops;
 mod rest_legacy;
 mod s3;

@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -28,26 +28,46 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new_custom(Some("dls".into()), None)?;
     let m = Metrics {
         http_requests: IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )?,
         http_seconds: HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+            ]),
             &["route", "method"],
         )?,
-        staged_bytes: IntCounter::new("staged_bytes_total", "Bytes copied into the transfer store")?,
+        staged_bytes: IntCounter::new(
+            "staged_bytes_total",
+            "Bytes copied into the transfer store",
+        )?,
         staging_seconds: Histogram::with_opts(
             HistogramOpts::new("staging_duration_seconds", "Time to stage one file")
                 .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0]),
         )?,
         staged_files: IntCounterVec::new(
-            Opts::new("staged_files_total", "Files finished by workers, by outcome"),
+            Opts::new(
+                "staged_files_total",
+                "Files finished by workers, by outcome",
+            ),
             &["outcome"],
         )?,
-        download_bytes: IntCounter::new("download_bytes_total", "Bytes served from download endpoints")?,
+        download_bytes: IntCounter::new(
+            "download_bytes_total",
+            "Bytes served from download endpoints",
+        )?,
         worker_claims: IntCounter::new("worker_claims_total", "Files claimed by prepare workers")?,
-        worker_rescues: IntCounter::new("worker_rescues_total", "Lapsed claims rescued by maintenance")?,
+        worker_rescues: IntCounter::new(
+            "worker_rescues_total",
+            "Lapsed claims rescued by maintenance",
+        )?,
         worker_errors: IntCounter::new("worker_errors_total", "Staging attempts that failed")?,
         sessions: IntGaugeVec::new(
             Opts::new("download_sessions", "Live download sessions by state"),

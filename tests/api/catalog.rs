@@ -7,10 +7,17 @@ use crate::helpers::*;
 #[tokio::test]
 async fn libraries_items_and_files() {
     let app = spawn_app_with(|s| s.workers.count = 0).await;
-    let item = app.import("isos", "ubuntu", &[("a.iso", b"aaaa"), ("b.txt", b"b")]).await;
+    let item = app
+        .import("isos", "ubuntu", &[("a.iso", b"aaaa"), ("b.txt", b"b")])
+        .await;
     let token = app.user("reader", &["System.Read"]).await;
 
-    let libs: Vec<String> = app.get(&token, "/api/content/library").await.json().await.unwrap();
+    let libs: Vec<String> = app
+        .get(&token, "/api/content/library")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(libs.len(), 1);
     let lib: Value = app
         .get(&token, &format!("/api/content/library/{}", libs[0]))
@@ -22,7 +29,10 @@ async fn libraries_items_and_files() {
     assert_eq!(lib["type"], "LOCAL");
 
     let items: Vec<String> = app
-        .get(&token, &format!("/api/content/library/item?library_id={}", libs[0]))
+        .get(
+            &token,
+            &format!("/api/content/library/item?library_id={}", libs[0]),
+        )
         .await
         .json()
         .await
@@ -55,19 +65,26 @@ async fn libraries_items_and_files() {
         "61be55a8e2f6b4e172338bddf184d6dbee29c98853e0a0485ecee7f27b9af0b4"
     );
     let one: Value = app
-        .get(&token, &format!("/api/content/library/item/{item}/file?name=b.txt"))
+        .get(
+            &token,
+            &format!("/api/content/library/item/{item}/file?name=b.txt"),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(one["size"], 1);
     let r = app
-        .get(&token, &format!("/api/content/library/item/{item}/file?name=zzz"))
+        .get(
+            &token,
+            &format!("/api/content/library/item/{item}/file?name=zzz"),
+        )
         .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 
     // Re-import: new content version, new size.
-    app.import("isos", "ubuntu", &[("a.iso", b"aaaaaaaa")]).await;
+    app.import("isos", "ubuntu", &[("a.iso", b"aaaaaaaa")])
+        .await;
     let it: Value = app
         .get(&token, &format!("/api/content/library/item/{item}"))
         .await

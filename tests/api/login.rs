@@ -30,8 +30,18 @@ async fn login_whoami_logout() {
 
     let r = app.delete(&token, "/api/session").await;
     assert_eq!(r.status(), 204);
-    assert_api_error(app.get(&token, "/api/session").await, 401, "UNAUTHENTICATED").await;
-    assert_api_error(app.delete(&token, "/api/session").await, 401, "UNAUTHENTICATED").await;
+    assert_api_error(
+        app.get(&token, "/api/session").await,
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
+    assert_api_error(
+        app.delete(&token, "/api/session").await,
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -49,7 +59,12 @@ async fn bad_credentials_are_unauthenticated() {
         assert_api_error(r, 401, "UNAUTHENTICATED").await;
     }
     // No credentials, a non-Basic scheme, and garbage base64.
-    let r = app.client.post(app.url("/api/session")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
     assert_api_error(r, 401, "UNAUTHENTICATED").await;
     for header in ["Bearer abc", "Basic !!!", "Basic"] {
         let r = app
@@ -123,7 +138,12 @@ async fn idle_tokens_expire() {
     let token = app.user("dave", DOWNLOADER).await;
     assert_eq!(app.get(&token, "/api/session").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_api_error(app.get(&token, "/api/session").await, 401, "UNAUTHENTICATED").await;
+    assert_api_error(
+        app.get(&token, "/api/session").await,
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -150,7 +170,10 @@ async fn two_instances_share_tokens_and_sessions() {
     assert_eq!(b.get(&token, "/api/session").await.status(), 200);
     let id = b.create_session(&token, &item).await;
     let r = a
-        .get(&token, &format!("/api/content/library/item/download-session/{id}"))
+        .get(
+            &token,
+            &format!("/api/content/library/item/download-session/{id}"),
+        )
         .await;
     assert_eq!(r.status(), 200);
     let listed: Vec<String> = a

@@ -22,8 +22,11 @@ async fn metrics_count_requests_by_route_and_show_state() {
     let item = app.import("lib", "item", &[("f", b"x")]).await;
     let token = app.user("u", DOWNLOADER).await;
     let id = app.create_session(&token, &item).await;
-    app.get(&token, &format!("/api/content/library/item/download-session/{id}"))
-        .await;
+    app.get(
+        &token,
+        &format!("/api/content/library/item/download-session/{id}"),
+    )
+    .await;
     let text = app
         .client
         .get(app.url("/metrics"))
@@ -40,7 +43,13 @@ async fn metrics_count_requests_by_route_and_show_state() {
     );
     assert!(!text.contains(&id), "ids must not become labels");
     assert!(text.contains("dls_http_request_duration_seconds_bucket"));
-    assert!(text.contains(r#"dls_download_sessions{state="ACTIVE"}"#), "{text}");
-    assert!(text.contains(r#"dls_download_files{status="UNPREPARED"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"dls_download_sessions{state="ACTIVE"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"dls_download_files{status="UNPREPARED"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("dls_prepare_queue_depth"));
 }

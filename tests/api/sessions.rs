@@ -26,7 +26,11 @@ async fn fixture_with(tweak: impl FnOnce(&mut download_sessions::config::Setting
     })
     .await;
     let item = app
-        .import("lib", "ubuntu", &[("disk-0.vmdk", b"disk"), ("ubuntu.ovf", b"<ovf/>")])
+        .import(
+            "lib",
+            "ubuntu",
+            &[("disk-0.vmdk", b"disk"), ("ubuntu.ovf", b"<ovf/>")],
+        )
         .await;
     let token = app.user("alice", ALL_PRIVILEGES).await;
     Fixture { app, token, item }
@@ -64,9 +68,22 @@ async fn create_get_list_delete() {
         .unwrap();
     assert_eq!(by_item, vec![id.clone()]);
 
-    assert_eq!(f.app.delete(&f.token, &format!("{DS}/{id}")).await.status(), 204);
-    assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
-    assert_api_error(f.app.delete(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    assert_eq!(
+        f.app.delete(&f.token, &format!("{DS}/{id}")).await.status(),
+        204
+    );
+    assert_api_error(
+        f.app.get(&f.token, &format!("{DS}/{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_api_error(
+        f.app.delete(&f.token, &format!("{DS}/{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
     let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
     assert!(listed.is_empty());
 }
@@ -89,7 +106,10 @@ async fn list_filters_by_item_and_rejects_unknown_items() {
         .unwrap();
     assert_eq!(only_b, vec![b]);
     for bad in ["nope", "6f3c2b7e-0000-4000-8000-000000000000"] {
-        let r = f.app.get(&f.token, &format!("{DS}?library_item_id={bad}")).await;
+        let r = f
+            .app
+            .get(&f.token, &format!("{DS}?library_item_id={bad}"))
+            .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
 }
@@ -99,11 +119,19 @@ async fn create_errors() {
     let f = fixture().await;
     // Unknown and malformed item ids.
     for item in ["6f3c2b7e-0000-4000-8000-000000000000", "nope"] {
-        let r = f.app.post(&f.token, DS, Some(json!({ "library_item_id": item }))).await;
+        let r = f
+            .app
+            .post(&f.token, DS, Some(json!({ "library_item_id": item })))
+            .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
     // No item, no body, wrong types, unknown field, malformed JSON.
-    for body in [json!({}), json!({"library_item_id": 5}), json!({"library_itme_id": f.item}), json!([1])] {
+    for body in [
+        json!({}),
+        json!({"library_item_id": 5}),
+        json!({"library_itme_id": f.item}),
+        json!([1]),
+    ] {
         let r = f.app.post(&f.token, DS, Some(body.clone())).await;
         assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     }
@@ -120,10 +148,16 @@ async fn create_errors() {
         .await
         .unwrap();
     let body = assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    assert!(body["messages"][0]["default_message"].as_str().unwrap().contains("not valid"));
+    assert!(body["messages"][0]["default_message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid"));
     // Without ContentLibrary.DownloadSession.
     let reader = f.app.user("reader", &["System.Read"]).await;
-    let r = f.app.post(&reader, DS, Some(json!({ "library_item_id": f.item }))).await;
+    let r = f
+        .app
+        .post(&reader, DS, Some(json!({ "library_item_id": f.item })))
+        .await;
     assert_api_error(r, 403, "UNAUTHORIZED").await;
     assert_api_error(f.app.get(&reader, DS).await, 403, "UNAUTHORIZED").await;
 }
@@ -166,7 +200,10 @@ async fn client_token_makes_create_idempotent_per_user() {
     let bob = f.app.user("bob", ALL_PRIVILEGES).await;
     assert_ne!(create(bob, "ct-1").await, first);
     // Concurrent creates with one token agree on one session.
-    let (a, b) = tokio::join!(create(f.token.clone(), "ct-3"), create(f.token.clone(), "ct-3"));
+    let (a, b) = tokio::join!(
+        create(f.token.clone(), "ct-3"),
+        create(f.token.clone(), "ct-3")
+    );
     assert_eq!(a, b);
 }
 
@@ -175,25 +212,45 @@ async fn sessions_belong_to_their_owner() {
     let f = fixture().await;
     let id = f.app.create_session(&f.token, &f.item).await;
     let mallory = f.app.user("mallory", ALL_PRIVILEGES).await;
-    let paths_get = [format!("{DS}/{id}"), format!("{DS}/{id}/file"), format!("{DS}/{id}/file?file_name=disk-0.vmdk")];
+    let paths_get = [
+        format!("{DS}/{id}"),
+        format!("{DS}/{id}/file"),
+        format!("{DS}/{id}/file?file_name=disk-0.vmdk"),
+    ];
     for p in &paths_get {
         assert_api_error(f.app.get(&mallory, p).await, 404, "NOT_FOUND").await;
     }
     for action in ["keep-alive", "cancel"] {
-        let r = f.app.post(&mallory, &format!("{DS}/{id}?action={action}"), None).await;
+        let r = f
+            .app
+            .post(&mallory, &format!("{DS}/{id}?action={action}"), None)
+            .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
     let r = f
         .app
-        .post(&mallory, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "x"})))
+        .post(
+            &mallory,
+            &format!("{DS}/{id}?action=fail"),
+            Some(json!({"client_error_message": "x"})),
+        )
         .await;
     assert_api_error(r, 404, "NOT_FOUND").await;
     let r = f
         .app
-        .post(&mallory, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .post(
+            &mallory,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "disk-0.vmdk"})),
+        )
         .await;
     assert_api_error(r, 404, "NOT_FOUND").await;
-    assert_api_error(f.app.delete(&mallory, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
+    assert_api_error(
+        f.app.delete(&mallory, &format!("{DS}/{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
     let listed: Vec<String> = f.app.get(&mallory, DS).await.json().await.unwrap();
     assert!(listed.is_empty());
     // Still intact for its owner.
@@ -204,23 +261,46 @@ async fn sessions_belong_to_their_owner() {
 async fn keep_alive_renews_and_records_progress() {
     let f = fixture_with(|s| s.sessions.timeout_seconds = 60).await;
     let id = f.app.create_session(&f.token, &f.item).await;
-    let before = session_json(&f, &id).await["expiration_time"].as_str().unwrap().to_string();
+    let before = session_json(&f, &id).await["expiration_time"]
+        .as_str()
+        .unwrap()
+        .to_string();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), Some(json!({"progress": 42})))
+        .post(
+            &f.token,
+            &format!("{DS}/{id}?action=keep-alive"),
+            Some(json!({"progress": 42})),
+        )
         .await;
     assert_eq!(r.status(), 204);
     let s = session_json(&f, &id).await;
     assert_eq!(s["client_progress"], 42);
     assert!(s["expiration_time"].as_str().unwrap() > before.as_str());
     // Without a body progress stays.
-    let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(session_json(&f, &id).await["client_progress"], 42);
     // Out of range and wrong types.
-    for body in [json!({"progress": 101}), json!({"progress": -1}), json!({"progress": "50"}), json!({"progress": 1.5}), json!({"progres": 1})] {
-        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), Some(body)).await;
+    for body in [
+        json!({"progress": 101}),
+        json!({"progress": -1}),
+        json!({"progress": "50"}),
+        json!({"progress": 1.5}),
+        json!({"progres": 1}),
+    ] {
+        let r = f
+            .app
+            .post(
+                &f.token,
+                &format!("{DS}/{id}?action=keep-alive"),
+                Some(body),
+            )
+            .await;
         assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     }
     assert_eq!(session_json(&f, &id).await["client_progress"], 42);
@@ -233,10 +313,20 @@ async fn cancel_and_fail_state_rules() {
     // Prepare one file so cancel has something to stop.
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .post(
+            &f.token,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "disk-0.vmdk"})),
+        )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(f.app.post(&f.token, &format!("{DS}/{id}?action=cancel"), None).await.status(), 204);
+    assert_eq!(
+        f.app
+            .post(&f.token, &format!("{DS}/{id}?action=cancel"), None)
+            .await
+            .status(),
+        204
+    );
     let s = session_json(&f, &id).await;
     assert_eq!(s["state"], "CANCELED");
     let file: Value = f
@@ -250,29 +340,54 @@ async fn cancel_and_fail_state_rules() {
     assert!(file.get("download_endpoint").is_none());
     // Nothing more is allowed on a canceled session but get/list/delete.
     for action in ["keep-alive", "cancel"] {
-        let r = f.app.post(&f.token, &format!("{DS}/{id}?action={action}"), None).await;
+        let r = f
+            .app
+            .post(&f.token, &format!("{DS}/{id}?action={action}"), None)
+            .await;
         assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     }
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "late"})))
+        .post(
+            &f.token,
+            &format!("{DS}/{id}?action=fail"),
+            Some(json!({"client_error_message": "late"})),
+        )
         .await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "ubuntu.ovf"})))
+        .post(
+            &f.token,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "ubuntu.ovf"})),
+        )
         .await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
 
     // fail needs a message, and records it.
     let id2 = f.app.create_session(&f.token, &f.item).await;
-    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=fail"), Some(json!({}))).await;
-    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=fail"), None).await;
+    let r = f
+        .app
+        .post(
+            &f.token,
+            &format!("{DS}/{id2}?action=fail"),
+            Some(json!({})),
+        )
+        .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id2}?action=fail"), Some(json!({"client_error_message": "disk full"})))
+        .post(&f.token, &format!("{DS}/{id2}?action=fail"), None)
+        .await;
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = f
+        .app
+        .post(
+            &f.token,
+            &format!("{DS}/{id2}?action=fail"),
+            Some(json!({"client_error_message": "disk full"})),
+        )
         .await;
     assert_eq!(r.status(), 204);
     let s = session_json(&f, &id2).await;
@@ -280,7 +395,10 @@ async fn cancel_and_fail_state_rules() {
     assert_eq!(s["error_message"]["default_message"], "disk full");
     assert!(s["error_message"]["id"].as_str().is_some());
     assert!(s["error_message"]["args"].is_array());
-    let r = f.app.post(&f.token, &format!("{DS}/{id2}?action=keep-alive"), None).await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id2}?action=keep-alive"), None)
+        .await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     // Unknown and missing actions.
     for q in ["?action=explode", ""] {
@@ -293,21 +411,50 @@ async fn cancel_and_fail_state_rules() {
 async fn unknown_and_malformed_session_ids_are_not_found() {
     let f = fixture().await;
     for id in ["6f3c2b7e-0000-4000-8000-000000000000", "nope", "%20"] {
-        assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
-        assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}/file")).await, 404, "NOT_FOUND").await;
-        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
-        assert_api_error(r, 404, "NOT_FOUND").await;
-        let r = f.app.post(&f.token, &format!("{DS}/{id}?action=cancel"), None).await;
-        assert_api_error(r, 404, "NOT_FOUND").await;
+        assert_api_error(
+            f.app.get(&f.token, &format!("{DS}/{id}")).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_api_error(
+            f.app.get(&f.token, &format!("{DS}/{id}/file")).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
         let r = f
             .app
-            .post(&f.token, &format!("{DS}/{id}?action=fail"), Some(json!({"client_error_message": "x"})))
+            .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
             .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        assert_api_error(f.app.delete(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
         let r = f
             .app
-            .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+            .post(&f.token, &format!("{DS}/{id}?action=cancel"), None)
+            .await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+        let r = f
+            .app
+            .post(
+                &f.token,
+                &format!("{DS}/{id}?action=fail"),
+                Some(json!({"client_error_message": "x"})),
+            )
+            .await;
+        assert_api_error(r, 404, "NOT_FOUND").await;
+        assert_api_error(
+            f.app.delete(&f.token, &format!("{DS}/{id}")).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        let r = f
+            .app
+            .post(
+                &f.token,
+                &format!("{DS}/{id}/file?action=prepare"),
+                Some(json!({"file_name": "disk-0.vmdk"})),
+            )
             .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
@@ -317,7 +464,13 @@ async fn unknown_and_malformed_session_ids_are_not_found() {
 async fn files_list_get_prepare() {
     let f = fixture().await;
     let id = f.app.create_session(&f.token, &f.item).await;
-    let files: Vec<Value> = f.app.get(&f.token, &format!("{DS}/{id}/file")).await.json().await.unwrap();
+    let files: Vec<Value> = f
+        .app
+        .get(&f.token, &format!("{DS}/{id}/file"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = files.iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
     for file in &files {
@@ -326,10 +479,16 @@ async fn files_list_get_prepare() {
         assert!(file.get("download_endpoint").is_none());
         assert!(file.get("checksum_info").is_none());
     }
-    let r = f.app.get(&f.token, &format!("{DS}/{id}/file?file_name=ubuntu.ovf")).await;
+    let r = f
+        .app
+        .get(&f.token, &format!("{DS}/{id}/file?file_name=ubuntu.ovf"))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "ubuntu.ovf");
-    let r = f.app.get(&f.token, &format!("{DS}/{id}/file?file_name=missing.bin")).await;
+    let r = f
+        .app
+        .get(&f.token, &format!("{DS}/{id}/file?file_name=missing.bin"))
+        .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 
     // prepare: UNPREPARED -> PREPARE_REQUESTED; again: unchanged, nothing new.
@@ -340,11 +499,16 @@ async fn files_list_get_prepare() {
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["status"], "PREPARE_REQUESTED");
     let r = prep(json!({"file_name": "disk-0.vmdk", "endpoint_type": "HTTPS"})).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "PREPARE_REQUESTED");
-    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM download_files WHERE status = 'PREPARE_REQUESTED'")
-        .fetch_one(f.app.service.store().pool())
-        .await
-        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["status"],
+        "PREPARE_REQUESTED"
+    );
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM download_files WHERE status = 'PREPARE_REQUESTED'",
+    )
+    .fetch_one(f.app.service.store().pool())
+    .await
+    .unwrap();
     assert_eq!(queued, 1);
 
     // Errors: unknown file, bad names, bad endpoint type, unknown fields, no body.
@@ -358,9 +522,19 @@ async fn files_list_get_prepare() {
     ] {
         assert_api_error(prep(body).await, 400, "INVALID_ARGUMENT").await;
     }
-    let r = f.app.post(&f.token, &format!("{DS}/{id}/file?action=prepare"), None).await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), None)
+        .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = f.app.post(&f.token, &format!("{DS}/{id}/file?action=destroy"), Some(json!({"file_name": "x"}))).await;
+    let r = f
+        .app
+        .post(
+            &f.token,
+            &format!("{DS}/{id}/file?action=destroy"),
+            Some(json!({"file_name": "x"})),
+        )
+        .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 }
 
@@ -371,20 +545,32 @@ async fn direct_endpoints_need_read_storage_at_creation() {
     let id = f.app.create_session(&plain, &f.item).await;
     let r = f
         .app
-        .post(&plain, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})))
+        .post(
+            &plain,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
+        )
         .await;
     assert_api_error(r, 403, "UNAUTHORIZED").await;
     // HTTPS is fine for the same session.
     let r = f
         .app
-        .post(&plain, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk"})))
+        .post(
+            &plain,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "disk-0.vmdk"})),
+        )
         .await;
     assert_eq!(r.status(), 200);
     // A session created with ReadStorage may ask for DIRECT.
     let id = f.app.create_session(&f.token, &f.item).await;
     let r = f
         .app
-        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})))
+        .post(
+            &f.token,
+            &format!("{DS}/{id}/file?action=prepare"),
+            Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
+        )
         .await;
     assert_eq!(r.status(), 200);
 }
@@ -393,7 +579,14 @@ async fn direct_endpoints_need_read_storage_at_creation() {
 async fn sessions_pin_the_content_version_at_creation() {
     let f = fixture().await;
     let id = f.app.create_session(&f.token, &f.item).await;
-    let again = f.app.import("lib", "ubuntu", &[("disk-0.vmdk", b"disk v2"), ("new.txt", b"n")]).await;
+    let again = f
+        .app
+        .import(
+            "lib",
+            "ubuntu",
+            &[("disk-0.vmdk", b"disk v2"), ("new.txt", b"n")],
+        )
+        .await;
     assert_eq!(again, f.item);
     let s = session_json(&f, &id).await;
     assert_eq!(s["library_item_content_version"], "1");
@@ -409,7 +602,10 @@ async fn sessions_pin_the_content_version_at_creation() {
         .collect();
     assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
     let id2 = f.app.create_session(&f.token, &f.item).await;
-    assert_eq!(session_json(&f, &id2).await["library_item_content_version"], "2");
+    assert_eq!(
+        session_json(&f, &id2).await["library_item_content_version"],
+        "2"
+    );
 }
 
 #[tokio::test]
@@ -420,11 +616,22 @@ async fn idle_sessions_expire_and_are_removed() {
     // Activity on one keeps it; the other lapses.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let r = f.app.post(&f.token, &format!("{DS}/{kept}?action=keep-alive"), None).await;
+        let r = f
+            .app
+            .post(&f.token, &format!("{DS}/{kept}?action=keep-alive"), None)
+            .await;
         assert_eq!(r.status(), 204);
     }
-    assert_api_error(f.app.get(&f.token, &format!("{DS}/{id}")).await, 404, "NOT_FOUND").await;
-    let r = f.app.post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None).await;
+    assert_api_error(
+        f.app.get(&f.token, &format!("{DS}/{id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let r = f
+        .app
+        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
+        .await;
     assert_api_error(r, 404, "NOT_FOUND").await;
     let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
     assert_eq!(listed, vec![kept.clone()]);

@@ -126,6 +126,17 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>> {
     Ok(first)
 }
 
+/// A query parameter the operation cannot do without (INVALID_ARGUMENT when missing).
+pub fn required_query(req: &HttpRequest, name: &str) -> Result<String> {
+    query_param(req, name)?.ok_or_else(|| {
+        Error::invalid_argument(
+            "com.vmware.vapi.rest.missing_parameter",
+            format!("Query parameter {name} is required."),
+            &[name],
+        )
+    })
+}
+
 /// The `{id}` (or similar) path segment of the matched route.
 pub fn path_param(req: &HttpRequest, name: &str) -> String {
     req.match_info().get(name).unwrap_or_default().to_string()

@@ -9,7 +9,6 @@ use actix_web::{
     middleware::Next,
     web, HttpResponse,
 };
-use object_store::{path::Path, ObjectStoreExt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -71,11 +70,11 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let service = &state.service;
     let database = service.store().ping().await.is_ok();
-    let probe = Path::from("readyz-probe");
     let mut stores = true;
+    // A listing, unlike a HEAD of some key, fails on a missing bucket.
     for store in [&service.stores().content, &service.stores().transfer] {
-        match store.inner.head(&probe).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+        match store.probe().await {
+            Ok(()) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "store not reachable");
                 stores = false;

@@ -3,7 +3,8 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
 
 use super::{
-    caller, inputs::*, json_body, login_basic, path_param, query_param, session_token, AppState,
+    caller, inputs::*, json_body, login_basic, path_param, query_param, required_query,
+    session_token, AppState,
 };
 use crate::{
     domain::{
@@ -223,13 +224,7 @@ async fn get_library(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 )]
 async fn list_items(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
-    let library = query_param(&req, "library_id")?.ok_or_else(|| {
-        Error::invalid_argument(
-            "com.vmware.vapi.rest.missing_parameter",
-            "Query parameter library_id is required.",
-            &["library_id"],
-        )
-    })?;
+    let library = required_query(&req, "library_id")?;
     let library = LibraryId::parse(&library)?;
     Ok(HttpResponse::Ok().json(state.service.list_items(&caller, library).await?))
 }

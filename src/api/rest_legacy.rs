@@ -9,8 +9,8 @@ use actix_web::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    caller, inputs::*, json_body, login_basic, path_param, query_param, session_token, AppState,
-    SESSION_HEADER,
+    caller, inputs::*, json_body, login_basic, path_param, query_param, required_query,
+    session_token, AppState, SESSION_HEADER,
 };
 use crate::{
     domain::{ItemId, LibraryId, SessionId},
@@ -92,17 +92,6 @@ fn unknown_action(action: Option<&str>) -> RestError {
 
 fn action(req: &HttpRequest) -> Result<Option<String>, Error> {
     query_param(req, "~action")
-}
-
-/// A query parameter the operation cannot do without.
-fn required_query(req: &HttpRequest, name: &str) -> Result<String, Error> {
-    query_param(req, name)?.ok_or_else(|| {
-        Error::invalid_argument(
-            "com.vmware.vapi.rest.missing_parameter",
-            format!("Query parameter {name} is required."),
-            &[name],
-        )
-    })
 }
 
 /// A JSON body the operation cannot do without.

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, the real application on port 0, a fresh database per test.
 
+mod big;
 mod catalog;
 mod download;
 mod fuzz_regressions;

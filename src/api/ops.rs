@@ -6,8 +6,9 @@ use std::time::Instant;
 use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
     middleware::Next,
-    web, HttpResponse,
+    web, HttpMessage, HttpResponse,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -137,7 +138,9 @@ async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Counts requests and latency by route template (never by raw path: ids
-/// would explode the label set).
+/// would explode the label set), writes one access-log line per request (in
+/// the request's span, so it carries the request id) and returns that id as
+/// `x-request-id` for clients to quote.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -145,8 +148,23 @@ pub async fn track(
     let start = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_string();
-    let res = next.call(req).await?;
+    let request_id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string());
+    let mut res = next.call(req).await?;
     let status = res.status().as_u16().to_string();
+    tracing::info!(
+        route = %route,
+        method = %method,
+        status = res.status().as_u16(),
+        duration_ms = start.elapsed().as_millis() as u64,
+        "request"
+    );
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
+    }
     let m = metrics();
     m.http_requests
         .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])

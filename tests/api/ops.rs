@@ -9,6 +9,9 @@ async fn health_and_readiness() {
     let app = spawn_app_with(|s| s.workers.count = 0).await;
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Every answer names its request, as the log lines of that request do.
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "{id}");
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();

@@ -44,6 +44,9 @@ impl Application {
 
         let listener = TcpListener::bind(settings.listen_addr())
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        // Streamed downloads stall ~40 ms per write without TCP_NODELAY. Set on
+        // the listener, every accepted socket inherits it (Linux), TLS ones included.
+        socket2::SockRef::from(&listener).set_nodelay(true)?;
         let local = listener.local_addr()?;
         let endpoints = Endpoints {
             signer,
@@ -76,12 +79,6 @@ impl Application {
                 .configure(api::jsonrpc::configure)
                 .configure(crate::openapi::configure)
                 .default_service(web::to(not_found))
-        })
-        // Streamed downloads stall ~40 ms per write without it.
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
         })
         .workers(threads)
         .shutdown_timeout(settings.http.shutdown_grace_seconds)

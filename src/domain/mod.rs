@@ -76,6 +76,23 @@ impl SessionState {
         }
     }
 
+    /// The state rule of keep_alive, cancel, fail and prepare: only an ACTIVE
+    /// session allows them (NOT_ALLOWED_IN_CURRENT_STATE otherwise).
+    pub fn require_active(self, op: &str, session: SessionId) -> Result<()> {
+        if self == SessionState::Active {
+            return Ok(());
+        }
+        let sid = session.to_string();
+        Err(Error::not_allowed(
+            "com.vmware.content.library.item.download_session.not_active",
+            format!(
+                "Operation {op} is not allowed: download session {sid} is {}.",
+                self.as_str()
+            ),
+            &[op, &sid, self.as_str()],
+        ))
+    }
+
     pub fn from_db(s: &str) -> Self {
         match s {
             "CANCELED" => SessionState::Canceled,
@@ -300,6 +317,17 @@ impl Caller {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn only_active_sessions_allow_state_changes() {
+        let id = SessionId::new_random();
+        assert!(SessionState::Active.require_active("cancel", id).is_ok());
+        for state in [SessionState::Canceled, SessionState::Error] {
+            let e = state.require_active("keep_alive", id).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotAllowedInCurrentState);
+            assert!(e.first_message().contains(state.as_str()));
+        }
+    }
 
     #[test]
     fn malformed_ids_are_not_found() {

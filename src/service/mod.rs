@@ -314,8 +314,7 @@ impl Service {
         }
     }
 
-    /// Locks the caller's session and checks it is ACTIVE (the state rule of
-    /// keep_alive, cancel and fail).
+    /// Locks the caller's session and checks it is ACTIVE.
     async fn locked_active(
         &self,
         caller: &Caller,
@@ -327,18 +326,7 @@ impl Service {
             .lock_session(caller.user_id, id.0)
             .await?
             .ok_or_else(|| SessionId::not_found(&id.to_string()))?;
-        let state = SessionState::from_db(&locked.row.state);
-        if state != SessionState::Active {
-            let sid = id.to_string();
-            return Err(Error::not_allowed(
-                "com.vmware.content.library.item.download_session.not_active",
-                format!(
-                    "Operation {op} is not allowed: download session {sid} is {}.",
-                    state.as_str()
-                ),
-                &[op, &sid, state.as_str()],
-            ));
-        }
+        SessionState::from_db(&locked.row.state).require_active(op, id)?;
         Ok(locked)
     }
 
@@ -383,18 +371,7 @@ impl Service {
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
         let name = FileName::parse(name)?;
-        let state = SessionState::from_db(&session.state);
-        if state != SessionState::Active {
-            let sid = id.to_string();
-            return Err(Error::not_allowed(
-                "com.vmware.content.library.item.download_session.not_active",
-                format!(
-                    "Operation prepare is not allowed: download session {sid} is {}.",
-                    state.as_str()
-                ),
-                &["prepare", &sid, state.as_str()],
-            ));
-        }
+        SessionState::from_db(&session.state).require_active("prepare", id)?;
         let endpoint = endpoint.unwrap_or_default();
         if endpoint == EndpointType::Direct && !session.created_with_read_storage {
             return Err(Error::unauthorized(

@@ -100,11 +100,11 @@ impl Service {
 
     pub async fn list_items(&self, caller: &Caller, library: LibraryId) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        if self.store().get_library(library.0).await?.is_none() {
+        if !self.store().library_exists(library.0).await? {
             return Err(LibraryId::not_found(&library.to_string()));
         }
-        let rows = self.store().list_items(Some(library.0)).await?;
-        Ok(rows.into_iter().map(|r| r.id.to_string()).collect())
+        let ids = self.store().list_item_ids(library.0).await?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
     pub async fn get_item(&self, caller: &Caller, id: ItemId) -> Result<ItemModel> {
@@ -120,7 +120,7 @@ impl Service {
         item: ItemId,
     ) -> Result<Vec<ItemFileInfo>> {
         caller.require(Privilege::Read)?;
-        if self.store().get_item(item.0).await?.is_none() {
+        if !self.store().item_exists(item.0).await? {
             return Err(ItemId::not_found(&item.to_string()));
         }
         let rows = self.store().list_item_files(item.0).await?;
@@ -219,7 +219,7 @@ impl Service {
         let item = match item {
             Some(raw) => {
                 let id = ItemId::parse(raw)?;
-                if self.store().get_item(id.0).await?.is_none() {
+                if !self.store().item_exists(id.0).await? {
                     return Err(ItemId::not_found(raw));
                 }
                 Some(id.0)

@@ -71,14 +71,32 @@ impl Store {
         .await?)
     }
 
-    pub async fn list_items(&self, library_id: Option<Uuid>) -> Result<Vec<ItemRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ITEM_COLUMNS} FROM library_items i \
-             WHERE $1::uuid IS NULL OR i.library_id = $1 ORDER BY i.creation_time, i.id"
-        ))
+    /// Ids of a library's items (no sizes: listing needs none).
+    pub async fn list_item_ids(&self, library_id: Uuid) -> Result<Vec<Uuid>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM library_items WHERE library_id = $1 ORDER BY creation_time, id",
+        )
         .bind(library_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    pub async fn library_exists(&self, id: Uuid) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM libraries WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn item_exists(&self, id: Uuid) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM library_items WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn get_item(&self, id: Uuid) -> Result<Option<ItemRow>> {

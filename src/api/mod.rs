@@ -14,8 +14,9 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use self::inputs::{FailSpec, KeepAliveSpec};
 use crate::{
-    domain::Caller,
+    domain::{Caller, SessionId},
     error::{Error, Result},
     service::Service,
 };
@@ -38,10 +39,14 @@ pub fn session_token(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_HEADER).map(|c| c.value().to_string())
 }
 
+/// The login token of a request, or UNAUTHENTICATED.
+pub fn required_token(req: &HttpRequest) -> Result<String> {
+    session_token(req).ok_or_else(Error::unauthenticated)
+}
+
 /// The authenticated caller, or UNAUTHENTICATED.
 pub async fn caller(state: &AppState, req: &HttpRequest) -> Result<Caller> {
-    let token = session_token(req).ok_or_else(Error::unauthenticated)?;
-    state.service.authenticate(&token).await
+    state.service.authenticate(&required_token(req)?).await
 }
 
 /// User name and password of an `Authorization: Basic` header.
@@ -103,6 +108,75 @@ pub async fn json_body<T: DeserializeOwned>(
 ) -> Result<Option<T>> {
     let body = read_body(payload, state.max_body).await?;
     parse_json(&body)
+}
+
+/// A JSON body the operation cannot do without (INVALID_ARGUMENT when absent).
+pub async fn required_body<T: DeserializeOwned>(
+    state: &AppState,
+    payload: web::Payload,
+    what: &str,
+) -> Result<T> {
+    json_body(state, payload).await?.ok_or_else(|| {
+        Error::invalid_argument(
+            "com.vmware.vapi.rest.missing_body",
+            format!("This operation needs a JSON body with {what}."),
+            &[what],
+        )
+    })
+}
+
+/// An action query value no operation answers to; `param` is `action` on
+/// `/api`, `~action` on `/rest`.
+pub fn unknown_action(param: &str, action: Option<&str>) -> Error {
+    let a = action.unwrap_or("");
+    Error::invalid_argument(
+        "com.vmware.vapi.rest.unknown_action",
+        format!("Unknown or missing {param} {a:?}."),
+        &[a],
+    )
+}
+
+/// The void state actions on one session, shared by both REST surfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionAction {
+    KeepAlive,
+    Cancel,
+    Fail,
+}
+
+impl SessionAction {
+    pub fn parse(param: &str, action: Option<&str>) -> Result<SessionAction> {
+        match action {
+            Some("keep-alive") => Ok(SessionAction::KeepAlive),
+            Some("cancel") => Ok(SessionAction::Cancel),
+            Some("fail") => Ok(SessionAction::Fail),
+            other => Err(unknown_action(param, other)),
+        }
+    }
+
+    /// Reads the action's body (keep-alive and fail) and calls the core.
+    pub async fn run(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        id: SessionId,
+        payload: web::Payload,
+    ) -> Result<()> {
+        match self {
+            SessionAction::KeepAlive => {
+                let spec: KeepAliveSpec = json_body(state, payload).await?.unwrap_or_default();
+                state.service.keep_alive(caller, id, spec.progress()?).await
+            }
+            SessionAction::Cancel => state.service.cancel(caller, id).await,
+            SessionAction::Fail => {
+                let spec: FailSpec = json_body(state, payload).await?.unwrap_or_default();
+                state
+                    .service
+                    .fail(caller, id, spec.client_error_message.as_deref())
+                    .await
+            }
+        }
+    }
 }
 
 /// Decoded query parameters (never fails: undecodable bytes are replaced).

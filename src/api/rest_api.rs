@@ -3,8 +3,8 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
 
 use super::{
-    caller, inputs::*, json_body, login_basic, path_param, query_param, required_query,
-    session_token, AppState,
+    caller, inputs::*, json_body, login_basic, path_param, query_param, required_body,
+    required_query, required_token, unknown_action, AppState, SessionAction,
 };
 use crate::{
     domain::{
@@ -46,15 +46,6 @@ type Reply = Result<HttpResponse, ApiError>;
 
 fn no_content() -> Reply {
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn unknown_action(action: Option<&str>) -> ApiError {
-    let a = action.unwrap_or("");
-    ApiError(Error::invalid_argument(
-        "com.vmware.vapi.rest.unknown_action",
-        format!("Unknown or missing action {a:?}."),
-        &[a],
-    ))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -129,7 +120,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     )
 )]
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
+    let token = required_token(&req)?;
     Ok(HttpResponse::Ok().json(state.service.whoami(&token).await?))
 }
 
@@ -150,7 +141,7 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     )
 )]
 async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
+    let token = required_token(&req)?;
     state.service.logout(&token).await?;
     no_content()
 }
@@ -428,26 +419,9 @@ async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web:
     let caller = caller(&state, &req).await?;
     let action = query_param(&req, "action")?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
-    match action.as_deref() {
-        Some("keep-alive") => {
-            let spec: KeepAliveSpec = json_body(&state, body).await?.unwrap_or_default();
-            state
-                .service
-                .keep_alive(&caller, id, spec.progress()?)
-                .await?;
-        }
-        Some("cancel") => {
-            state.service.cancel(&caller, id).await?;
-        }
-        Some("fail") => {
-            let spec: FailSpec = json_body(&state, body).await?.unwrap_or_default();
-            state
-                .service
-                .fail(&caller, id, spec.client_error_message.as_deref())
-                .await?;
-        }
-        other => return Err(unknown_action(other)),
-    }
+    SessionAction::parse("action", action.as_deref())?
+        .run(&state, &caller, id, body)
+        .await?;
     no_content()
 }
 
@@ -542,15 +516,9 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     let action = query_param(&req, "action")?;
     let id = SessionId::parse(&path_param(&req, "id"))?;
     if action.as_deref() != Some("prepare") {
-        return Err(unknown_action(action.as_deref()));
+        return Err(unknown_action("action", action.as_deref()).into());
     }
-    let spec: PrepareSpec = json_body(&state, body).await?.ok_or_else(|| {
-        Error::invalid_argument(
-            "com.vmware.vapi.rest.missing_body",
-            "prepare needs a body with file_name.",
-            &[],
-        )
-    })?;
+    let spec: PrepareSpec = required_body(&state, body, "file_name").await?;
     let info = state
         .service
         .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type)

@@ -9,8 +9,8 @@ use actix_web::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    caller, inputs::*, json_body, login_basic, path_param, query_param, required_query,
-    session_token, AppState, SESSION_HEADER,
+    caller, inputs::*, json_body, login_basic, path_param, query_param, required_body,
+    required_query, required_token, unknown_action, AppState, SessionAction, SESSION_HEADER,
 };
 use crate::{
     domain::{ItemId, LibraryId, SessionId},
@@ -81,32 +81,8 @@ fn void() -> Reply {
     Ok(HttpResponse::Ok().finish())
 }
 
-fn unknown_action(action: Option<&str>) -> RestError {
-    let a = action.unwrap_or("");
-    RestError(Error::invalid_argument(
-        "com.vmware.vapi.rest.unknown_action",
-        format!("Unknown or missing ~action {a:?}."),
-        &[a],
-    ))
-}
-
 fn action(req: &HttpRequest) -> Result<Option<String>, Error> {
     query_param(req, "~action")
-}
-
-/// A JSON body the operation cannot do without.
-async fn required_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    body: web::Payload,
-    what: &str,
-) -> Result<T, Error> {
-    json_body(state, body).await?.ok_or_else(|| {
-        Error::invalid_argument(
-            "com.vmware.vapi.rest.missing_body",
-            format!("This operation needs a JSON body with {what}."),
-            &[what],
-        )
-    })
 }
 
 // ------------------------------------------------------------ request bodies
@@ -235,10 +211,10 @@ async fn session_post(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     match action(&req)?.as_deref() {
         None => login(&state, &req).await,
         Some("get") => {
-            let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
+            let token = required_token(&req)?;
             value(state.service.whoami(&token).await?)
         }
-        other => Err(unknown_action(other)),
+        other => Err(unknown_action("~action", other).into()),
     }
 }
 
@@ -284,7 +260,7 @@ fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
     )
 )]
 async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let token = session_token(&req).ok_or_else(Error::unauthenticated)?;
+    let token = required_token(&req)?;
     state.service.logout(&token).await?;
     let mut expired = session_cookie(&req, String::new());
     expired.set_max_age(CookieAge::ZERO);
@@ -446,7 +422,7 @@ async fn item_file_action(
     let caller = caller(&state, &req).await?;
     let action = action(&req)?;
     if action.as_deref() != Some("get") {
-        return Err(unknown_action(action.as_deref()));
+        return Err(unknown_action("~action", action.as_deref()).into());
     }
     let item = ItemId::parse(&path_param(&req, "id"))?;
     let spec: ItemFileBody = required_body(&state, body, "name").await?;
@@ -520,7 +496,7 @@ async fn download_session_post(
                     .await?,
             )
         }
-        other => Err(unknown_action(other)),
+        other => Err(unknown_action("~action", other).into()),
     }
 }
 
@@ -615,27 +591,12 @@ async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web:
         Some("list") => {
             return value(state.service.list_sessions(&caller, Some(&raw_id)).await?);
         }
-        Some("keep-alive") => {
-            let id = SessionId::parse(&raw_id)?;
-            let spec: KeepAliveSpec = json_body(&state, body).await?.unwrap_or_default();
-            state
-                .service
-                .keep_alive(&caller, id, spec.progress()?)
+        other => {
+            let action = SessionAction::parse("~action", other)?;
+            action
+                .run(&state, &caller, SessionId::parse(&raw_id)?, body)
                 .await?;
         }
-        Some("cancel") => {
-            let id = SessionId::parse(&raw_id)?;
-            state.service.cancel(&caller, id).await?;
-        }
-        Some("fail") => {
-            let id = SessionId::parse(&raw_id)?;
-            let spec: FailSpec = json_body(&state, body).await?.unwrap_or_default();
-            state
-                .service
-                .fail(&caller, id, spec.client_error_message.as_deref())
-                .await?;
-        }
-        other => return Err(unknown_action(other)),
     }
     void()
 }
@@ -739,6 +700,6 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
                     .await?,
             )
         }
-        other => Err(unknown_action(other)),
+        other => Err(unknown_action("~action", other).into()),
     }
 }

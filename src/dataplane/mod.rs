@@ -52,7 +52,8 @@ impl Endpoints {
         if file.status != PrepareStatus::Prepared {
             return Ok(None);
         }
-        let uri = match file.endpoint_type.unwrap_or_default() {
+        let endpoint_type = file.endpoint_type.unwrap_or_default();
+        let uri = match endpoint_type {
             EndpointType::Https => self.https_uri(session, &file.name),
             EndpointType::Direct => {
                 let Some(key) = &file.artifact_key else {
@@ -62,7 +63,9 @@ impl Endpoints {
                 self.transfer.direct_uri(key, valid_for).await?
             }
         };
-        let https = uri.starts_with("https:");
+        // Our certificate describes our own HTTPS endpoints only, never a
+        // presigned URL into the object store (which has its own).
+        let https = endpoint_type == EndpointType::Https && uri.starts_with("https:");
         Ok(Some(TransferEndpoint {
             uri,
             ssl_certificate_thumbprint: self

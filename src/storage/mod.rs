@@ -97,8 +97,6 @@ pub struct Store {
     pub inner: Arc<dyn ObjectStore>,
     /// Root directory when the store is a local directory (served with large reads).
     pub local_root: Option<PathBuf>,
-    /// The S3 client when the store is S3-like.
-    pub s3: Option<Arc<AmazonS3>>,
     /// Signs DIRECT URLs: the S3 client itself, or one for `public_endpoint`.
     presigner: Option<Arc<AmazonS3>>,
 }
@@ -132,7 +130,6 @@ impl Store {
                 Ok(Store {
                     inner: Arc::new(fs),
                     local_root: Some(root),
-                    s3: None,
                     presigner: None,
                 })
             }
@@ -147,7 +144,6 @@ impl Store {
                 Ok(Store {
                     inner: s3.clone(),
                     local_root: None,
-                    s3: Some(s3),
                     presigner: Some(presigner),
                 })
             }

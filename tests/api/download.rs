@@ -214,6 +214,37 @@ async fn full_downloads_match_their_checksums() {
     }
 }
 
+/// `dls_download_bytes_total` as /metrics shows it.
+async fn download_bytes_metric(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("dls_download_bytes_total "))
+        .expect("the counter is exported")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn served_bytes_are_counted_in_the_metrics() {
+    let (f, big) = fixture().await;
+    let uri = prepared_uri(&f, "disk-0.vmdk").await;
+    let before = download_bytes_metric(&f.app).await;
+    let body = fetch(&f.app, &uri, &[]).await.bytes().await.unwrap();
+    assert_eq!(body.len(), big.len());
+    // Process-wide counter: other tests may add to it, never take away.
+    let after = download_bytes_metric(&f.app).await;
+    assert!(after - before >= big.len() as u64, "{before} -> {after}");
+}
+
 #[tokio::test]
 async fn head_describes_without_a_body() {
     let (f, big) = fixture().await;

@@ -207,6 +207,10 @@ impl Stream for Leased {
         match this.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.sent += chunk.len() as u64;
+                // Per chunk, so a long transfer shows in the rate while it runs.
+                crate::metrics::metrics()
+                    .download_bytes
+                    .inc_by(chunk.len() as u64);
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {

@@ -216,42 +216,39 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// The final write of a claim: in one transaction, touches the artifact (so
-    /// a collector cannot take it) and marks the file PREPARED referencing it.
+    /// The final write of a claim: touches the artifact (so a collector cannot
+    /// take it) and marks the file PREPARED referencing it. One statement, not a
+    /// transaction: the worker's heartbeat may wait on this row, and a
+    /// transaction left open between its statements (the worker is busy awaiting
+    /// that heartbeat) would never commit.
     pub async fn mark_prepared(&self, claim: &Claim, sha256: &str, size: i64) -> Result<Published> {
-        let mut tx = self.pool.begin().await?;
-        let artifact: Option<String> = sqlx::query_scalar(
-            "UPDATE artifacts SET last_used_at = now() \
-             WHERE sha256 = $1 AND deleting_since IS NULL RETURNING sha256",
-        )
-        .bind(sha256)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if artifact.is_none() {
-            tx.rollback().await?;
-            return Ok(Published::ArtifactGone);
-        }
-        let done = sqlx::query(
-            "UPDATE download_files \
-             SET status = 'PREPARED', size = $4, checksum = $5, bytes_transferred = $4, \
-                 artifact_sha256 = $5, error_message = NULL, lease_owner = NULL, \
-                 lease_until = NULL, updated_at = now() \
-             WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+        let (touched, prepared): (bool, bool) = sqlx::query_as(
+            "WITH a AS ( \
+                UPDATE artifacts SET last_used_at = now() \
+                WHERE sha256 = $5 AND deleting_since IS NULL RETURNING sha256), \
+             f AS ( \
+                UPDATE download_files \
+                SET status = 'PREPARED', size = $4, checksum = $5, bytes_transferred = $4, \
+                    artifact_sha256 = $5, error_message = NULL, lease_owner = NULL, \
+                    lease_until = NULL, updated_at = now() \
+                WHERE session_id = $1 AND name = $2 AND lease_owner = $3 \
+                  AND status = 'PREPARING' AND EXISTS (SELECT 1 FROM a) \
+                RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM a), EXISTS (SELECT 1 FROM f)",
         )
         .bind(claim.session_id)
         .bind(&claim.name)
         .bind(claim.lease_owner)
         .bind(size)
         .bind(sha256)
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        // Committed either way: a touched but unreferenced artifact is simply
-        // collected after the grace period.
-        tx.commit().await?;
-        Ok(if done.rows_affected() > 0 {
-            Published::Prepared
-        } else {
-            Published::Lost
+        // A touched but unreferenced artifact (claim lost) is simply collected
+        // after the grace period.
+        Ok(match (touched, prepared) {
+            (false, _) => Published::ArtifactGone,
+            (true, true) => Published::Prepared,
+            (true, false) => Published::Lost,
         })
     }
 

@@ -205,8 +205,11 @@ impl Worker {
             tokio::select! {
                 done = &mut work => break done,
                 _ = heartbeat.tick(), if interrupted.is_none() => {
+                    // The database starts the new lease before we hear back:
+                    // count it from the request, so we never outlive it.
+                    let sent = Instant::now();
                     match self.store.renew_claim(&claim, lease, ctl.written()).await {
-                        Ok(true) => renewed = Instant::now(),
+                        Ok(true) => renewed = sent,
                         Ok(false) => {
                             interrupted = Some(Why::Lost);
                             ctl.cancel.cancel();

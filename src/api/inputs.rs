@@ -59,5 +59,14 @@ pub struct PrepareSpec {
     #[schema(example = "disk-0.vmdk")]
     pub file_name: String,
     /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`).
-    pub endpoint_type: Option<EndpointType>,
+    // Read as text and parsed by the domain, so every surface answers a bad
+    // value with the same error.
+    #[schema(value_type = Option<EndpointType>)]
+    endpoint_type: Option<String>,
+}
+
+impl PrepareSpec {
+    pub fn endpoint_type(&self) -> Result<Option<EndpointType>> {
+        self.endpoint_type.as_deref().map(str::parse).transpose()
+    }
 }

@@ -521,7 +521,7 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     let spec: PrepareSpec = required_body(&state, body, "file_name").await?;
     let info = state
         .service
-        .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type)
+        .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type()?)
         .await?;
     Ok(HttpResponse::Ok().json(info))
 }

@@ -696,7 +696,7 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
             value(
                 state
                     .service
-                    .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type)
+                    .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type()?)
                     .await?,
             )
         }

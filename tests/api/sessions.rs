@@ -522,6 +522,17 @@ async fn files_list_get_prepare() {
     ] {
         assert_api_error(prep(body).await, 400, "INVALID_ARGUMENT").await;
     }
+    // A bad endpoint type gets the domain's error, as on /rest and JSON-RPC.
+    let body = assert_api_error(
+        prep(json!({"file_name": "disk-0.vmdk", "endpoint_type": "FTP"})).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["messages"][0]["id"],
+        "com.vmware.content.library.item.downloadsession.file.invalid_endpoint_type"
+    );
     let r = f
         .app
         .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), None)

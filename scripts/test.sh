@@ -16,8 +16,9 @@ if ! pg_isready -d "$PGURL" -q 2>/dev/null; then
 fi
 
 # Each test makes a database of its own; drop the ones earlier runs left behind.
-psql "$PGURL" -Atq -c "SELECT datname FROM pg_database WHERE datname LIKE 'dls_test_%' OR datname LIKE 'dls_fuzz_%'" |
-  while read -r db; do psql "$PGURL" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+# Only those nobody is connected to: another run on this server may be using its own.
+psql "$PGURL" -Atq -c "SELECT datname FROM pg_database d WHERE (datname LIKE 'dls_test_%' OR datname LIKE 'dls_fuzz_%') AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)" |
+  while read -r db; do psql "$PGURL" -q -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 
 # tests/api/openapi.rs renders the /docs page in headless Chromium.
 if [ ! -x /usr/bin/chromium ]; then

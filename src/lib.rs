@@ -2,6 +2,7 @@
 //! vSphere Content Library download-session service.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod dataplane;
 pub mod domain;

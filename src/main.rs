@@ -47,6 +47,10 @@ enum Command {
     },
     /// Print the OpenAPI document (the committed openapi/openapi.json); needs no database.
     Openapi,
+    /// Download a library item's files from a server (this one or vCenter) into DIR:
+    /// parallel, resumable, every file checked against the server's checksum.
+    #[command(after_help = download_sessions::client::export::EXIT_CODES)]
+    Export(download_sessions::client::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +73,10 @@ fn main() -> ExitCode {
     if let Command::Openapi = cli.command {
         print!("{}", download_sessions::openapi::pretty_json());
         return ExitCode::SUCCESS;
+    }
+    // A client of some server: none of this process's server configuration applies.
+    if let Command::Export(args) = cli.command {
+        return download_sessions::client::export::main(args);
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -156,7 +164,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             eprintln!("user {name} {}", if created { "added" } else { "updated" });
         }
-        Command::Openapi => unreachable!("handled before start-up"),
+        Command::Openapi | Command::Export(_) => unreachable!("handled before start-up"),
         Command::Import {
             library,
             item,

@@ -104,7 +104,7 @@ SHA=$(jq -r .checksum_info.checksum <<<"$INFO")
 
 best() { tr ' ' '\n' | grep -v '^$' | sort -n | head -n 1; }
 CURL=() OPENSSL=() P4=() P1=() RSS4=() RSS1=()
-export_run() { # parallel -> "seconds maxrss_kib"
+export_run() { # parallel -> "seconds maxrss_kib connections"
     local out="$WORK/out" t0 t1
     rm -rf "$out"
     sync
@@ -121,7 +121,7 @@ export_run() { # parallel -> "seconds maxrss_kib"
         exit 1
     }
     rm -rf "$out"
-    echo "$(secs "$t0" "$t1") $(cat "$WORK/rss")"
+    echo "$(secs "$t0" "$t1") $(cat "$WORK/rss") $(jq -r 'select(.event == "summary") | .files[0].connections' "$WORK/export.json")"
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -139,13 +139,16 @@ for run in $(seq 1 "$RUNS"); do
     OPENSSL+=("$(secs "$t0" "$t1")")
     rm -f "$WORK/curl.out"
 
-    export_run 4 >"$WORK/run"
-    read -r s rss <"$WORK/run"
-    P4+=("$s") RSS4+=("$rss")
-    export_run 1 >"$WORK/run"
-    read -r s rss <"$WORK/run"
-    P1+=("$s") RSS1+=("$rss")
-    say "run $run: curl ${CURL[-1]}s, openssl ${OPENSSL[-1]}s, export -p4 ${P4[-1]}s, export -p1 ${P1[-1]}s"
+    # Alternate which export goes first: whatever the previous step left
+    # (freed page cache, writeback) should not always hit the same one.
+    order="4 1"
+    ((run % 2 == 0)) && order="1 4"
+    for p in $order; do
+        export_run "$p" >"$WORK/run"
+        read -r s rss conns <"$WORK/run"
+        if [[ $p == 4 ]]; then P4+=("$s") RSS4+=("$rss") C4=$conns; else P1+=("$s") RSS1+=("$rss"); fi
+    done
+    say "run $run: curl ${CURL[-1]}s, openssl ${OPENSSL[-1]}s, export -p4 ${P4[-1]}s ($C4 connection(s)), export -p1 ${P1[-1]}s"
 done
 
 B_CURL=$(echo "${CURL[*]}" | best)

@@ -310,13 +310,12 @@ impl Proxy {
                                     dead.store(true, Ordering::SeqCst);
                                 }
                             }
-                            Behaviour::FlipAt(offset) => {
+                            Behaviour::FlipAt(offset)
                                 if offset >= at
                                     && offset < at + n as u64
-                                    && !flipped.swap(true, Ordering::SeqCst)
-                                {
-                                    buf[(offset - at) as usize] ^= 0x01;
-                                }
+                                    && !flipped.swap(true, Ordering::SeqCst) =>
+                            {
+                                buf[(offset - at) as usize] ^= 0x01;
                             }
                             _ => {}
                         }

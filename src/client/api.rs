@@ -385,16 +385,7 @@ pub fn transport_failure(base: &Url, trust: &Trust, e: &reqwest::Error, what: &s
             format!("{what}: the TLS certificate of {base} is not trusted: {hint}"),
         );
     }
-    // reqwest's outer layers repeat the URL; the innermost cause says what happened.
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(s) = cause.source() {
-        cause = s;
-    }
-    let cause = if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        cause.to_string()
-    };
+    let cause = short_cause(e);
     let hint = if e.is_connect() {
         "check --server and that the service is running and reachable"
     } else {
@@ -404,6 +395,19 @@ pub fn transport_failure(base: &Url, trust: &Trust, e: &reqwest::Error, what: &s
         FailureKind::Unreachable,
         format!("{what}: cannot talk to {base} ({cause}); {hint}"),
     )
+}
+
+/// What went wrong on the wire, in a few words: reqwest's outer layers
+/// repeat the URL, the innermost cause says what happened.
+pub fn short_cause(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_string();
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(s) = cause.source() {
+        cause = s;
+    }
+    cause.to_string()
 }
 
 async fn decode<T: DeserializeOwned>(r: reqwest::Response) -> std::result::Result<T, CallError> {

@@ -505,11 +505,10 @@ async fn keep_alive(
                 s + f.size.load(Ordering::Relaxed),
             )
         });
-        let pct = if size == 0 {
-            0
-        } else {
-            (have.saturating_mul(100) / size).min(100) as u8
-        };
+        let pct = have
+            .saturating_mul(100)
+            .checked_div(size)
+            .map_or(0, |p| p.min(100) as u8);
         let _ = current.get().keep_alive(&api, pct).await;
     }
 }
@@ -647,7 +646,10 @@ async fn export_one(
         let http = api.data_client(advertised)?;
         let describe = {
             let trust: Trust = api.trust().clone();
-            let base = uri.clone();
+            // The origin only: the full URI carries the session's signature.
+            let mut base = uri.clone();
+            base.set_path("");
+            base.set_query(None);
             let name = name.to_string();
             Arc::new(move |e: &reqwest::Error| {
                 transport_failure(&base, &trust, e, &format!("downloading {name}"))
@@ -679,12 +681,12 @@ async fn export_one(
                 };
                 reporter.end_file(
                     progress,
-                    &format!(
+                    Some(&format!(
                         "{name}: {}{resumed}, {} verified -> {}",
                         indicatif::HumanBytes(size),
                         checksum.algorithm.display(),
                         paths.done.display()
-                    ),
+                    )),
                 );
                 return Ok(Done {
                     name: name.to_string(),
@@ -698,7 +700,7 @@ async fn export_one(
                 });
             }
             Err(Stop::EndpointGone(why)) => {
-                reporter.end_file(progress, &format!("{name}: {why}"));
+                reporter.end_file(progress, Some(&format!("{name}: {why}")));
                 match current.get().get(api).await {
                     Ok(m) if m.state == "ACTIVE" => {
                         return Err(Failure::other(format!(
@@ -710,20 +712,34 @@ async fn export_one(
                 }
             }
             Err(Stop::ContentChanged(why)) if !started_over => {
-                reporter.end_file(progress, &format!("{name}: {why}; starting this file over"));
+                reporter.end_file(
+                    progress,
+                    Some(&format!("{name}: {why}; starting this file over")),
+                );
                 started_over = true;
             }
             Err(Stop::ContentChanged(why)) => {
-                reporter.end_file(progress, &format!("{name}: {why}"));
+                reporter.end_file(progress, Some(&format!("{name}: {why}")));
                 return Err(Failure::other(format!(
                     "{name}: {why} twice in a row; the content keeps changing on the server"
                 )));
             }
             Err(Stop::Failed(f)) => {
-                reporter.end_file(progress, &format!("{name}: stopped"));
+                reporter.end_file(progress, None);
+                let have = progress.have.load(Ordering::Relaxed);
                 return Err(match f.kind {
                     FailureKind::Interrupted => interrupted(&args.dir, true),
                     FailureKind::ChecksumMismatch => f,
+                    FailureKind::Unreachable => Failure::new(
+                        f.kind,
+                        format!(
+                            "{name}: {}; {} of {} are kept in {}: run the same command again to resume",
+                            f.message,
+                            indicatif::HumanBytes(have),
+                            indicatif::HumanBytes(size),
+                            paths.part.display()
+                        ),
+                    ),
                     _ => f.context(name),
                 });
             }

@@ -265,7 +265,7 @@ impl Reporter {
                     }
                 }
                 Mode::Plain => {
-                    let pct = if size == 0 { 100 } else { have * 100 / size };
+                    let pct = (have * 100).checked_div(size).unwrap_or(100);
                     eprintln!(
                         "{}: {pct}% ({} of {}), {}",
                         p.name,
@@ -297,8 +297,8 @@ impl Reporter {
         }
     }
 
-    /// A file finished (verified or not): final figures, bar closed.
-    pub fn end_file(&self, progress: &Arc<FileProgress>, line: &str) {
+    /// A file finished (verified or not): bar closed, `line` printed.
+    pub fn end_file(&self, progress: &Arc<FileProgress>, line: Option<&str>) {
         progress.active.store(false, Ordering::Relaxed);
         let bar = {
             let mut inner = self.lock();
@@ -312,7 +312,9 @@ impl Reporter {
             bar.set_position(progress.have.load(Ordering::Relaxed));
             bar.finish_and_clear();
         }
-        self.note(line);
+        if let Some(line) = line {
+            self.note(line);
+        }
     }
 
     /// Clears the display and reports a failure (stderr; a JSON line too).

@@ -39,6 +39,7 @@ use self::{
     state::{discard, Paths, ResumeState},
 };
 use super::{
+    api::short_cause,
     failure::{Failure, FailureKind},
     progress::FileProgress,
 };
@@ -505,12 +506,10 @@ async fn connection(
                 }
                 failures += 1;
                 if failures > ctx.retries {
+                    let origin = ctx.uri.origin().ascii_serialization();
                     return Err(Stop::Failed(Failure::new(
                         FailureKind::Unreachable,
-                        format!(
-                            "the download connection keeps failing ({why}); what arrived is kept: \
-                             run the same command again to resume"
-                        ),
+                        format!("the download from {origin} keeps failing ({why})"),
                     )));
                 }
                 let wait = Duration::from_millis(500 << (failures - 1).min(5));
@@ -571,7 +570,7 @@ async fn fetch(
             let failure = (ctx.describe)(&e);
             return Err(match failure.kind {
                 FailureKind::UntrustedCertificate => FetchError::Stop(Stop::Failed(failure)),
-                _ => FetchError::Transient(failure.message),
+                _ => FetchError::Transient(short_cause(&e)),
             });
         }
     };
@@ -663,7 +662,7 @@ async fn fetch(
         let mut data = match next {
             Ok(Some(d)) => d,
             Ok(None) => break,
-            Err(e) => return Err(FetchError::Transient((ctx.describe)(&e).message)),
+            Err(e) => return Err(FetchError::Transient(short_cause(&e))),
         };
         let room = *end - *pos;
         if data.len() as u64 > room {

@@ -388,6 +388,17 @@ fn export_command(server: &str, user: &str, args: &[&str]) -> tokio::process::Co
     cmd
 }
 
+/// Starts an export as alice that runs in the background (password given).
+async fn start_export(s: &Server, args: &[&str]) -> tokio::process::Child {
+    let mut child = export_command(&s.base, "alice", args).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .await
+        .unwrap();
+    child
+}
+
 async fn finish(mut child: tokio::process::Child, password: &str) -> Run {
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(format!("{password}\n").as_bytes()).await;
@@ -629,16 +640,7 @@ async fn sigint_deletes_the_session_and_a_rerun_resumes() {
 
     // About 1.5 MiB/s: the transfer takes seconds, long enough to interrupt.
     s.proxy.set(Behaviour::Throttle(3 << 19));
-    let mut child = export_command(&s.base, "alice", &["--json", "lib/item", dir])
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .await
-        .unwrap();
+    let mut child = start_export(&s, &["--json", "lib/item", dir]).await;
     wait_for_state(&out.path().join("disk.vmdk.part.state"), &mut child).await;
     assert_eq!(
         s.sessions_of("alice").await.len(),
@@ -676,16 +678,7 @@ async fn a_killed_client_resumes_and_sigterm_cleans_up() {
     let dir = path_str(out.path());
 
     s.proxy.set(Behaviour::Throttle(3 << 19));
-    let mut child = export_command(&s.base, "alice", &["lib/item", dir])
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .await
-        .unwrap();
+    let mut child = start_export(&s, &["lib/item", dir]).await;
     wait_for_state(&out.path().join("disk.vmdk.part.state"), &mut child).await;
     signal(&child, "-KILL");
     let _ = child.wait().await;
@@ -693,17 +686,12 @@ async fn a_killed_client_resumes_and_sigterm_cleans_up() {
     assert_eq!(s.delete_sessions_of("alice").await, 1);
 
     // The rerun continues from what the killed one recorded; SIGTERM it too.
-    let mut child = export_command(&s.base, "alice", &["--json", "lib/item", dir])
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let child = start_export(&s, &["--json", "lib/item", dir]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.sessions_of("alice").await.is_empty() {
+        assert!(Instant::now() < deadline, "the rerun made no session");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     signal(&child, "-TERM");
     let r = finish(child, PASSWORD).await;
     assert_eq!(r.code, 130, "{}", r.stderr);
@@ -726,16 +714,7 @@ async fn a_session_that_disappears_is_replaced_mid_transfer() {
     let dir = path_str(out.path());
 
     s.proxy.set(Behaviour::Throttle(3 << 19));
-    let mut child = export_command(&s.base, "alice", &["--json", "lib/item", dir])
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .await
-        .unwrap();
+    let mut child = start_export(&s, &["--json", "lib/item", dir]).await;
     wait_for_state(&out.path().join("disk.vmdk.part.state"), &mut child).await;
     // What an expiry does: the session and its URIs are gone.
     assert_eq!(s.delete_sessions_of("alice").await, 1);
@@ -756,22 +735,43 @@ async fn parallel_ranges_join_on_a_slow_link() {
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
 
-    // 3 MiB/s per connection: one connection leaves the hasher idle.
+    // 3 MiB/s per connection: one connection leaves the writer and the hasher idle.
     s.proxy.set(Behaviour::Throttle(3 << 20));
-    let r = export(&s, &["--parallel", "4", "lib/item", path_str(out.path())]).await;
+    let r = export(
+        &s,
+        &[
+            "--json",
+            "--parallel",
+            "4",
+            "lib/item",
+            path_str(out.path()),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(std::fs::read(out.path().join("disk.vmdk")).unwrap(), disk);
-    let connections = s.proxy.connections.load(Ordering::SeqCst);
-    assert!(connections >= 2, "{connections} data connection(s)");
+    let used = r.summary()["files"][0]["connections"].as_u64().unwrap();
+    assert!((2..=4).contains(&used), "{used} connection(s) at once");
+    let opened = s.proxy.connections.load(Ordering::SeqCst);
+    assert!(opened >= 2, "{opened} data connection(s)");
     let served = s.proxy.served.load(Ordering::SeqCst);
     assert!(served as f64 <= 1.01 * size as f64, "served {served}");
 
-    // --parallel 1 never opens a second one.
-    let before = s.proxy.connections.load(Ordering::SeqCst);
+    // --parallel 1 never downloads over two at once.
     let again = tempfile::tempdir().unwrap();
-    let r = export(&s, &["--parallel", "1", "lib/item", path_str(again.path())]).await;
+    let r = export(
+        &s,
+        &[
+            "--json",
+            "--parallel",
+            "1",
+            "lib/item",
+            path_str(again.path()),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(s.proxy.connections.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(r.summary()["files"][0]["connections"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,12 @@ use super::{
     failure::{Failure, FailureKind, Result},
     progress::{FileProgress, Mode, Reporter},
     tls::{parse_thumbprint, Trust, TrustMode},
-    transfer::{self, algorithm_key, checksum::Checksum, state::Paths, Options, Stop},
+    transfer::{
+        self,
+        checksum::{AlgorithmExt, Checksum},
+        state::Paths,
+        Options, Stop,
+    },
 };
 
 /// How long the clean-up after a run (delete the session, log out) may take.
@@ -177,10 +182,8 @@ async fn run(args: ExportArgs, password: String, reporter: Arc<Reporter>) -> Res
         password,
         trust,
     };
-    let api = tokio::select! {
-        a = Api::login(login) => Arc::new(a?),
-        _ = cancel.cancelled() => return Err(interrupted(&args.dir, false)),
-    };
+    // Not raced with a signal: a login whose answer is dropped cannot be logged out.
+    let api = Arc::new(Api::login(login).await?);
     let item = tokio::select! {
         r = resolve_item(&api, &what) => r,
         _ = cancel.cancelled() => Err(interrupted(&args.dir, false)),
@@ -269,19 +272,25 @@ async fn export_item(
     cancel: &CancellationToken,
     started: Instant,
 ) -> Result<()> {
-    let session = tokio::select! {
-        s = new_session(api, item) => s?,
-        _ = cancel.cancelled() => return Err(interrupted(&args.dir, false)),
+    // Not raced with a signal either: a session whose id never arrived could
+    // not be deleted. A signal meanwhile is seen by the first wait that follows.
+    let session = new_session(api, item).await?;
+    let mut run = Export {
+        api,
+        item,
+        args,
+        options,
+        reporter,
+        cancel,
+        current: Arc::new(Current {
+            session: Mutex::new(session),
+        }),
+        new_sessions: 0,
+        started,
     };
-    let current = Arc::new(Current {
-        session: Mutex::new(session),
-    });
-    let result = export_files(
-        api, item, args, options, reporter, cancel, &current, started,
-    )
-    .await;
+    let result = run.all_files().await;
     // Delete whatever session is current, on every path out.
-    let session = current.get();
+    let session = run.current.get();
     let deleted = tokio::time::timeout(CLEANUP, session.delete(api)).await;
     match deleted {
         Ok(Ok(())) => {}
@@ -294,141 +303,377 @@ async fn export_item(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn export_files(
-    api: &Arc<Api>,
-    item: &ResolvedItem,
-    args: &ExportArgs,
+/// One run of `export` once the item is known: what every step needs.
+struct Export<'a> {
+    api: &'a Arc<Api>,
+    item: &'a ResolvedItem,
+    args: &'a ExportArgs,
     options: Options,
-    reporter: &Arc<Reporter>,
-    cancel: &CancellationToken,
-    current: &Arc<Current>,
+    reporter: &'a Arc<Reporter>,
+    cancel: &'a CancellationToken,
+    current: Arc<Current>,
+    /// Sessions started because the previous one ended under this run.
+    new_sessions: u32,
     started: Instant,
-) -> Result<()> {
-    let session = current.get();
-    let listed = session
-        .files(api)
-        .await
-        .map_err(|e| api.failure(e, "listing the item's files"))?;
-    let names = choose_files(&listed, &args.files, &item.label)?;
-    for name in &names {
-        safe_file_name(name).map_err(|_| {
-            Failure::other(format!(
-                "the server names a file {name:?}, which is not a safe local file name; refusing to write it"
-            ))
-        })?;
-    }
-    reporter.event(json!({
-        "event": "session",
-        "item_id": item.id,
-        "item": item.label,
-        "session_id": session.id,
-        "files": names,
-    }));
-    let progress: Vec<Arc<FileProgress>> = names
-        .iter()
-        .map(|n| {
-            let size = listed
-                .iter()
-                .find(|f| &f.name == n)
-                .and_then(|f| f.size)
-                .unwrap_or(0);
-            reporter.add_file(n, size)
-        })
-        .collect();
-    prepare_all(api, &session, &names).await?;
+}
 
-    let keep_alive = tokio::spawn(keep_alive(
-        api.clone(),
-        current.clone(),
-        progress.clone(),
-        interval_for(api, &session).await,
-    ));
-    let ticker = {
-        let reporter = reporter.clone();
-        tokio::spawn(async move {
-            let mut t = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                t.tick().await;
-                reporter.tick();
+impl Export<'_> {
+    /// Prepares every wanted file, then downloads them one after the other.
+    async fn all_files(&mut self) -> Result<()> {
+        let (api, reporter) = (self.api, self.reporter);
+        let session = self.current.get();
+        let listed = session
+            .files(api)
+            .await
+            .map_err(|e| api.failure(e, "listing the item's files"))?;
+        let names = choose_files(&listed, &self.args.files, &self.item.label)?;
+        for name in &names {
+            safe_file_name(name).map_err(|_| {
+                Failure::other(format!(
+                    "the server names a file {name:?}, which is not a safe local file name; refusing to write it"
+                ))
+            })?;
+        }
+        reporter.event(json!({
+            "event": "session",
+            "item_id": self.item.id,
+            "item": self.item.label,
+            "session_id": session.id,
+            "files": names,
+        }));
+        let progress: Vec<Arc<FileProgress>> = names
+            .iter()
+            .map(|n| {
+                let size = listed
+                    .iter()
+                    .find(|f| &f.name == n)
+                    .and_then(|f| f.size)
+                    .unwrap_or(0);
+                reporter.add_file(n, size)
+            })
+            .collect();
+        prepare_all(api, &session, &names).await?;
+
+        let keep_alive = tokio::spawn(keep_alive(
+            api.clone(),
+            self.current.clone(),
+            progress.clone(),
+            interval_for(api, &session).await,
+        ));
+        let ticker = {
+            let reporter = reporter.clone();
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    t.tick().await;
+                    reporter.tick();
+                }
+            })
+        };
+        let mut done = Vec::new();
+        let mut outcome = Ok(());
+        for (name, prog) in names.iter().zip(&progress) {
+            match self.one_file(name, prog, &names).await {
+                Ok(d) => done.push(d),
+                Err(f) => {
+                    outcome = Err(f);
+                    break;
+                }
             }
-        })
-    };
-    let mut done = Vec::new();
-    let mut outcome = Ok(());
-    let mut new_sessions = 0;
-    for (name, prog) in names.iter().zip(&progress) {
-        match export_one(
-            api,
-            item,
-            args,
-            options,
-            reporter,
-            cancel,
-            current,
-            name,
-            prog,
-            &mut new_sessions,
-            &names,
-        )
-        .await
-        {
-            Ok(d) => done.push(d),
-            Err(f) => {
-                outcome = Err(f);
-                break;
+        }
+        ticker.abort();
+        keep_alive.abort();
+        outcome?;
+
+        // Tell the server we are through before the session goes.
+        let _ = self.current.get().keep_alive(api, 100).await;
+        reporter.clear();
+        self.summary(&done);
+        Ok(())
+    }
+
+    fn summary(&self, done: &[Done]) {
+        let fetched: u64 = done.iter().map(|d| d.fetched).sum();
+        let total: u64 = done.iter().map(|d| d.size).sum();
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.reporter.event(json!({
+            "event": "summary",
+            "status": "ok",
+            "item_id": self.item.id,
+            "item": self.item.label,
+            "dir": self.args.dir,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "downloaded_bytes": fetched,
+            "files": done.iter().map(|d| {
+                let mut v = json!({
+                    "name": d.name,
+                    "path": d.path,
+                    "size": d.size,
+                    "checksum_algorithm": d.checksum.algorithm.name(),
+                    "checksum": d.checksum.hex,
+                    "downloaded_bytes": d.fetched,
+                    "resumed_bytes": d.resumed,
+                    "connections": d.connections,
+                    "already_present": d.already_present,
+                });
+                v[d.checksum.algorithm.key()] = json!(d.checksum.hex);
+                v
+            }).collect::<Vec<_>>(),
+        }));
+        self.reporter.note(&format!(
+            "exported {} file(s), {} in all, of {} into {} in {:.1}s ({} downloaded); every checksum verified",
+            done.len(),
+            indicatif::HumanBytes(total),
+            self.item.label,
+            self.args.dir.display(),
+            seconds,
+            indicatif::HumanBytes(fetched),
+        ));
+        if self.reporter.mode() != Mode::Json {
+            for d in done {
+                println!("{}", d.path.display());
             }
         }
     }
-    ticker.abort();
-    keep_alive.abort();
-    outcome?;
 
-    // Tell the server we are through before the session goes.
-    let _ = current.get().keep_alive(api, 100).await;
-    reporter.clear();
-    let fetched: u64 = done.iter().map(|d| d.fetched).sum();
-    let total: u64 = done.iter().map(|d| d.size).sum();
-    let seconds = started.elapsed().as_secs_f64();
-    reporter.event(json!({
-        "event": "summary",
-        "status": "ok",
-        "item_id": item.id,
-        "item": item.label,
-        "dir": args.dir,
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "downloaded_bytes": fetched,
-        "files": done.iter().map(|d| {
-            let mut v = json!({
-                "name": d.name,
-                "path": d.path,
-                "size": d.size,
-                "checksum_algorithm": d.checksum.algorithm.name(),
-                "checksum": d.checksum.hex,
-                "downloaded_bytes": d.fetched,
-                "resumed_bytes": d.resumed,
-                "connections": d.connections,
-                "already_present": d.already_present,
-            });
-            v[algorithm_key(d.checksum.algorithm)] = json!(d.checksum.hex);
-            v
-        }).collect::<Vec<_>>(),
-    }));
-    reporter.note(&format!(
-        "exported {} file(s), {} in all, of {} into {} in {:.1}s ({} downloaded); every checksum verified",
-        done.len(),
-        indicatif::HumanBytes(total),
-        item.label,
-        args.dir.display(),
-        seconds,
-        indicatif::HumanBytes(fetched),
-    ));
-    if reporter.mode() != Mode::Json {
-        for d in &done {
-            println!("{}", d.path.display());
+    /// Waits for one file, downloads and verifies it, carrying on through an
+    /// expired session or changed content where that can work.
+    async fn one_file(
+        &mut self,
+        name: &str,
+        progress: &Arc<FileProgress>,
+        all: &[String],
+    ) -> Result<Done> {
+        let (api, args, reporter) = (self.api, self.args, self.reporter);
+        let paths = Paths::new(&args.dir, name);
+        let mut started_over = false;
+        loop {
+            let session = self.current.get();
+            let info = match self.wait_prepared(&session, name).await {
+                Wait::Prepared(info) => info,
+                Wait::Failed(f) => return Err(f),
+                Wait::SessionGone => {
+                    self.replace_session(all).await?;
+                    continue;
+                }
+            };
+            let size = info.size.ok_or_else(|| {
+                Failure::other(format!(
+                    "{name}: the server announces no size for the prepared file"
+                ))
+            })?;
+            let checksum = match &info.checksum_info {
+                Some(c) => Checksum::from_info(name, c)?,
+                None => {
+                    return Err(Failure::other(format!(
+                        "{name}: the server announces no checksum, so the file cannot be verified; \
+                         nothing was downloaded"
+                    )))
+                }
+            };
+            progress.size.store(size, Ordering::Relaxed);
+            if transfer::already_there(&paths.done, size, &checksum).await {
+                progress.have.store(size, Ordering::Relaxed);
+                reporter.note(&format!(
+                    "{name}: already in {} with the right {}; skipped",
+                    args.dir.display(),
+                    checksum.algorithm.display()
+                ));
+                return Ok(Done {
+                    name: name.to_string(),
+                    path: paths.done.clone(),
+                    size,
+                    checksum,
+                    fetched: 0,
+                    resumed: 0,
+                    connections: 0,
+                    already_present: true,
+                });
+            }
+            let endpoint = info.download_endpoint.as_ref().ok_or_else(|| {
+                Failure::other(format!("{name}: PREPARED but without a download endpoint"))
+            })?;
+            let uri = url::Url::parse(&endpoint.uri).map_err(|e| {
+                Failure::other(format!(
+                    "{name}: the download endpoint {:?} is not a URL: {e}",
+                    endpoint.uri
+                ))
+            })?;
+            let advertised = endpoint
+                .ssl_certificate_thumbprint
+                .as_deref()
+                .and_then(|t| parse_thumbprint(t).ok());
+            let http = api.data_client(advertised)?;
+            let describe = {
+                let trust: Trust = api.trust().clone();
+                // The origin only: the full URI carries the session's signature.
+                let mut base = uri.clone();
+                base.set_path("");
+                base.set_query(None);
+                let name = name.to_string();
+                Arc::new(move |e: &reqwest::Error| {
+                    transport_failure(&base, &trust, e, &format!("downloading {name}"))
+                })
+            };
+            let job = transfer::Job {
+                name: name.to_string(),
+                paths: paths.clone(),
+                size,
+                checksum: checksum.clone(),
+                uri,
+                http,
+                describe,
+                options: self.options,
+                progress: progress.clone(),
+                cancel: self.cancel.clone(),
+            };
+            reporter.start_file(progress);
+            let result = transfer::download(&job).await;
+            match result {
+                Ok(v) => {
+                    let resumed = if v.resumed > 0 {
+                        format!(
+                            ", {} of it from an earlier run",
+                            indicatif::HumanBytes(v.resumed)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    reporter.end_file(
+                        progress,
+                        Some(&format!(
+                            "{name}: {}{resumed}, {} verified -> {}",
+                            indicatif::HumanBytes(size),
+                            checksum.algorithm.display(),
+                            paths.done.display()
+                        )),
+                    );
+                    return Ok(Done {
+                        name: name.to_string(),
+                        path: paths.done.clone(),
+                        size,
+                        checksum,
+                        fetched: v.fetched,
+                        resumed: v.resumed,
+                        connections: v.connections,
+                        already_present: false,
+                    });
+                }
+                Err(Stop::EndpointGone(why)) => {
+                    reporter.end_file(progress, Some(&format!("{name}: {why}")));
+                    match self.current.get().get(api).await {
+                        Ok(m) if m.state == "ACTIVE" => {
+                            return Err(Failure::other(format!(
+                                "{name}: {why}, although the download session is still active; \
+                                 run the command again to resume"
+                            )))
+                        }
+                        _ => self.replace_session(all).await?,
+                    }
+                }
+                Err(Stop::ContentChanged(why)) if !started_over => {
+                    reporter.end_file(
+                        progress,
+                        Some(&format!("{name}: {why}; starting this file over")),
+                    );
+                    started_over = true;
+                }
+                Err(Stop::ContentChanged(why)) => {
+                    reporter.end_file(progress, Some(&format!("{name}: {why}")));
+                    return Err(Failure::other(format!(
+                        "{name}: {why} twice in a row; the content keeps changing on the server"
+                    )));
+                }
+                Err(Stop::Failed(f)) => {
+                    reporter.end_file(progress, None);
+                    let have = progress.have.load(Ordering::Relaxed);
+                    return Err(match f.kind {
+                        FailureKind::Interrupted => interrupted(&args.dir, true),
+                        FailureKind::ChecksumMismatch => f,
+                        FailureKind::Unreachable => Failure::new(
+                            f.kind,
+                            format!(
+                                "{name}: {}; {} of {} are kept in {}: run the same command again to resume",
+                                f.message,
+                                indicatif::HumanBytes(have),
+                                indicatif::HumanBytes(size),
+                                paths.part.display()
+                            ),
+                        ),
+                        _ => f.context(name),
+                    });
+                }
+            }
         }
     }
-    Ok(())
+
+    /// The session expired or was revoked under us: start another, ask for
+    /// the files again, and carry on from the partial files.
+    async fn replace_session(&mut self, names: &[String]) -> Result<()> {
+        if self.new_sessions >= MAX_NEW_SESSIONS {
+            return Err(Failure::other(format!(
+                "the download session ended under this run {MAX_NEW_SESSIONS} times; \
+                 run the command again to resume"
+            )));
+        }
+        self.new_sessions += 1;
+        let old = self.current.get();
+        self.reporter.note(&format!(
+            "download session {} is gone (expired or canceled); continuing in a new one",
+            old.id
+        ));
+        let session = new_session(self.api, self.item).await?;
+        self.current.set(session.clone());
+        prepare_all(self.api, &session, names).await
+    }
+
+    /// Polls the file until PREPARED, backing off from 50 ms to 2 s.
+    async fn wait_prepared(&self, session: &DownloadSession, name: &str) -> Wait {
+        let api = self.api;
+        let mut delay = Duration::from_millis(50);
+        let since = Instant::now();
+        let mut told = false;
+        loop {
+            match session.file(api, name).await {
+                Ok(info) => match info.status.as_str() {
+                    "PREPARED" => return Wait::Prepared(info),
+                    "ERROR" => {
+                        let why = info
+                            .error_message
+                            .map(|m| m.text())
+                            .unwrap_or_else(|| "no reason given".into());
+                        return Wait::Failed(Failure::other(format!(
+                            "the server could not prepare {name}: {why}; run the command again, \
+                             and if it keeps failing, ask the server's administrator"
+                        )));
+                    }
+                    "UNPREPARED" => {
+                        // Forgotten (e.g. a server-side reset): ask again.
+                        if let Err(e) = session.prepare(api, name).await {
+                            return Wait::Failed(api.failure(e, &format!("preparing {name}")));
+                        }
+                    }
+                    _ => {}
+                },
+                Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => {
+                    return Wait::SessionGone
+                }
+                Err(e) => {
+                    return Wait::Failed(api.failure(e, &format!("reading the state of {name}")))
+                }
+            }
+            if !told && since.elapsed() > Duration::from_secs(2) {
+                self.reporter
+                    .note(&format!("{name}: waiting for the server to prepare it"));
+                told = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.cancel.cancelled() => return Wait::Failed(interrupted(&self.args.dir, true)),
+            }
+            delay = (delay * 8 / 5).min(Duration::from_secs(2));
+        }
+    }
 }
 
 /// The session's files the user asked for, in the server's order.
@@ -518,258 +763,4 @@ enum Wait {
     Prepared(FileInfo),
     SessionGone,
     Failed(Failure),
-}
-
-/// Polls the file until PREPARED, backing off from 50 ms to 2 s.
-async fn wait_prepared(
-    api: &Api,
-    session: &DownloadSession,
-    name: &str,
-    reporter: &Reporter,
-    cancel: &CancellationToken,
-    dir: &Path,
-) -> Wait {
-    let mut delay = Duration::from_millis(50);
-    let since = Instant::now();
-    let mut told = false;
-    loop {
-        match session.file(api, name).await {
-            Ok(info) => match info.status.as_str() {
-                "PREPARED" => return Wait::Prepared(info),
-                "ERROR" => {
-                    let why = info
-                        .error_message
-                        .map(|m| m.text())
-                        .unwrap_or_else(|| "no reason given".into());
-                    return Wait::Failed(Failure::other(format!(
-                        "the server could not prepare {name}: {why}; run the command again, \
-                         and if it keeps failing, ask the server's administrator"
-                    )));
-                }
-                "UNPREPARED" => {
-                    // Forgotten (e.g. a server-side reset): ask again.
-                    if let Err(e) = session.prepare(api, name).await {
-                        return Wait::Failed(api.failure(e, &format!("preparing {name}")));
-                    }
-                }
-                _ => {}
-            },
-            Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => {
-                return Wait::SessionGone
-            }
-            Err(e) => return Wait::Failed(api.failure(e, &format!("reading the state of {name}"))),
-        }
-        if !told && since.elapsed() > Duration::from_secs(2) {
-            reporter.note(&format!("{name}: waiting for the server to prepare it"));
-            told = true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancel.cancelled() => return Wait::Failed(interrupted(dir, true)),
-        }
-        delay = (delay * 8 / 5).min(Duration::from_secs(2));
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn export_one(
-    api: &Arc<Api>,
-    item: &ResolvedItem,
-    args: &ExportArgs,
-    options: Options,
-    reporter: &Arc<Reporter>,
-    cancel: &CancellationToken,
-    current: &Arc<Current>,
-    name: &str,
-    progress: &Arc<FileProgress>,
-    new_sessions: &mut u32,
-    all: &[String],
-) -> Result<Done> {
-    let paths = Paths::new(&args.dir, name);
-    let mut started_over = false;
-    loop {
-        let session = current.get();
-        let info = match wait_prepared(api, &session, name, reporter, cancel, &args.dir).await {
-            Wait::Prepared(info) => info,
-            Wait::Failed(f) => return Err(f),
-            Wait::SessionGone => {
-                replace_session(api, item, current, reporter, new_sessions, all).await?;
-                continue;
-            }
-        };
-        let size = info.size.ok_or_else(|| {
-            Failure::other(format!(
-                "{name}: the server announces no size for the prepared file"
-            ))
-        })?;
-        let checksum = match &info.checksum_info {
-            Some(c) => Checksum::from_info(name, c)?,
-            None => {
-                return Err(Failure::other(format!(
-                    "{name}: the server announces no checksum, so the file cannot be verified; \
-                     nothing was downloaded"
-                )))
-            }
-        };
-        progress.size.store(size, Ordering::Relaxed);
-        if transfer::already_there(&paths.done, size, &checksum).await {
-            progress.have.store(size, Ordering::Relaxed);
-            reporter.note(&format!(
-                "{name}: already in {} with the right {}; skipped",
-                args.dir.display(),
-                checksum.algorithm.display()
-            ));
-            return Ok(Done {
-                name: name.to_string(),
-                path: paths.done.clone(),
-                size,
-                checksum,
-                fetched: 0,
-                resumed: 0,
-                connections: 0,
-                already_present: true,
-            });
-        }
-        let endpoint = info.download_endpoint.as_ref().ok_or_else(|| {
-            Failure::other(format!("{name}: PREPARED but without a download endpoint"))
-        })?;
-        let uri = url::Url::parse(&endpoint.uri).map_err(|e| {
-            Failure::other(format!(
-                "{name}: the download endpoint {:?} is not a URL: {e}",
-                endpoint.uri
-            ))
-        })?;
-        let advertised = endpoint
-            .ssl_certificate_thumbprint
-            .as_deref()
-            .and_then(|t| parse_thumbprint(t).ok());
-        let http = api.data_client(advertised)?;
-        let describe = {
-            let trust: Trust = api.trust().clone();
-            // The origin only: the full URI carries the session's signature.
-            let mut base = uri.clone();
-            base.set_path("");
-            base.set_query(None);
-            let name = name.to_string();
-            Arc::new(move |e: &reqwest::Error| {
-                transport_failure(&base, &trust, e, &format!("downloading {name}"))
-            })
-        };
-        let job = transfer::Job {
-            name: name.to_string(),
-            paths: paths.clone(),
-            size,
-            checksum: checksum.clone(),
-            uri,
-            http,
-            describe,
-            options,
-            progress: progress.clone(),
-            cancel: cancel.clone(),
-        };
-        reporter.start_file(progress);
-        let result = transfer::download(&job).await;
-        match result {
-            Ok(v) => {
-                let resumed = if v.resumed > 0 {
-                    format!(
-                        ", {} of it from an earlier run",
-                        indicatif::HumanBytes(v.resumed)
-                    )
-                } else {
-                    String::new()
-                };
-                reporter.end_file(
-                    progress,
-                    Some(&format!(
-                        "{name}: {}{resumed}, {} verified -> {}",
-                        indicatif::HumanBytes(size),
-                        checksum.algorithm.display(),
-                        paths.done.display()
-                    )),
-                );
-                return Ok(Done {
-                    name: name.to_string(),
-                    path: paths.done.clone(),
-                    size,
-                    checksum,
-                    fetched: v.fetched,
-                    resumed: v.resumed,
-                    connections: v.connections,
-                    already_present: false,
-                });
-            }
-            Err(Stop::EndpointGone(why)) => {
-                reporter.end_file(progress, Some(&format!("{name}: {why}")));
-                match current.get().get(api).await {
-                    Ok(m) if m.state == "ACTIVE" => {
-                        return Err(Failure::other(format!(
-                            "{name}: {why}, although the download session is still active; \
-                             run the command again to resume"
-                        )))
-                    }
-                    _ => replace_session(api, item, current, reporter, new_sessions, all).await?,
-                }
-            }
-            Err(Stop::ContentChanged(why)) if !started_over => {
-                reporter.end_file(
-                    progress,
-                    Some(&format!("{name}: {why}; starting this file over")),
-                );
-                started_over = true;
-            }
-            Err(Stop::ContentChanged(why)) => {
-                reporter.end_file(progress, Some(&format!("{name}: {why}")));
-                return Err(Failure::other(format!(
-                    "{name}: {why} twice in a row; the content keeps changing on the server"
-                )));
-            }
-            Err(Stop::Failed(f)) => {
-                reporter.end_file(progress, None);
-                let have = progress.have.load(Ordering::Relaxed);
-                return Err(match f.kind {
-                    FailureKind::Interrupted => interrupted(&args.dir, true),
-                    FailureKind::ChecksumMismatch => f,
-                    FailureKind::Unreachable => Failure::new(
-                        f.kind,
-                        format!(
-                            "{name}: {}; {} of {} are kept in {}: run the same command again to resume",
-                            f.message,
-                            indicatif::HumanBytes(have),
-                            indicatif::HumanBytes(size),
-                            paths.part.display()
-                        ),
-                    ),
-                    _ => f.context(name),
-                });
-            }
-        }
-    }
-}
-
-/// The session expired or was revoked under us: start another, ask for the
-/// files again, and carry on from the partial files.
-async fn replace_session(
-    api: &Api,
-    item: &ResolvedItem,
-    current: &Current,
-    reporter: &Reporter,
-    new_sessions: &mut u32,
-    names: &[String],
-) -> Result<()> {
-    if *new_sessions >= MAX_NEW_SESSIONS {
-        return Err(Failure::other(format!(
-            "the download session ended under this run {MAX_NEW_SESSIONS} times; \
-             run the command again to resume"
-        )));
-    }
-    *new_sessions += 1;
-    let old = current.get();
-    reporter.note(&format!(
-        "download session {} is gone (expired or canceled); continuing in a new one",
-        old.id
-    ));
-    let session = new_session(api, item).await?;
-    current.set(session.clone());
-    prepare_all(api, &session, names).await
 }

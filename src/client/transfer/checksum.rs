@@ -8,20 +8,23 @@ use crate::client::{
     failure::{Failure, Result},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Algorithm {
-    #[serde(rename = "SHA1")]
-    Sha1,
-    #[serde(rename = "MD5")]
-    Md5,
-    #[serde(rename = "SHA256")]
-    Sha256,
-    #[serde(rename = "SHA512")]
-    Sha512,
+/// The wire enum (`SHA1`, `MD5`, `SHA256`, `SHA512`), shared with the server side.
+pub use crate::domain::models::ChecksumAlgorithm as Algorithm;
+
+/// What the client does with an algorithm.
+pub trait AlgorithmExt {
+    /// `checksum_info.algorithm` as VMware spells it.
+    fn name(self) -> &'static str;
+    /// How people write it in messages.
+    fn display(self) -> &'static str;
+    /// The `--json` summary key for its digest (`sha256`, ...).
+    fn key(self) -> &'static str;
+    fn hasher(self) -> Box<dyn DynDigest + Send>;
+    fn hex_len(self) -> usize;
 }
 
-impl Algorithm {
-    pub fn name(self) -> &'static str {
+impl AlgorithmExt for Algorithm {
+    fn name(self) -> &'static str {
         match self {
             Algorithm::Sha1 => "SHA1",
             Algorithm::Md5 => "MD5",
@@ -30,8 +33,7 @@ impl Algorithm {
         }
     }
 
-    /// How people write it in messages.
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             Algorithm::Sha1 => "SHA-1",
             Algorithm::Md5 => "MD5",
@@ -40,7 +42,16 @@ impl Algorithm {
         }
     }
 
-    pub fn hasher(self) -> Box<dyn DynDigest + Send> {
+    fn key(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    fn hasher(self) -> Box<dyn DynDigest + Send> {
         use sha2::Digest;
         match self {
             Algorithm::Sha1 => Box::new(sha1::Sha1::new()),

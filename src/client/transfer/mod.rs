@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use self::{
-    checksum::{Algorithm, Checksum},
+    checksum::{AlgorithmExt, Checksum},
     pipeline::{hash_in_order, write_chunks, Chunk, Shared},
     ranges::RangeSet,
     state::{discard, Paths, ResumeState},
@@ -707,16 +707,6 @@ async fn fetch(
         )));
     }
     Ok(())
-}
-
-/// The checksum algorithm's name as `--json` and messages show it.
-pub fn algorithm_key(a: Algorithm) -> &'static str {
-    match a {
-        Algorithm::Sha1 => "sha1",
-        Algorithm::Md5 => "md5",
-        Algorithm::Sha256 => "sha256",
-        Algorithm::Sha512 => "sha512",
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ use bytes::Bytes;
 use sha2::digest::DynDigest;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{checksum::Algorithm, ranges::RangeSet};
+use super::{
+    checksum::{Algorithm, AlgorithmExt},
+    ranges::RangeSet,
+};
 
 /// Bytes that arrived for `offset`, holding their share of the memory budget
 /// until the last thread that needs them drops them.

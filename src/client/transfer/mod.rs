@@ -7,8 +7,8 @@
 //! and stays only if the transfer got clearly faster with it; otherwise it
 //! leaves after its current segment and no other joins for a while. So
 //! parallel ranges never slow down a link one connection already fills.
-//! Memory is bounded by a budget that received chunks hold until written
-//! and hashed.
+//! Memory is bounded: received bytes live in a fixed pool of buffers
+//! until written and hashed.
 
 pub mod checksum;
 pub mod pipeline;
@@ -28,13 +28,13 @@ use std::{
 };
 
 use reqwest::{header, StatusCode};
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use self::{
     checksum::{AlgorithmExt, Checksum},
-    pipeline::{hash_in_order, write_chunks, Chunk, Shared},
+    pipeline::{hash_in_order, write_chunks, Chunk, Pool, Shared},
     ranges::RangeSet,
     state::{discard, Paths, ResumeState},
 };
@@ -44,8 +44,10 @@ use super::{
     progress::FileProgress,
 };
 
-/// Received bytes waiting to be written or hashed, at most.
-const MEMORY_BUDGET: usize = 64 << 20;
+/// Received bytes waiting to be written or hashed, at most: this many
+/// buffers of this size (larger than what the HTTP client reads at once).
+const BUFFERS: usize = 64;
+const BUFFER_SIZE: usize = 512 << 10;
 /// Segment sizes one Range request asks for: a segment takes about
 /// `SEGMENT_SECONDS` at the connection's last rate, within these bounds.
 const MIN_SEGMENT: u64 = 4 << 20;
@@ -191,7 +193,7 @@ pub async fn download(job: &Job) -> Result<Verified, Stop> {
         size: job.size,
         etag: Mutex::new(etag),
         schedule: Mutex::new(missing.into_iter().collect()),
-        budget: Arc::new(Semaphore::new(MEMORY_BUDGET >> 10)),
+        pool: Pool::new(BUFFERS, BUFFER_SIZE),
         stop: job.cancel.child_token(),
         retries: job.options.retries,
         describe: job.describe.clone(),
@@ -415,7 +417,7 @@ struct Conn {
     etag: Mutex<Option<String>>,
     /// Ranges nobody fetches yet, in file order.
     schedule: Mutex<VecDeque<(u64, u64)>>,
-    budget: Arc<Semaphore>,
+    pool: Arc<Pool>,
     stop: CancellationToken,
     retries: u32,
     describe: Arc<dyn Fn(&reqwest::Error) -> Failure + Send + Sync>,
@@ -675,29 +677,22 @@ async fn fetch(
             }
             continue;
         }
-        let kib = data.len().div_ceil(1024) as u32;
-        let permit = tokio::select! {
-            p = ctx.budget.clone().acquire_many_owned(kib) => match p {
-                Ok(p) => p,
-                Err(_) => return Err(FetchError::Cancelled),
-            },
-            _ = ctx.stop.cancelled() => return Err(FetchError::Cancelled),
-        };
-        let len = data.len() as u64;
-        let offset = *pos;
-        if to_writer
-            .send(Chunk {
-                offset,
-                data,
-                permit,
-            })
-            .is_err()
-        {
-            // The writer stopped on an error; the caller reports it.
-            return Err(FetchError::Cancelled);
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let buf = tokio::select! {
+                b = ctx.pool.fill(rest) => b,
+                _ = ctx.stop.cancelled() => return Err(FetchError::Cancelled),
+            };
+            let len = buf.len();
+            rest = &rest[len..];
+            let offset = *pos;
+            if to_writer.send(Chunk { offset, data: buf }).is_err() {
+                // The writer stopped on an error; the caller reports it.
+                return Err(FetchError::Cancelled);
+            }
+            *pos += len as u64;
+            ctx.fetched.fetch_add(len as u64, Ordering::Relaxed);
         }
-        *pos += len;
-        ctx.fetched.fetch_add(len, Ordering::Relaxed);
     }
     if *pos < *end {
         return Err(FetchError::Transient(format!(

@@ -13,21 +13,91 @@ use std::{
     time::Instant,
 };
 
-use bytes::Bytes;
 use sha2::digest::DynDigest;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::Semaphore;
 
 use super::{
     checksum::{Algorithm, AlgorithmExt},
     ranges::RangeSet,
 };
 
-/// Bytes that arrived for `offset`, holding their share of the memory budget
-/// until the last thread that needs them drops them.
+/// Bytes that arrived for `offset`, in a pool buffer that goes back to the
+/// pool when the last thread that needs it drops it.
 pub struct Chunk {
     pub offset: u64,
-    pub data: Bytes,
-    pub permit: OwnedSemaphorePermit,
+    pub data: PoolBuf,
+}
+
+/// The memory budget of one transfer as a fixed set of reused buffers.
+/// Received bytes are copied out of the HTTP client's buffers at once, so
+/// those are reused as well: a long transfer touches no fresh memory, which
+/// costs more than the copy (page faults, and zeroing on every new page).
+pub struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+    available: Semaphore,
+    size: usize,
+}
+
+impl Pool {
+    /// `count` buffers of `size` bytes, allocated on first use.
+    pub fn new(count: usize, size: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            free: Mutex::new(Vec::with_capacity(count)),
+            available: Semaphore::new(count),
+            size,
+        })
+    }
+
+    pub fn buffer_size(&self) -> usize {
+        self.size
+    }
+
+    /// A buffer holding a copy of `bytes` (at most `buffer_size()`), once one is free.
+    pub async fn fill(self: &Arc<Self>, bytes: &[u8]) -> PoolBuf {
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        permit.forget();
+        let mut buf = self
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.size));
+        buf.clear();
+        buf.extend_from_slice(&bytes[..bytes.len().min(self.size)]);
+        PoolBuf {
+            buf,
+            pool: self.clone(),
+        }
+    }
+}
+
+/// A filled pool buffer; dropping it returns it to the pool.
+pub struct PoolBuf {
+    buf: Vec<u8>,
+    pool: Arc<Pool>,
+}
+
+impl std::ops::Deref for PoolBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        self.pool
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(buf);
+        self.pool.available.add_permits(1);
+    }
 }
 
 /// What the threads share with the connections and the progress display.
@@ -176,11 +246,6 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
     use std::sync::mpsc;
-    use tokio::sync::Semaphore;
-
-    fn permit(sem: &Arc<Semaphore>) -> OwnedSemaphorePermit {
-        sem.clone().try_acquire_owned().unwrap()
-    }
 
     /// Chunks out of order, some already on disk from an earlier run: the
     /// digest is the file's, whichever way each byte reached the hasher.
@@ -205,7 +270,7 @@ mod tests {
             data.len() as u64,
             RangeSet::from_ranges([(0, 50_000)]),
         ));
-        let sem = Arc::new(Semaphore::new(100));
+        let pool = Pool::new(4, 128 << 10);
         let (to_writer, writer_rx) = mpsc::channel();
         let (to_hasher, hasher_rx) = mpsc::channel();
         let w = {
@@ -218,12 +283,14 @@ mod tests {
         };
         // The tail first, then the middle in pieces.
         let pieces = [(200_000, 300_000), (50_000, 120_000), (120_000, 200_000)];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         for (s, e) in pieces {
             to_writer
                 .send(Chunk {
                     offset: s as u64,
-                    data: Bytes::copy_from_slice(&data[s..e]),
-                    permit: permit(&sem),
+                    data: rt.block_on(pool.fill(&data[s..e])),
                 })
                 .unwrap();
         }
@@ -232,8 +299,9 @@ mod tests {
         assert_eq!(h.join().unwrap().unwrap(), Some(expect));
         assert_eq!(shared.written().ranges(), &[(0, 300_000)]);
         assert_eq!(std::fs::read(&path).unwrap(), data);
-        // Every chunk's memory came back.
-        assert_eq!(sem.available_permits(), 100);
+        // Every buffer came back, and is reused.
+        assert_eq!(pool.available.available_permits(), 4);
+        assert_eq!(pool.free.lock().unwrap().len(), 3);
     }
 
     #[test]

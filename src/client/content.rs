@@ -68,6 +68,22 @@ pub struct FileInfo {
     pub error_message: Option<Message>,
 }
 
+/// A file of a library item as the catalog lists it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ItemFile {
+    pub name: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// The item's file sizes from the catalog (download sessions may know a
+/// size only once the file is prepared). Best effort: empty when refused.
+pub async fn item_file_sizes(api: &Api, item_id: &str) -> Vec<ItemFile> {
+    api.get(&format!("{ITEM}/{item_id}/file"))
+        .await
+        .unwrap_or_default()
+}
+
 /// What the user named: an item id, or a library and an item by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemRef {

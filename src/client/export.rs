@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     api::{server_url, transport_failure, Api, Login},
-    content::{resolve_item, DownloadSession, FileInfo, ItemRef, ResolvedItem},
+    content::{item_file_sizes, resolve_item, DownloadSession, FileInfo, ItemRef, ResolvedItem},
     failure::{Failure, FailureKind, Result},
     progress::{FileProgress, Mode, Reporter},
     tls::{parse_thumbprint, Trust, TrustMode},
@@ -341,6 +341,7 @@ impl Export<'_> {
             "session_id": session.id,
             "files": names,
         }));
+        let catalog = item_file_sizes(api, &self.item.id).await;
         let progress: Vec<Arc<FileProgress>> = names
             .iter()
             .map(|n| {
@@ -348,6 +349,7 @@ impl Export<'_> {
                     .iter()
                     .find(|f| &f.name == n)
                     .and_then(|f| f.size)
+                    .or_else(|| catalog.iter().find(|f| &f.name == n).and_then(|f| f.size))
                     .unwrap_or(0);
                 reporter.add_file(n, size)
             })

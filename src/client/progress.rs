@@ -202,6 +202,14 @@ impl Reporter {
     pub fn start_file(&self, progress: &Arc<FileProgress>) {
         progress.active.store(true, Ordering::Relaxed);
         let mut inner = self.lock();
+        // The rate counts from here, not from the first display tick.
+        if let Some(e) = inner
+            .files
+            .iter_mut()
+            .find(|e| Arc::ptr_eq(&e.progress, progress))
+        {
+            e.meter.sample(progress.fetched.load(Ordering::Relaxed));
+        }
         let Some(mp) = &self.bars else { return };
         if inner.total_bar.is_none() && inner.files.len() > 1 {
             let total = mp.add(ProgressBar::new(0).with_style(bar_style(true)));

@@ -1,5 +1,5 @@
 //! The one error type of the service core and its vAPI error kinds. Each wire
-//! surface renders it in its own shape; internals are logged, never sent.
+//! surface renders it in its own shape (`api::errors`); internals are logged, never sent.
 
 use std::fmt;
 
@@ -22,6 +22,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (the `/rest` error `type` enum is built from it).
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::NotAllowedInCurrentState,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Unauthorized,
+        ErrorKind::NotFound,
+        ErrorKind::ConcurrentChange,
+        ErrorKind::InternalServerError,
+        ErrorKind::ServiceUnavailable,
+    ];
+
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::InvalidArgument
@@ -272,20 +285,4 @@ fn store_unreachable(e: &object_store::Error) -> bool {
         cause = err.source();
     }
     false
-}
-
-/// `/api` error body: `{"error_type": KIND, "messages": [...]}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ApiErrorBody {
-    pub error_type: ErrorKind,
-    pub messages: Vec<LocalizableMessage>,
-}
-
-impl From<&Error> for ApiErrorBody {
-    fn from(e: &Error) -> Self {
-        ApiErrorBody {
-            error_type: e.kind,
-            messages: e.messages.clone(),
-        }
-    }
 }

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::{self, rest_api::ApiError, AppState},
+    api::{self, errors::ApiError, AppState},
     config::{decode_secret, Settings},
     dataplane::{Endpoints, Signer},
     error::Error,
@@ -163,9 +163,10 @@ async fn signer(settings: &Settings, store: &Store) -> anyhow::Result<Signer> {
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path().to_string();
-    Err(ApiError(Error::not_found(
+    Err(Error::not_found(
         "com.vmware.vapi.rest.not_found",
         format!("No operation at {} {path}.", req.method()),
         &[&path],
-    )))
+    )
+    .into())
 }

@@ -48,6 +48,7 @@ pub struct Readiness {
     path = "/healthz",
     operation_id = "Healthz",
     tag = "ops",
+    security(),
     responses((status = 200, description = "The process answers.", body = Health)),
 )]
 async fn healthz() -> HttpResponse {
@@ -62,6 +63,7 @@ async fn healthz() -> HttpResponse {
     path = "/readyz",
     operation_id = "Readyz",
     tag = "ops",
+    security(),
     responses(
         (status = 200, description = "Ready.", body = Readiness),
         (status = 503, description = "Not ready: the database or a store cannot be reached.", body = Readiness,
@@ -107,6 +109,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     path = "/metrics",
     operation_id = "Metrics",
     tag = "ops",
+    security(),
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain",
             example = "dls_prepare_queue_depth 0\n"),

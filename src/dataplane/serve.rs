@@ -24,8 +24,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    api::AppState,
-    error::{ApiErrorBody, Error},
+    api::{
+        errors::{data_plane_response, ApiErrors, NotFound},
+        AppState,
+    },
+    error::Error,
     store::dataplane::Servable,
 };
 use range::Selection;
@@ -45,6 +48,23 @@ struct Target {
     token: String,
     file_name: String,
 }
+
+/// The bytes of a file (`GET /cls/data/...`), as the document describes them.
+pub struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/octet-stream")
+            .description(Some("The file's bytes (the requested range for 206)."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FileBytes {}
 
 /// One answer for every refused URI, whatever the reason: a client must not
 /// learn whether a token was forged, revoked, expired or names an unprepared file.
@@ -67,6 +87,7 @@ fn refused() -> Error {
     path = "/cls/data/{token}/{file_name}",
     operation_id = "DataDownload",
     tag = "data",
+    security(),
     params(
         ("token" = String, Path, description = "Signed token of the endpoint."),
         ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
@@ -80,28 +101,26 @@ fn refused() -> Error {
             ("Last-Modified" = String),
             ("Content-Disposition" = String, description = "`attachment` with the file name."),
         ), content(
-            (crate::openapi::FileBytes = "application/octet-stream"),
+            (FileBytes = "application/octet-stream"),
             ("*/*"),
         )),
         (status = 206, description = "The requested range.", headers(
             ("Content-Range" = String, description = "`bytes a-b/size`."),
             ("ETag" = String, description = "Quoted SHA-256 of the content."),
         ), content(
-            (crate::openapi::FileBytes = "application/octet-stream"),
+            (FileBytes = "application/octet-stream"),
             ("*/*"),
         )),
-        (status = 404, response = crate::openapi::ApiNotFound),
         (status = 416, description = "The range lies outside the file.", headers(
             ("Content-Range" = String, description = "`bytes */size`."),
         )),
-        (status = 500, response = crate::openapi::ApiInternalServerError),
-        (status = 503, response = crate::openapi::ApiServiceUnavailable),
+        ApiErrors<(NotFound,)>,
     )
 )]
 async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match serve(&req, &state).await {
         Ok(response) => response,
-        Err(e) => error_response(&e),
+        Err(e) => data_plane_response(e),
     }
 }
 
@@ -113,6 +132,7 @@ async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     path = "/cls/data/{token}/{file_name}",
     operation_id = "DataHead",
     tag = "data",
+    security(),
     params(
         ("token" = String, Path, description = "Signed token of the endpoint."),
         ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
@@ -130,14 +150,6 @@ async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 )]
 async fn download_head(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     download(req, state).await
-}
-
-fn error_response(e: &Error) -> HttpResponse {
-    e.log();
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ApiErrorBody::from(e))
 }
 
 async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Error> {

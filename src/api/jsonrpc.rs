@@ -8,9 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use self::{structs::ToVapi, value::Input};
-use super::{basic_credentials, read_body, session_token, AppState};
+use super::{basic_credentials, login_name, read_body, session_token, AppState};
 use crate::{
-    domain::{Caller, EndpointType, ItemId, LibraryId, Progress, SessionId},
+    domain::{
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, LoginToken,
+        NewSession, Password, Progress, SessionId,
+    },
     error::{Error, ErrorKind, LocalizableMessage, Result},
     service::Service,
 };
@@ -351,9 +354,9 @@ impl Credentials {
     }
 
     /// The login token for operations on the login itself.
-    fn token(self) -> Result<String> {
+    fn token(self) -> Result<LoginToken> {
         match self {
-            Credentials::Token(token) => Ok(token),
+            Credentials::Token(token) => LoginToken::parse(&token),
             _ => Err(Error::unauthenticated()),
         }
     }
@@ -387,7 +390,10 @@ async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Valu
             let Credentials::UserPass { user, password } = credentials else {
                 return Err(Error::unauthenticated().into());
             };
-            Ok(value::secret(&service.login(&user, &password).await?))
+            let token = service
+                .login(&login_name(&user)?, &Password::new(password))
+                .await?;
+            Ok(value::secret(token.as_str()))
         }
         Op::Logout => {
             input.finish()?;
@@ -401,9 +407,12 @@ async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Valu
         Op::As(op) => {
             // user_pass on an ordinary operation: a login that lives for this call only.
             let (token, one_shot) = match credentials {
-                Credentials::Token(token) => (token, false),
+                Credentials::Token(token) => (LoginToken::parse(&token)?, false),
                 Credentials::UserPass { user, password } => {
-                    (service.login(&user, &password).await?, true)
+                    let token = service
+                        .login(&login_name(&user)?, &Password::new(password))
+                        .await?;
+                    (token, true)
                 }
                 Credentials::None => return Err(Error::unauthenticated().into()),
             };
@@ -460,7 +469,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
             let id = item_id(&mut input)?;
             let name = input.string("name")?;
             input.finish()?;
-            service.get_item_file(caller, id, &name).await?.to_vapi()
+            let name = FileName::parse_or_missing(&name);
+            service.get_item_file(caller, id, name).await?.to_vapi()
         }
         CallerOp::SessionCreate => {
             let client_token = input.opt_string("client_token")?;
@@ -482,9 +492,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
                 None => None,
             };
             input.finish()?;
-            let id = service
-                .create_session(caller, item.as_deref(), client_token.as_deref())
-                .await?;
+            let spec = NewSession::parse(item.as_deref(), client_token.as_deref());
+            let id = service.create_session(caller, spec).await?;
             Value::String(id.to_string())
         }
         CallerOp::SessionGet => {
@@ -495,10 +504,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
         CallerOp::SessionList => {
             let item = input.opt_string("library_item_id")?;
             input.finish()?;
-            service
-                .list_sessions(caller, item.as_deref())
-                .await?
-                .to_vapi()
+            let item = item.as_deref().map(ItemId::parse);
+            service.list_sessions(caller, item).await?.to_vapi()
         }
         CallerOp::SessionKeepAlive => {
             let id = session_id(&mut input)?;
@@ -520,7 +527,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
             let id = session_id(&mut input)?;
             let message = input.opt_string("client_error_message")?;
             input.finish()?;
-            service.fail(caller, id, message.as_deref()).await?;
+            let message = ClientErrorMessage::parse(message.as_deref())?;
+            service.fail(caller, id, message).await?;
             Value::Null
         }
         CallerOp::SessionDelete => {
@@ -538,7 +546,10 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
             let id = session_id(&mut input)?;
             let name = input.string("file_name")?;
             input.finish()?;
-            service.get_file(caller, id, &name).await?.to_vapi()
+            service
+                .get_file(caller, id, FileName::parse(&name))
+                .await?
+                .to_vapi()
         }
         CallerOp::FilePrepare => {
             let id = session_id(&mut input)?;
@@ -549,7 +560,7 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input)
                 .transpose()?;
             input.finish()?;
             service
-                .prepare_file(caller, id, &name, endpoint)
+                .prepare_file(caller, id, FileName::parse(&name), endpoint)
                 .await?
                 .to_vapi()
         }

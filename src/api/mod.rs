@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use self::inputs::{FailSpec, KeepAliveSpec};
 use crate::{
-    domain::{Caller, SessionId},
+    domain::{Caller, ClientErrorMessage, LoginToken, Password, SessionId, UserName},
     error::{Error, Result},
     service::Service,
 };
@@ -40,8 +40,8 @@ pub fn session_token(req: &HttpRequest) -> Option<String> {
 }
 
 /// The login token of a request, or UNAUTHENTICATED.
-pub fn required_token(req: &HttpRequest) -> Result<String> {
-    session_token(req).ok_or_else(Error::unauthenticated)
+pub fn required_token(req: &HttpRequest) -> Result<LoginToken> {
+    LoginToken::parse(&session_token(req).ok_or_else(Error::unauthenticated)?)
 }
 
 /// The authenticated caller, or UNAUTHENTICATED.
@@ -62,9 +62,19 @@ pub fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 }
 
 /// Logs in with Basic credentials (shared by `/api` and `/rest`).
-pub async fn login_basic(state: &AppState, req: &HttpRequest) -> Result<String> {
+pub async fn login_basic(state: &AppState, req: &HttpRequest) -> Result<LoginToken> {
     let (user, password) = basic_credentials(req).ok_or_else(Error::unauthenticated)?;
-    state.service.login(&user, &password).await
+    state
+        .service
+        .login(&login_name(&user)?, &Password::new(password))
+        .await
+}
+
+/// The user name of a login; one no user can have is a failed login.
+pub fn login_name(raw: &str) -> Result<UserName> {
+    UserName::parse(raw).inspect_err(|_| {
+        tracing::warn!("failed login with an impossible user name");
+    })
 }
 
 /// Reads a request body of at most `limit` bytes (413 beyond).
@@ -170,10 +180,8 @@ impl SessionAction {
             SessionAction::Cancel => state.service.cancel(caller, id).await,
             SessionAction::Fail => {
                 let spec: FailSpec = json_body(state, payload).await?.unwrap_or_default();
-                state
-                    .service
-                    .fail(caller, id, spec.client_error_message.as_deref())
-                    .await
+                let message = ClientErrorMessage::parse(spec.client_error_message.as_deref())?;
+                state.service.fail(caller, id, message).await
             }
         }
     }

@@ -9,7 +9,7 @@ use super::{
 use crate::{
     domain::{
         models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo},
-        ItemId, LibraryId, SessionId,
+        FileName, ItemId, LibraryId, NewSession, SessionId,
     },
     error::{ApiErrorBody, Error},
     openapi as doc,
@@ -99,7 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
 )]
 async fn login(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let token = login_basic(&state, &req).await?;
+    let token = login_basic(&state, &req).await?.into_string();
     Ok(HttpResponse::Created().json(token))
 }
 
@@ -271,7 +271,8 @@ async fn item_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let id = ItemId::parse(&path_param(&req, "id"))?;
     match query_param(&req, "name")? {
         Some(name) => {
-            Ok(HttpResponse::Ok().json(state.service.get_item_file(&caller, id, &name).await?))
+            let name = FileName::parse_or_missing(&name);
+            Ok(HttpResponse::Ok().json(state.service.get_item_file(&caller, id, name).await?))
         }
         None => Ok(HttpResponse::Ok().json(state.service.list_item_files(&caller, id).await?)),
     }
@@ -324,10 +325,8 @@ async fn create_session(state: web::Data<AppState>, req: HttpRequest, body: web:
         })?),
         None => None,
     };
-    let id = state
-        .service
-        .create_session(&caller, spec.library_item_id.as_deref(), client_token)
-        .await?;
+    let spec = NewSession::parse(spec.library_item_id.as_deref(), client_token);
+    let id = state.service.create_session(&caller, spec).await?;
     Ok(HttpResponse::Created().json(id.to_string()))
 }
 
@@ -355,12 +354,8 @@ async fn create_session(state: web::Data<AppState>, req: HttpRequest, body: web:
 async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let item = query_param(&req, "library_item_id")?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .service
-            .list_sessions(&caller, item.as_deref())
-            .await?,
-    ))
+    let item = item.as_deref().map(ItemId::parse);
+    Ok(HttpResponse::Ok().json(state.service.list_sessions(&caller, item).await?))
 }
 
 /// Get a download session
@@ -476,7 +471,8 @@ async fn files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let id = SessionId::parse(&path_param(&req, "id"))?;
     match query_param(&req, "file_name")? {
         Some(name) => {
-            Ok(HttpResponse::Ok().json(state.service.get_file(&caller, id, &name).await?))
+            let name = FileName::parse(&name);
+            Ok(HttpResponse::Ok().json(state.service.get_file(&caller, id, name).await?))
         }
         None => Ok(HttpResponse::Ok().json(state.service.list_files(&caller, id).await?)),
     }
@@ -521,7 +517,12 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     let spec: PrepareSpec = required_body(&state, body, "file_name").await?;
     let info = state
         .service
-        .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type()?)
+        .prepare_file(
+            &caller,
+            id,
+            FileName::parse(&spec.file_name),
+            spec.endpoint_type()?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(info))
 }

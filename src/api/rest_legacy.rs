@@ -13,7 +13,7 @@ use super::{
     required_query, required_token, unknown_action, AppState, SessionAction, SESSION_HEADER,
 };
 use crate::{
-    domain::{ItemId, LibraryId, SessionId},
+    domain::{FileName, ItemId, LibraryId, NewSession, SessionId},
     error::{ApiErrorBody, Error},
     openapi as doc,
 };
@@ -219,7 +219,7 @@ async fn session_post(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 }
 
 async fn login(state: &AppState, req: &HttpRequest) -> Reply {
-    let token = login_basic(state, req).await?;
+    let token = login_basic(state, req).await?.into_string();
     let mut reply = HttpResponse::Ok();
     let header_only = req
         .headers()
@@ -426,12 +426,8 @@ async fn item_file_action(
     }
     let item = ItemId::parse(&path_param(&req, "id"))?;
     let spec: ItemFileBody = required_body(&state, body, "name").await?;
-    value(
-        state
-            .service
-            .get_item_file(&caller, item, &spec.name)
-            .await?,
-    )
+    let name = FileName::parse_or_missing(&spec.name);
+    value(state.service.get_item_file(&caller, item, name).await?)
 }
 
 // --------------------------------------------------------- download sessions
@@ -473,14 +469,11 @@ async fn download_session_post(
     match action(&req)?.as_deref() {
         None => {
             let spec: CreateBody = json_body(&state, body).await?.unwrap_or_default();
-            let id = state
-                .service
-                .create_session(
-                    &caller,
-                    spec.create_spec.library_item_id.as_deref(),
-                    spec.client_token.as_deref(),
-                )
-                .await?;
+            let spec = NewSession::parse(
+                spec.create_spec.library_item_id.as_deref(),
+                spec.client_token.as_deref(),
+            );
+            let id = state.service.create_session(&caller, spec).await?;
             value(id.to_string())
         }
         Some("list") => {
@@ -489,12 +482,8 @@ async fn download_session_post(
                 Some(item) => Some(item),
                 None => query_param(&req, "library_item_id")?,
             };
-            value(
-                state
-                    .service
-                    .list_sessions(&caller, item.as_deref())
-                    .await?,
-            )
+            let item = item.as_deref().map(ItemId::parse);
+            value(state.service.list_sessions(&caller, item).await?)
         }
         other => Err(unknown_action("~action", other).into()),
     }
@@ -523,12 +512,8 @@ async fn download_session_post(
 async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     let caller = caller(&state, &req).await?;
     let item = query_param(&req, "library_item_id")?;
-    value(
-        state
-            .service
-            .list_sessions(&caller, item.as_deref())
-            .await?,
-    )
+    let item = item.as_deref().map(ItemId::parse);
+    value(state.service.list_sessions(&caller, item).await?)
 }
 
 /// Get a download session
@@ -589,7 +574,8 @@ async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web:
     let raw_id = path_param(&req, "id");
     match action.as_deref() {
         Some("list") => {
-            return value(state.service.list_sessions(&caller, Some(&raw_id)).await?);
+            let item = Some(ItemId::parse(&raw_id));
+            return value(state.service.list_sessions(&caller, item).await?);
         }
         other => {
             let action = SessionAction::parse("~action", other)?;
@@ -689,14 +675,20 @@ async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     match action.as_deref() {
         Some("get") => {
             let spec: FileNameBody = required_body(&state, body, "file_name").await?;
-            value(state.service.get_file(&caller, id, &spec.file_name).await?)
+            let name = FileName::parse(&spec.file_name);
+            value(state.service.get_file(&caller, id, name).await?)
         }
         Some("prepare") => {
             let spec: PrepareSpec = required_body(&state, body, "file_name").await?;
             value(
                 state
                     .service
-                    .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type()?)
+                    .prepare_file(
+                        &caller,
+                        id,
+                        FileName::parse(&spec.file_name),
+                        spec.endpoint_type()?,
+                    )
                     .await?,
             )
         }

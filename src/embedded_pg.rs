@@ -320,18 +320,20 @@ impl EmbeddedPostgres {
         let mut conn = PgConnection::connect_with(&self.connect_options(SUPERUSER))
             .await
             .context("cannot connect to the embedded PostgreSQL cluster")?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await
-                .context("cannot list the databases of the embedded PostgreSQL cluster")?;
+        let exists = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+            DATABASE
+        )
+        .fetch_one(&mut conn)
+        .await
+        .context("cannot list the databases of the embedded PostgreSQL cluster")?;
         if !exists {
             tracing::info!(
                 database = DATABASE,
                 "creating the database in the embedded PostgreSQL cluster"
             );
-            if let Err(e) = sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+            // The name is DATABASE's: SQL checked at compile time is a literal.
+            if let Err(e) = sqlx::query!("CREATE DATABASE download_sessions")
                 .execute(&mut conn)
                 .await
             {

@@ -233,28 +233,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        // A database that cannot be reached is the client's cue to retry, not a bug.
-        match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Error::unavailable(e),
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-                    matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-                }) =>
-            {
-                Error::unavailable(e)
-            }
-            _ => Error::internal(e),
-        }
-    }
-}
-
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         // A store that cannot be reached (refused, timed out, cut off after the

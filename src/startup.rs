@@ -11,17 +11,19 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::{self, errors::ApiError, AppState},
     config::{decode_secret, Settings},
-    dataplane::{Endpoints, Signer},
+    dataplane::{DataPlane, Endpoints, Signer},
     error::Error,
     service::Service,
-    storage::Stores,
-    store::Store,
+    storage::Buckets,
+    store::Db,
 };
 
 pub struct Application {
     port: u16,
     server: Server,
     service: Service,
+    db: Db,
+    endpoints: Endpoints,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -35,12 +37,12 @@ impl Application {
             .url
             .clone()
             .context("no database URL configured")?;
-        let store = Store::connect(&settings, &url)
+        let db = Db::connect(&settings, &url)
             .await
             .context("cannot connect to PostgreSQL")?;
-        store.migrate().await.context("migrations failed")?;
-        let stores = Stores::from_settings(&settings)?;
-        let signer = signer(&settings, &store).await?;
+        db.migrate().await.context("migrations failed")?;
+        let buckets = Buckets::from_settings(&settings)?;
+        let signer = signer(&settings, &db).await?;
 
         let listener = TcpListener::bind(settings.listen_addr())
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
@@ -49,19 +51,25 @@ impl Application {
         socket2::SockRef::from(&listener).set_nodelay(true)?;
         let local = listener.local_addr()?;
         let endpoints = Endpoints {
-            signer,
+            signer: signer.clone(),
             public_url: settings.public_url(local),
             cert: crate::tls::advertised(&settings.http)?,
-            transfer: stores.transfer.clone(),
+            transfer: buckets.transfer.clone(),
         };
-        let service = Service::new(store, stores.clone(), settings.clone(), endpoints);
+        let service = Service::new(db.clone(), buckets.clone(), endpoints.clone(), &settings);
+        let dataplane = DataPlane::new(
+            db.clone(),
+            signer,
+            buckets.transfer.clone(),
+            settings.session_timeout(),
+        );
         let state = AppState {
             service: service.clone(),
             max_body: settings.http.max_body_bytes,
         };
 
         let stop = CancellationToken::new();
-        let tasks = crate::worker::spawn(&service, &stores, &stop);
+        let tasks = crate::worker::spawn(&db, &buckets, &settings, &stop);
 
         let threads = match settings.http.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -70,6 +78,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(dataplane.clone()))
                 .wrap(actix_web::middleware::from_fn(api::ops::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(api::ops::configure)
@@ -89,11 +98,13 @@ impl Application {
         }
         .run();
 
-        tracing::info!(address = %local, public_url = %service.endpoints().public_url, "listening");
+        tracing::info!(address = %local, public_url = %endpoints.public_url, "listening");
         Ok(Application {
             port: local.port(),
             server,
             service,
+            db,
+            endpoints,
             stop,
             tasks,
         })
@@ -105,6 +116,16 @@ impl Application {
 
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// The instance's database handle (tests set up data and inspect it with this).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// How the instance builds download URIs (tests sign URIs of their own with this).
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// Serves until SIGTERM/SIGINT (or the server stops): background work stops
@@ -144,12 +165,12 @@ async fn wait_for_signal() {
 }
 
 /// Keys from config, or the generated key kept in the database.
-async fn signer(settings: &Settings, store: &Store) -> anyhow::Result<Signer> {
+async fn signer(settings: &Settings, db: &Db) -> anyhow::Result<Signer> {
     if settings.signing.keys.is_empty() {
-        let keys = store
+        let keys = db
             .generated_signing_keys()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e:?}"))?;
+            .context("cannot load signing keys")?;
         return Signer::new(keys, None);
     }
     let keys = settings

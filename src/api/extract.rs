@@ -24,7 +24,7 @@ use utoipa::{
 
 use super::{errors::Surface, AppState, SESSION_HEADER};
 use crate::{
-    domain::{Caller, ItemId, LibraryId, SessionId},
+    domain::{Caller, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId, UserName},
     error::{Error, Result},
     service::Service,
 };
@@ -142,25 +142,20 @@ pub fn session_token(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_HEADER).map(|c| c.value().to_string())
 }
 
-/// The login token the request carries (UNAUTHENTICATED without one); for the
-/// operations on the login itself (who am I, log out).
-pub struct SessionToken(pub String);
-
-impl SessionToken {
-    pub fn of(req: &HttpRequest) -> Result<SessionToken> {
-        session_token(req)
-            .map(SessionToken)
-            .ok_or_else(Error::unauthenticated)
-    }
-}
-
-impl FromRequest for SessionToken {
+/// The login token the request carries (UNAUTHENTICATED without one, or with one we
+/// could never have issued); the operations on the login itself take it.
+impl FromRequest for LoginToken {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        sync(req, || SessionToken::of(req))
+        sync(req, || login_token(req))
     }
+}
+
+/// The request's login token, or UNAUTHENTICATED.
+pub fn login_token(req: &HttpRequest) -> Result<LoginToken> {
+    LoginToken::parse(&session_token(req).ok_or_else(Error::unauthenticated)?)
 }
 
 /// The authenticated user behind the request's login token (UNAUTHENTICATED otherwise).
@@ -171,9 +166,8 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = SessionToken::of(&req);
-            let caller = match token {
-                Ok(token) => state(&req).service.authenticate(&token.0).await,
+            let caller = match login_token(&req) {
+                Ok(token) => state(&req).service.authenticate(&token).await,
                 Err(e) => Err(e),
             };
             caller.map_err(|e| Surface::of(&req).reject(e))
@@ -181,30 +175,39 @@ impl FromRequest for Caller {
     }
 }
 
-/// User name and password of an `Authorization: Basic` header (UNAUTHENTICATED without).
+/// User name and password of an `Authorization: Basic` header, as sent.
+pub fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The user name of a login; one no user can have is a failed login.
+pub fn login_name(raw: &str) -> Result<UserName> {
+    UserName::parse(raw).inspect_err(|_| {
+        tracing::warn!("failed login with an impossible user name");
+    })
+}
+
+/// The credentials of a login (`Authorization: Basic`): UNAUTHENTICATED without them,
+/// a failed login with a user name no user can have.
 pub struct BasicAuth {
-    pub user: String,
-    pub password: String,
+    pub user: UserName,
+    pub password: Password,
 }
 
 impl BasicAuth {
-    /// The credentials, when the request has well-formed ones.
-    pub fn of(req: &HttpRequest) -> Option<BasicAuth> {
-        let value = req.headers().get("authorization")?.to_str().ok()?;
-        let (scheme, rest) = value.trim().split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return None;
-        }
-        let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
-        let (user, password) = decoded.split_once(':')?;
-        Some(BasicAuth {
-            user: user.to_string(),
-            password: password.to_string(),
+    pub fn of(req: &HttpRequest) -> Result<BasicAuth> {
+        let (user, password) = basic_credentials(req).ok_or_else(Error::unauthenticated)?;
+        Ok(BasicAuth {
+            user: login_name(&user)?,
+            password: Password::new(password),
         })
-    }
-
-    pub fn required(req: &HttpRequest) -> Result<BasicAuth> {
-        BasicAuth::of(req).ok_or_else(Error::unauthenticated)
     }
 }
 
@@ -213,7 +216,7 @@ impl FromRequest for BasicAuth {
     type Future = Ready<Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        sync(req, || BasicAuth::required(req))
+        sync(req, || BasicAuth::of(req))
     }
 }
 
@@ -370,6 +373,13 @@ impl<T: ParamValue> QueryField for T {
 impl<T: ParamValue> QueryField for Option<T> {
     fn from_value(_: &str, value: Option<String>) -> Result<Self> {
         value.map(T::parse).transpose()
+    }
+}
+
+/// A value parsed here whose error the operation reports in its turn (see [`Parsed`]).
+impl<T: PathId> ParamValue for Parsed<T> {
+    fn parse(raw: String) -> Result<Self> {
+        Ok(T::parse(&raw))
     }
 }
 

@@ -17,9 +17,12 @@ use self::{
     value::Input,
     wire::{Rejection, INVALID_REQUEST, PARSE_ERROR},
 };
-use super::extract::{self, session_token, BasicAuth, Body};
+use super::extract::{self, basic_credentials, login_name, session_token, Body};
 use crate::{
-    domain::{Caller, EndpointType, ItemId, LibraryId, Progress, SessionId},
+    domain::{
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, LoginToken,
+        NewSession, Password, Progress, SessionId,
+    },
     error::{Error, ErrorKind, LocalizableMessage, Result},
     service::Service,
 };
@@ -205,8 +208,8 @@ impl Credentials {
             if let Some(token) = session_token(req) {
                 return Ok(Credentials::Token(token));
             }
-            return Ok(match BasicAuth::of(req) {
-                Some(BasicAuth { user, password }) => Credentials::UserPass { user, password },
+            return Ok(match basic_credentials(req) {
+                Some((user, password)) => Credentials::UserPass { user, password },
                 None => Credentials::None,
             });
         };
@@ -234,9 +237,9 @@ impl Credentials {
     }
 
     /// The login token for operations on the login itself.
-    fn token(self) -> Result<String> {
+    fn token(self) -> Result<LoginToken> {
         match self {
-            Credentials::Token(token) => Ok(token),
+            Credentials::Token(token) => LoginToken::parse(&token),
             _ => Err(Error::unauthenticated()),
         }
     }
@@ -278,7 +281,10 @@ async fn execute(
             let Credentials::UserPass { user, password } = credentials else {
                 return Err(Error::unauthenticated().into());
             };
-            Ok(value::secret(&service.login(&user, &password).await?))
+            let token = service
+                .login(&login_name(&user)?, &Password::new(password))
+                .await?;
+            Ok(value::secret(token.as_str()))
         }
         Op::Logout => {
             input.finish()?;
@@ -292,9 +298,12 @@ async fn execute(
         Op::As(op) => {
             // user_pass on an ordinary operation: a login that lives for this call only.
             let (token, one_shot) = match credentials {
-                Credentials::Token(token) => (token, false),
+                Credentials::Token(token) => (LoginToken::parse(&token)?, false),
                 Credentials::UserPass { user, password } => {
-                    (service.login(&user, &password).await?, true)
+                    let token = service
+                        .login(&login_name(&user)?, &Password::new(password))
+                        .await?;
+                    (token, true)
                 }
                 Credentials::None => return Err(Error::unauthenticated().into()),
             };
@@ -340,7 +349,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
         }
         CallerOp::ItemFileGet => {
             let (id, name): (ItemId, _) = input.read(|i| Ok((i.id(ITEM)?, i.string("name")?)))?;
-            service.get_item_file(caller, id, &name).await?.to_vapi()
+            let name = FileName::parse_or_missing(&name);
+            service.get_item_file(caller, id, name).await?.to_vapi()
         }
         CallerOp::SessionCreate => {
             let (client_token, item) = input.read(|i| {
@@ -363,9 +373,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
                 };
                 Ok((client_token, item))
             })?;
-            let id = service
-                .create_session(caller, item.as_deref(), client_token.as_deref())
-                .await?;
+            let spec = NewSession::parse(item.as_deref(), client_token.as_deref());
+            let id = service.create_session(caller, spec).await?;
             Value::String(id.to_string())
         }
         CallerOp::SessionGet => {
@@ -374,10 +383,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
         }
         CallerOp::SessionList => {
             let item = input.read(|i| i.opt_string(ITEM))?;
-            service
-                .list_sessions(caller, item.as_deref())
-                .await?
-                .to_vapi()
+            let item = item.as_deref().map(ItemId::parse);
+            service.list_sessions(caller, item).await?.to_vapi()
         }
         CallerOp::SessionKeepAlive => {
             let (id, progress): (SessionId, _) = input.read(|i| {
@@ -399,7 +406,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
         CallerOp::SessionFail => {
             let (id, message): (SessionId, _) =
                 input.read(|i| Ok((i.id(SESSION)?, i.opt_string("client_error_message")?)))?;
-            service.fail(caller, id, message.as_deref()).await?;
+            let message = ClientErrorMessage::parse(message.as_deref())?;
+            service.fail(caller, id, message).await?;
             Value::Null
         }
         CallerOp::SessionDelete => {
@@ -415,7 +423,8 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
         CallerOp::FileGet => {
             let (id, name): (SessionId, _) =
                 input.read(|i| Ok((i.id(SESSION)?, i.string("file_name")?)))?;
-            service.get_file(caller, id, &name).await?.to_vapi()
+            let name = FileName::parse(&name);
+            service.get_file(caller, id, name).await?.to_vapi()
         }
         CallerOp::FilePrepare => {
             let (id, name, endpoint): (SessionId, _, _) = input.read(|i| {
@@ -428,8 +437,9 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
                     endpoint.map(|e| e.parse::<EndpointType>()).transpose()?,
                 ))
             })?;
+            let name = FileName::parse(&name);
             service
-                .prepare_file(caller, id, &name, endpoint)
+                .prepare_file(caller, id, name, endpoint)
                 .await?
                 .to_vapi()
         }

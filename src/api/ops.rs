@@ -71,19 +71,8 @@ async fn healthz() -> HttpResponse {
     ),
 )]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let service = &state.service;
-    let database = service.store().ping().await.is_ok();
-    let mut stores = true;
-    // A listing, unlike a HEAD of some key, fails on a missing bucket.
-    for store in [&service.stores().content, &service.stores().transfer] {
-        match store.probe().await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "store not reachable");
-                stores = false;
-            }
-        }
-    }
+    let probe = state.service.probe().await;
+    let (database, stores) = (probe.database, probe.stores);
     let body = Readiness {
         status: if database && stores {
             "ready"
@@ -117,18 +106,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     let m = metrics();
-    let store = state.service.store();
-    if let Ok(rows) = store.session_counts().await {
+    let service = &state.service;
+    if let Ok(rows) = service.session_counts().await {
         m.sessions.reset();
         for (s, n) in rows {
             m.sessions.with_label_values(&[s.as_str()]).set(n);
         }
     }
-    if let Ok(rows) = store.file_counts().await {
+    if let Ok(rows) = service.file_counts().await {
         m.files.reset();
         let mut queued = 0;
         for (s, n) in rows {
-            if PrepareStatus::from_db(&s) == PrepareStatus::PrepareRequested {
+            if s == PrepareStatus::PrepareRequested {
                 queued = n;
             }
             m.files.with_label_values(&[s.as_str()]).set(n);

@@ -8,16 +8,13 @@ use super::{
     errors::{
         ApiError, ApiErrors, BadRequest, NotFound, PayloadTooLarge, Unauthenticated, Unauthorized,
     },
-    extract::{
-        delete, get, post, Action, BasicAuth, Body, ClientTokenHeader, Id, Json, Query,
-        SessionToken,
-    },
+    extract::{delete, get, post, Action, BasicAuth, Body, ClientTokenHeader, Id, Json, Query},
     wire::*,
 };
 use crate::{
     domain::{
         models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo},
-        Caller, ItemId, LibraryId, SessionId,
+        Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId,
     },
     service::Service,
 };
@@ -118,7 +115,7 @@ async fn login(service: Service, credentials: BasicAuth) -> Reply<Created<String
     let token = service
         .login(&credentials.user, &credentials.password)
         .await?;
-    Ok(Created(token))
+    Ok(Created(token.into_string()))
 }
 
 /// Who am I
@@ -135,8 +132,8 @@ async fn login(service: Service, credentials: BasicAuth) -> Reply<Created<String
         ApiErrors<(Unauthenticated,)>,
     )
 )]
-async fn whoami(service: Service, token: SessionToken) -> Reply<web::Json<SessionInfo>> {
-    Ok(web::Json(service.whoami(&token.0).await?))
+async fn whoami(service: Service, token: LoginToken) -> Reply<web::Json<SessionInfo>> {
+    Ok(web::Json(service.whoami(&token).await?))
 }
 
 /// Log out
@@ -153,8 +150,8 @@ async fn whoami(service: Service, token: SessionToken) -> Reply<web::Json<Sessio
         ApiErrors<(Unauthenticated,)>,
     )
 )]
-async fn logout(service: Service, token: SessionToken) -> Reply<NoContent> {
-    service.logout(&token.0).await?;
+async fn logout(service: Service, token: LoginToken) -> Reply<NoContent> {
+    service.logout(&token).await?;
     Ok(NoContent)
 }
 
@@ -267,7 +264,10 @@ async fn item_files(
     Query(query): Query<ItemFileQuery>,
 ) -> Reply<web::Json<ItemFileInfoOrList>> {
     Ok(web::Json(match query.name {
-        Some(name) => ItemFileInfoOrList::One(service.get_item_file(&caller, id, &name).await?),
+        Some(name) => {
+            let name = FileName::parse_or_missing(&name);
+            ItemFileInfoOrList::One(service.get_item_file(&caller, id, name).await?)
+        }
         None => ItemFileInfoOrList::List(service.list_item_files(&caller, id).await?),
     }))
 }
@@ -306,13 +306,8 @@ async fn create_session(
     Json(spec): Json<CreateSpec>,
     ClientTokenHeader(client_token): ClientTokenHeader,
 ) -> Reply<Created<String>> {
-    let id = service
-        .create_session(
-            &caller,
-            spec.library_item_id.as_deref(),
-            client_token.as_deref(),
-        )
-        .await?;
+    let spec = NewSession::parse(spec.library_item_id.as_deref(), client_token.as_deref());
+    let id = service.create_session(&caller, spec).await?;
     Ok(Created(id.to_string()))
 }
 
@@ -337,7 +332,7 @@ async fn list_sessions(
     caller: Caller,
     Query(query): Query<SessionsQuery>,
 ) -> Reply<web::Json<Vec<String>>> {
-    let item = query.library_item_id.as_deref();
+    let item = query.library_item_id;
     Ok(web::Json(service.list_sessions(&caller, item).await?))
 }
 
@@ -445,7 +440,10 @@ async fn files(
 ) -> Reply<web::Json<DownloadFileInfoOrList>> {
     Ok(web::Json(match query.file_name {
         Some(name) => {
-            DownloadFileInfoOrList::One(Box::new(service.get_file(&caller, id, &name).await?))
+            let info = service
+                .get_file(&caller, id, FileName::parse(&name))
+                .await?;
+            DownloadFileInfoOrList::One(Box::new(info))
         }
         None => DownloadFileInfoOrList::List(service.list_files(&caller, id).await?),
     }))
@@ -483,7 +481,7 @@ async fn file_action(
 ) -> Reply<web::Json<DownloadFileInfo>> {
     let endpoint = spec.endpoint_type()?;
     let info = service
-        .prepare_file(&caller, id, &spec.file_name, endpoint)
+        .prepare_file(&caller, id, spec.file_name(), endpoint)
         .await?;
     Ok(web::Json(info))
 }

@@ -15,14 +15,14 @@ use super::{
         Unauthorized,
     },
     extract::{
-        delete, get, post, Action, BasicAuth, Body, FromQuery, Id, Json, Query, QueryString,
-        SessionToken,
+        delete, get, login_token, post, Action, BasicAuth, Body, FromQuery, Id, Json, Query,
+        QueryString,
     },
     wire::{LibraryItemsQuery, SessionAction, SessionActionBody, SessionsQuery},
     SESSION_HEADER,
 };
 use crate::{
-    domain::{Caller, ItemId, LibraryId, SessionId},
+    domain::{Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId},
     error::Error,
     service::Service,
 };
@@ -138,18 +138,19 @@ async fn session_post(
     let mut reply = HttpResponse::Ok();
     let answer = match action {
         None => {
-            let credentials = BasicAuth::required(&req)?;
+            let credentials = BasicAuth::of(&req)?;
             let token = service
                 .login(&credentials.user, &credentials.password)
-                .await?;
+                .await?
+                .into_string();
             if !header_authn_only(&req) {
                 reply.cookie(session_cookie(&req, token.clone()));
             }
             RestLoginOrWhoAmI::Token(token.into())
         }
         Some(RestSessionAction::Get) => {
-            let token = SessionToken::of(&req)?;
-            RestLoginOrWhoAmI::WhoAmI(service.whoami(&token.0).await?.into())
+            let token = login_token(&req)?;
+            RestLoginOrWhoAmI::WhoAmI(service.whoami(&token).await?.into())
         }
     };
     Ok(reply.json(answer))
@@ -187,8 +188,8 @@ fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
         RestErrors<(Unauthenticated,)>,
     )
 )]
-async fn logout(service: Service, token: SessionToken, req: HttpRequest) -> Reply<HttpResponse> {
-    service.logout(&token.0).await?;
+async fn logout(service: Service, token: LoginToken, req: HttpRequest) -> Reply<HttpResponse> {
+    service.logout(&token).await?;
     let mut expired = session_cookie(&req, String::new());
     expired.set_max_age(CookieAge::ZERO);
     Ok(HttpResponse::Ok().cookie(expired).finish())
@@ -319,10 +320,8 @@ async fn item_file_action(
     Id(item): Id<ItemId>,
     Json(spec): Json<RestItemFileBody>,
 ) -> Reply<RestValueItemFile> {
-    Ok(service
-        .get_item_file(&caller, item, &spec.name)
-        .await?
-        .into())
+    let name = FileName::parse_or_missing(&spec.name);
+    Ok(service.get_item_file(&caller, item, name).await?.into())
 }
 
 // --------------------------------------------------------- download sessions
@@ -358,27 +357,20 @@ async fn download_session_post(
 ) -> Reply<RestIdOrIds> {
     Ok(match RestCollectionBody::read(action, body).await? {
         RestCollectionBody::Create(spec) => {
-            let id = service
-                .create_session(
-                    &caller,
-                    spec.create_spec.library_item_id.as_deref(),
-                    spec.client_token.as_deref(),
-                )
-                .await?;
+            let spec = NewSession::parse(
+                spec.create_spec.library_item_id.as_deref(),
+                spec.client_token.as_deref(),
+            );
+            let id = service.create_session(&caller, spec).await?;
             RestIdOrIds::Id(id.to_string().into())
         }
         RestCollectionBody::List(spec) => {
             // The query names the item only when the body does not.
             let item = match spec.library_item_id {
-                Some(item) => Some(item),
+                Some(item) => Some(ItemId::parse(&item)),
                 None => SessionsQuery::from_query(&QueryString::of(&req))?.library_item_id,
             };
-            RestIdOrIds::Ids(
-                service
-                    .list_sessions(&caller, item.as_deref())
-                    .await?
-                    .into(),
-            )
+            RestIdOrIds::Ids(service.list_sessions(&caller, item).await?.into())
         }
     })
 }
@@ -401,7 +393,7 @@ async fn list_sessions(
     caller: Caller,
     Query(query): Query<SessionsQuery>,
 ) -> Reply<RestValueStrings> {
-    let item = query.library_item_id.as_deref();
+    let item = query.library_item_id;
     Ok(service.list_sessions(&caller, item).await?.into())
 }
 
@@ -460,7 +452,8 @@ async fn session_action(
     let raw_id = req.match_info().get("id").unwrap_or_default();
     let action = match action {
         RestSessionIdAction::List => {
-            let ids = service.list_sessions(&caller, Some(raw_id)).await?;
+            let item = Some(ItemId::parse(raw_id));
+            let ids = service.list_sessions(&caller, item).await?;
             return Ok(Either::Left(ids.into()));
         }
         RestSessionIdAction::KeepAlive => SessionAction::KeepAlive,
@@ -548,11 +541,14 @@ async fn file_action(
     body: Body,
 ) -> Reply<RestValueDownloadFile> {
     let info = match RestFileActionBody::read(action, body).await? {
-        RestFileActionBody::Get(spec) => service.get_file(&caller, id, &spec.file_name).await?,
+        RestFileActionBody::Get(spec) => {
+            let name = FileName::parse(&spec.file_name);
+            service.get_file(&caller, id, name).await?
+        }
         RestFileActionBody::Prepare(spec) => {
             let endpoint = spec.endpoint_type()?;
             service
-                .prepare_file(&caller, id, &spec.file_name, endpoint)
+                .prepare_file(&caller, id, spec.file_name(), endpoint)
                 .await?
         }
     };

@@ -15,7 +15,8 @@ use super::extract::{missing_body, ActionName, Body, JsonBody};
 use crate::{
     domain::{
         models::{DownloadFileInfo, ItemFileInfo},
-        Caller, EndpointType, LibraryId, Progress, SessionId,
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, Parsed, Progress,
+        SessionId,
     },
     error::Result,
     service::Service,
@@ -179,6 +180,11 @@ impl JsonBody for PrepareSpec {
 }
 
 impl PrepareSpec {
+    /// The file, its error reported once the session is known to exist.
+    pub fn file_name(&self) -> Parsed<FileName> {
+        FileName::parse(&self.file_name)
+    }
+
     pub fn endpoint_type(&self) -> Result<Option<EndpointType>> {
         self.endpoint_type.as_deref().map(str::parse).transpose()
     }
@@ -199,8 +205,8 @@ crate::query_params! {
     /// `GET .../download-session` on both surfaces.
     pub struct SessionsQuery {
         /// Only the sessions of this item.
-        #[param(example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
-        pub library_item_id: Option<String>,
+        #[param(value_type = Option<String>, example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
+        pub library_item_id: Option<Parsed<ItemId>>,
     }
 }
 
@@ -244,9 +250,8 @@ impl SessionActionBody {
             }
             SessionActionBody::Cancel => service.cancel(caller, id).await,
             SessionActionBody::Fail(spec) => {
-                service
-                    .fail(caller, id, spec.client_error_message.as_deref())
-                    .await
+                let message = ClientErrorMessage::parse(spec.client_error_message.as_deref())?;
+                service.fail(caller, id, message).await
             }
         }
     }

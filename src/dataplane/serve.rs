@@ -21,13 +21,11 @@ use actix_web::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use uuid::Uuid;
 
+use super::DataPlane;
 use crate::{
-    api::{
-        errors::{data_plane_response, ApiErrors, NotFound},
-        AppState,
-    },
+    api::errors::{data_plane_response, ApiErrors, NotFound},
+    domain::FileName,
     error::Error,
     store::dataplane::Servable,
 };
@@ -117,8 +115,8 @@ fn refused() -> Error {
         ApiErrors<(NotFound,)>,
     )
 )]
-async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match serve(&req, &state).await {
+async fn download(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResponse {
+    match serve(&req, &dataplane).await {
         Ok(response) => response,
         Err(e) => data_plane_response(e),
     }
@@ -148,25 +146,17 @@ async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         (status = 503, description = "Database unreachable (no body)."),
     )
 )]
-async fn download_head(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    download(req, state).await
+async fn download_head(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResponse {
+    download(req, dataplane).await
 }
 
-async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Error> {
+async fn serve(req: &HttpRequest, dataplane: &DataPlane) -> Result<HttpResponse, Error> {
     let target: Target = req.match_info().load().map_err(|_| refused())?;
-    let service = &state.service;
-    let session: Uuid = service
-        .endpoints()
-        .signer
-        .verify(&target.token, &target.file_name)
-        .ok_or_else(refused)?;
-    let lease = service.settings().session_timeout();
+    // No file we hand out has a name that is not a file name.
+    let file = FileName::parse(&target.file_name).map_err(|_| refused())?;
+    let session = dataplane.verify(&target.token, &file).ok_or_else(refused)?;
     let asked = Instant::now();
-    let servable = service
-        .store()
-        .open_download(session, &target.file_name, lease)
-        .await?
-        .ok_or_else(refused)?;
+    let servable = dataplane.open(session, &file).await?.ok_or_else(refused)?;
     let size = u64::try_from(servable.size)
         .map_err(|_| Error::internal(anyhow::anyhow!("artifact has a negative size")))?;
     let etag = format!("\"{}\"", servable.sha256);
@@ -190,7 +180,7 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
             Selection::Partial { .. } => StatusCode::PARTIAL_CONTENT,
             Selection::Unsatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         },
-        &target.file_name,
+        file.as_str(),
         &etag,
         servable.staged_at,
     );
@@ -211,13 +201,12 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
         let none = futures_util::stream::empty::<std::io::Result<Bytes>>();
         return Ok(response.body(SizedStream::new(len, none)));
     }
-    let bytes = open_body(state, &servable, size, offset, len).await?;
+    let bytes = open_body(dataplane, &servable, size, offset, len).await?;
     let keeper = body::Download {
-        store: service.store().clone(),
+        dataplane: dataplane.clone(),
         session,
-        file: target.file_name,
+        file,
         sha256: servable.sha256,
-        lease,
         valid_until: asked
             + Duration::try_from_secs_f64(servable.lease_remaining).unwrap_or_default(),
         expected: len,
@@ -228,13 +217,13 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
 /// The bytes `offset..offset + len` of the artifact: large direct reads when
 /// the transfer store is a local directory, a ranged GET otherwise.
 async fn open_body(
-    state: &AppState,
+    dataplane: &DataPlane,
     servable: &Servable,
     size: u64,
     offset: u64,
     len: u64,
 ) -> Result<body::ByteStream, Error> {
-    let transfer = &state.service.endpoints().transfer;
+    let transfer = dataplane.transfer();
     match transfer.local_path(&servable.transfer_key) {
         Some(path) => {
             let file = body::open_local(path, size).await.map_err(|e| {

@@ -3,15 +3,15 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context;
 use futures_util::StreamExt;
-use object_store::{path::Path, ObjectStoreExt};
+use object_store::path::Path;
 
-use super::prepare::{remove_object, STAGING_PREFIX};
 use crate::{
+    config::Settings,
     metrics::metrics,
-    service::Service,
-    storage::{self, Stores},
-    store::Store,
+    storage::{Bucket, Buckets, STAGING_PREFIX},
+    store::Db,
 };
 
 /// Rows handled per statement: bounded so no pass holds many locks for long.
@@ -46,19 +46,18 @@ impl MaintenanceReport {
 
 /// Maintenance of one instance; remembers when it last swept the staging prefix.
 pub struct Maintenance {
-    store: Store,
-    transfer: storage::Store,
+    db: Db,
+    transfer: Bucket,
     max_attempts: i32,
     grace: Duration,
     last_sweep: Option<Instant>,
 }
 
 impl Maintenance {
-    pub fn new(service: &Service, stores: &Stores) -> Maintenance {
-        let settings = service.settings();
+    pub fn new(db: &Db, buckets: &Buckets, settings: &Settings) -> Maintenance {
         Maintenance {
-            store: service.store().clone(),
-            transfer: stores.transfer.clone(),
+            db: db.clone(),
+            transfer: buckets.transfer.clone(),
             max_attempts: settings.workers.max_attempts,
             grace: Duration::from_secs(settings.maintenance.artifact_grace_seconds),
             last_sweep: None,
@@ -71,10 +70,10 @@ impl Maintenance {
         let mut report = MaintenanceReport::default();
         for _ in 0..MAX_BATCHES {
             let r = self
-                .store
+                .db
                 .rescue_lapsed_claims(self.max_attempts, BATCH)
                 .await
-                .map_err(|e| anyhow::anyhow!("rescue of lapsed claims: {e:?}"))?;
+                .context("rescue of lapsed claims")?;
             report.requeued += r.requeued;
             report.abandoned += r.failed;
             metrics().worker_rescues.inc_by(r.requeued + r.failed);
@@ -84,20 +83,20 @@ impl Maintenance {
         }
         for _ in 0..MAX_BATCHES {
             let n = self
-                .store
+                .db
                 .expire_sessions(BATCH)
                 .await
-                .map_err(|e| anyhow::anyhow!("expiry of sessions: {e:?}"))?;
+                .context("expiry of sessions")?;
             report.expired_sessions += n;
             if n < BATCH as u64 {
                 break;
             }
         }
         report.expired_logins = self
-            .store
+            .db
             .purge_expired_logins()
             .await
-            .map_err(|e| anyhow::anyhow!("expiry of logins: {e:?}"))?;
+            .context("expiry of logins")?;
         report.artifacts_deleted = self.collect_artifacts().await?;
         if self
             .last_sweep
@@ -129,31 +128,24 @@ impl Maintenance {
         let mut deleted = 0;
         for _ in 0..MAX_BATCHES {
             let marked = self
-                .store
+                .db
                 .mark_artifacts_for_deletion(self.grace, BATCH)
                 .await
-                .map_err(|e| anyhow::anyhow!("marking artifacts: {e:?}"))?;
+                .context("marking artifacts")?;
             let mut gone = Vec::with_capacity(marked.len());
             for artifact in &marked {
-                match self
-                    .transfer
-                    .inner
-                    .delete(&Path::from(artifact.transfer_key.as_str()))
-                    .await
-                {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                        gone.push(artifact.sha256.clone())
-                    }
+                match self.transfer.delete(&artifact.transfer_key).await {
+                    Ok(()) => gone.push(artifact.sha256.clone()),
                     // The row stays marked; a later pass retries it.
                     Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
                         "cannot delete an artifact object"),
                 }
             }
             deleted += self
-                .store
+                .db
                 .delete_marked_artifacts(&gone)
                 .await
-                .map_err(|e| anyhow::anyhow!("deleting artifact rows: {e:?}"))?;
+                .context("deleting artifact rows")?;
             if (marked.len() as i64) < BATCH {
                 break;
             }
@@ -180,7 +172,7 @@ impl Maintenance {
             }
         }
         for key in &old {
-            remove_object(&self.transfer, key).await;
+            self.transfer.remove(key).await;
         }
         old.len() as u64
     }
@@ -188,8 +180,9 @@ impl Maintenance {
 
 /// One pass with fresh state (tests drive maintenance with this).
 pub async fn maintenance_pass(
-    service: &Service,
-    stores: &Stores,
+    db: &Db,
+    buckets: &Buckets,
+    settings: &Settings,
 ) -> anyhow::Result<MaintenanceReport> {
-    Maintenance::new(service, stores).pass().await
+    Maintenance::new(db, buckets, settings).pass().await
 }

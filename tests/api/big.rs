@@ -57,9 +57,9 @@ async fn a_multi_gib_file_is_staged_and_downloaded_intact() {
     let expected = hex::encode(expected.finalize());
     eprintln!("wrote {SIZE} bytes in {:?}", started.elapsed());
 
-    let stores = download_sessions::storage::Stores::from_settings(&app.settings).unwrap();
+    let stores = download_sessions::storage::Buckets::from_settings(&app.settings).unwrap();
     let (item, _) = download_sessions::service::import::import_files(
-        app.service.store(),
+        &app.db,
         &stores.content,
         "big",
         "big",

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use download_sessions::domain::SessionId;
 use futures_util::StreamExt;
 use reqwest::{header, Response, StatusCode};
 use serde_json::{json, Value};
@@ -428,14 +429,14 @@ async fn forged_and_misused_tokens_are_refused_alike() {
     }
     // A genuine URI of a file that is not prepared, and of one with a DIRECT endpoint.
     let sid = Uuid::parse_str(&f.session).unwrap();
-    let unprepared = f.app.service.endpoints().https_uri(sid, "my disk.iso");
+    let unprepared = f.app.endpoints.https_uri(SessionId(sid), "my disk.iso");
     bodies.push(assert_refused(fetch(&f.app, &unprepared, &[]).await).await);
     sqlx::query("UPDATE download_files SET endpoint_type = 'DIRECT' WHERE session_id = $1 AND name = 'disk-0.vmdk'")
         .bind(sid)
         .execute(&mut db(&f.app).await)
         .await
         .unwrap();
-    let direct = f.app.service.endpoints().https_uri(sid, "disk-0.vmdk");
+    let direct = f.app.endpoints.https_uri(SessionId(sid), "disk-0.vmdk");
     bodies.push(assert_refused(fetch(&f.app, &direct, &[]).await).await);
     // Nothing in the answer tells the cases apart.
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use download_sessions::{config::Settings, service::Service, Application};
+use download_sessions::{
+    config::Settings, dataplane::Endpoints, domain::UserName, store::Db, Application,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
@@ -35,7 +37,8 @@ pub struct TestApp {
     pub db_url: String,
     pub data_dir: PathBuf,
     pub settings: Settings,
-    pub service: Service,
+    pub db: Db,
+    pub endpoints: Endpoints,
     pub client: reqwest::Client,
     _data_dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -90,7 +93,8 @@ pub async fn spawn_instance(
         .await
         .expect("application builds");
     let port = app.port();
-    let service = app.service().clone();
+    let db = app.db().clone();
+    let endpoints = app.endpoints().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -98,7 +102,8 @@ pub async fn spawn_instance(
         db_url: db_url.to_string(),
         data_dir: data_dir.to_path_buf(),
         settings,
-        service,
+        db,
+        endpoints,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -124,9 +129,8 @@ impl TestApp {
     pub async fn add_user(&self, name: &str, password: &str, privileges: &[&str]) {
         let hash = download_sessions::service::hash_password(password).unwrap();
         let privileges: Vec<String> = privileges.iter().map(|p| p.to_string()).collect();
-        self.service
-            .store()
-            .upsert_user(name, &hash, &privileges)
+        self.db
+            .upsert_user(&UserName::new(name).unwrap(), &hash, &privileges)
             .await
             .unwrap();
     }
@@ -160,9 +164,9 @@ impl TestApp {
             paths.push(p);
         }
         let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-        let stores = download_sessions::storage::Stores::from_settings(&self.settings).unwrap();
+        let stores = download_sessions::storage::Buckets::from_settings(&self.settings).unwrap();
         let (id, _) = download_sessions::service::import::import_files(
-            self.service.store(),
+            &self.db,
             &stores.content,
             library,
             item,

@@ -151,7 +151,7 @@ async fn tokens_are_stored_hashed() {
     let app = spawn_app().await;
     let token = app.user("erin", DOWNLOADER).await;
     let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM login_sessions")
-        .fetch_all(app.service.store().pool())
+        .fetch_all(app.db.pool())
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);

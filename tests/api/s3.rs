@@ -12,7 +12,7 @@ use std::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 use download_sessions::{
     config::{Settings, StoreSettings},
-    storage::Stores,
+    storage::Buckets,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::StatusCode;
@@ -525,16 +525,16 @@ async fn a_probe_tells_a_missing_bucket_and_bad_credentials() {
     let s3 = S3Server::start(&["content", "transfer"]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings("postgres://unused/db", dir.path());
-    let local = Stores::from_settings(&settings).unwrap();
+    let local = Buckets::from_settings(&settings).unwrap();
     local.content.probe().await.unwrap();
     s3.configure(&mut settings);
-    let stores = Stores::from_settings(&settings).unwrap();
+    let stores = Buckets::from_settings(&settings).unwrap();
     stores.content.probe().await.unwrap();
     stores.transfer.probe().await.unwrap();
 
     settings.storage.transfer.bucket = Some("no-such-bucket".into());
     settings.storage.content.secret_access_key = Some("wrong-secret".into());
-    let stores = Stores::from_settings(&settings).unwrap();
+    let stores = Buckets::from_settings(&settings).unwrap();
     assert!(stores.transfer.probe().await.is_err());
     assert!(stores.content.probe().await.is_err());
 }

@@ -506,7 +506,7 @@ async fn files_list_get_prepare() {
     let queued: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM download_files WHERE status = 'PREPARE_REQUESTED'",
     )
-    .fetch_one(f.app.service.store().pool())
+    .fetch_one(f.app.db.pool())
     .await
     .unwrap();
     assert_eq!(queued, 1);
@@ -647,10 +647,10 @@ async fn idle_sessions_expire_and_are_removed() {
     let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
     assert_eq!(listed, vec![kept.clone()]);
     // The maintenance pass deletes expired rows.
-    let removed = f.app.service.store().expire_sessions(100).await.unwrap();
+    let removed = f.app.db.expire_sessions(100).await.unwrap();
     assert_eq!(removed, 1);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM download_sessions")
-        .fetch_one(f.app.service.store().pool())
+        .fetch_one(f.app.db.pool())
         .await
         .unwrap();
     assert_eq!(rows, 1);

@@ -3,15 +3,13 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
 use download_sessions::{
     config::Settings,
-    service::Service,
-    storage::Stores,
+    storage::Buckets,
     worker::{maintenance_pass, Outcome, StageTuning, Worker},
 };
 use reqwest::StatusCode;
@@ -38,12 +36,12 @@ async fn manual_app() -> TestApp {
     spawn_app_with(manual).await
 }
 
-fn stores(app: &TestApp) -> Stores {
-    Stores::from_settings(&app.settings).unwrap()
+fn stores(app: &TestApp) -> Buckets {
+    Buckets::from_settings(&app.settings).unwrap()
 }
 
 fn worker(app: &TestApp) -> Worker {
-    Worker::new(&app.service, &stores(app)).with_retry_delay(Duration::ZERO)
+    Worker::new(&app.db, &stores(app), &app.settings.workers).with_retry_delay(Duration::ZERO)
 }
 
 /// A worker whose copies crawl: 64 KiB per 50 ms, so a 4 MiB copy lasts
@@ -57,7 +55,7 @@ fn slow_worker(app: &TestApp) -> Worker {
 }
 
 fn pool(app: &TestApp) -> &PgPool {
-    app.service.store().pool()
+    app.db.pool()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -415,18 +413,22 @@ async fn a_lapsed_claim_is_rescued_and_prepared_again() {
     let dead = worker(&app);
     let claim = dead.claim().await.unwrap().expect("a claim");
     assert_eq!(claim.attempts, 1);
-    assert_eq!(claim.lease_owner, dead.id());
+    assert_eq!(claim.owner, dead.id());
     assert_eq!(
         file(&app, &token, &session, "a.bin").await["status"],
         "PREPARING"
     );
     // Nothing to take while the lease runs.
     assert_eq!(worker(&app).prepare_one().await.unwrap(), Outcome::Empty);
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.requeued, 0);
 
     lapse_leases(&app).await;
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!((report.requeued, report.abandoned), (1, 0), "{report:?}");
     assert_eq!(
         file(&app, &token, &session, "a.bin").await["status"],
@@ -438,8 +440,7 @@ async fn a_lapsed_claim_is_rescued_and_prepared_again() {
     assert_eq!(attempts(&app, &session, "a.bin").await, 2);
     // The dead instance's late writes are fenced off.
     assert!(!app
-        .service
-        .store()
+        .db
         .renew_claim(&claim, Duration::from_secs(30), 5)
         .await
         .unwrap());
@@ -463,7 +464,9 @@ async fn claims_that_keep_lapsing_end_in_error() {
         let claim = worker(&app).claim().await.unwrap().expect("a claim");
         assert_eq!(claim.attempts, round);
         lapse_leases(&app).await;
-        let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+        let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+            .await
+            .unwrap();
         assert_eq!(report.requeued + report.abandoned, 1, "{report:?}");
     }
     let info = file(&app, &token, &session, "a.bin").await;
@@ -680,12 +683,16 @@ async fn unreferenced_artifacts_are_collected_after_the_grace_period() {
     assert_eq!(drain(&worker(&app)).await.len(), 2);
 
     // Everything is referenced: nothing goes.
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 0);
 
     let r = app.delete(&token2, &format!("{DS}/{drop_session}")).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 1, "{report:?}");
     assert!(artifact_times(&app, &sha256_hex(&dropped)).await.is_none());
     assert!(!artifact_path(&app, &sha256_hex(&dropped)).exists());
@@ -725,7 +732,9 @@ async fn recently_used_artifacts_outlive_their_sessions() {
     prepare(&app, &token, &session, "a.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 1);
     app.delete(&token, &format!("{DS}/{session}")).await;
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 0);
     assert!(artifact_path(&app, &sha256_hex(&content)).exists());
 }
@@ -775,14 +784,8 @@ async fn spawned_workers_wake_on_notify_and_stop_promptly() {
     let mut settings = app.settings.clone();
     settings.workers.count = 2;
     settings.workers.poll_seconds = 600;
-    let service = Service::new(
-        app.service.store().clone(),
-        stores(&app),
-        Arc::new(settings),
-        app.service.endpoints().clone(),
-    );
     let stop = CancellationToken::new();
-    let tasks = download_sessions::worker::spawn(&service, &stores(&app), &stop);
+    let tasks = download_sessions::worker::spawn(&app.db, &stores(&app), &settings, &stop);
     assert_eq!(tasks.len(), 4, "listener, two workers, maintenance");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -883,7 +886,9 @@ async fn a_collection_left_half_done_is_finished_later() {
     .execute(pool(&app))
     .await
     .unwrap();
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 1, "{report:?}");
     assert!(!artifact_path(&app, &sha).exists());
 }

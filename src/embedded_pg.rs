@@ -87,13 +87,7 @@ impl EmbeddedPostgres {
         }
         self.owned = false;
         tracing::info!(dir = %self.cluster_dir.display(), "stopping the embedded PostgreSQL cluster");
-        let result = self
-            .command("pg_ctl")
-            .arg("stop")
-            .arg("-D")
-            .arg(&self.cluster_dir)
-            .args(["-m", "fast", "-w"])
-            .output();
+        let result = self.pg_ctl("stop").args(["-m", "fast", "-w"]).output();
         match result {
             Ok(out) if out.status.success() => {}
             Ok(out) => tracing::warn!(
@@ -227,10 +221,7 @@ impl EmbeddedPostgres {
         let log = self.cluster_dir.join("server.log");
         tracing::info!(dir = %self.cluster_dir.display(), "starting the embedded PostgreSQL cluster");
         let out = self
-            .command("pg_ctl")
-            .arg("start")
-            .arg("-D")
-            .arg(&self.cluster_dir)
+            .pg_ctl("start")
             .arg("-l")
             .arg(&log)
             .arg("-w")
@@ -260,13 +251,7 @@ impl EmbeddedPostgres {
     /// The socket directory and port of a live server on this cluster, per `pg_ctl status`
     /// (which checks that postmaster.pid names a live process).
     fn running_server(&self) -> Option<(PathBuf, u16)> {
-        let status = self
-            .command("pg_ctl")
-            .arg("status")
-            .arg("-D")
-            .arg(&self.cluster_dir)
-            .output()
-            .ok()?;
+        let status = self.pg_ctl("status").output().ok()?;
         if !status.status.success() {
             return None;
         }
@@ -349,6 +334,13 @@ impl EmbeddedPostgres {
         }
         let _ = conn.close().await;
         Ok(())
+    }
+
+    /// `pg_ctl ACTION -D <cluster>`.
+    fn pg_ctl(&self, action: &str) -> Command {
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg(action).arg("-D").arg(&self.cluster_dir);
+        cmd
     }
 
     fn command(&self, program: &str) -> Command {

@@ -153,29 +153,22 @@ impl Error {
 
     /// An unexpected failure: the client learns only that something went wrong.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::InternalServerError,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.internal_server_error",
-                "Internal server error; see the service log.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let id = "com.vmware.vapi.std.errors.internal_server_error";
+        let message = "Internal server error; see the service log.";
+        Self::new(ErrorKind::InternalServerError, id, message, &[]).caused_by(cause)
     }
 
+    /// A dependency (database, object store) cannot be reached: the client retries.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::ServiceUnavailable,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.service_unavailable",
-                "The service is temporarily unavailable; try again.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let id = "com.vmware.vapi.std.errors.service_unavailable";
+        let message = "The service is temporarily unavailable; try again.";
+        Self::new(ErrorKind::ServiceUnavailable, id, message, &[]).caused_by(cause)
+    }
+
+    /// The internal cause, for the log only.
+    fn caused_by(mut self, cause: impl Into<anyhow::Error>) -> Self {
+        self.source = Some(cause.into());
+        self
     }
 
     /// The HTTP status a REST surface answers with.

@@ -80,18 +80,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         queue_depth: IntGauge::new("prepare_queue_depth", "Files waiting for a worker")?,
         registry,
     };
-    m.registry.register(Box::new(m.http_requests.clone()))?;
-    m.registry.register(Box::new(m.http_seconds.clone()))?;
-    m.registry.register(Box::new(m.staged_bytes.clone()))?;
-    m.registry.register(Box::new(m.staging_seconds.clone()))?;
-    m.registry.register(Box::new(m.staged_files.clone()))?;
-    m.registry.register(Box::new(m.download_bytes.clone()))?;
-    m.registry.register(Box::new(m.worker_claims.clone()))?;
-    m.registry.register(Box::new(m.worker_rescues.clone()))?;
-    m.registry.register(Box::new(m.worker_errors.clone()))?;
-    m.registry.register(Box::new(m.sessions.clone()))?;
-    m.registry.register(Box::new(m.files.clone()))?;
-    m.registry.register(Box::new(m.queue_depth.clone()))?;
+    // Every collector above, registered once.
+    macro_rules! register {
+        ($($field:ident)*) => { $(m.registry.register(Box::new(m.$field.clone()))?;)* };
+    }
+    register!(http_requests http_seconds staged_bytes staging_seconds staged_files download_bytes worker_claims worker_rescues worker_errors sessions files queue_depth);
     Ok(m)
 }
 

@@ -12,7 +12,6 @@ use crate::{
     api::{self, errors::ApiError, AppState},
     config::{decode_secret, Settings},
     dataplane::{DataPlane, Endpoints, Signer},
-    error::Error,
     service::Service,
     storage::Buckets,
     store::Db,
@@ -183,11 +182,5 @@ async fn signer(settings: &Settings, db: &Db) -> anyhow::Result<Signer> {
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path = req.path().to_string();
-    Err(Error::not_found(
-        "com.vmware.vapi.rest.not_found",
-        format!("No operation at {} {path}.", req.method()),
-        &[&path],
-    )
-    .into())
+    Err(api::errors::no_route(&req).into())
 }

@@ -21,7 +21,11 @@ use utoipa::{
     IntoResponses, PartialSchema, ToSchema,
 };
 
-use crate::error::{Error, ErrorKind, LocalizableMessage};
+use super::extract::{parse_json, unknown_action};
+use crate::{
+    domain::{Caller, ItemId, Privilege, SessionId},
+    error::{Error, ErrorKind, LocalizableMessage},
+};
 
 // ------------------------------------------------------------------ bodies
 
@@ -116,17 +120,10 @@ impl Surface {
     }
 }
 
-/// How one surface writes an error, and what its documentation says about each status.
+/// How one surface writes an error (the body type), and which surface it is.
 pub trait Shape: 'static {
-    /// Prefix of its response components (`ApiNotFound`, `RestNotFound`).
-    const PREFIX: &'static str;
-    /// Its column in [`DOCUMENTED`].
-    const COLUMN: usize;
-    /// Its action parameter as descriptions name it.
-    const ACTION: &'static str;
+    const SURFACE: Surface;
     type Body: Serialize + ToSchema + for<'a> From<&'a Error>;
-    /// An error kind as its descriptions spell it (`NOT_FOUND`, `not_found`).
-    fn spell(kind: ErrorKind) -> String;
 }
 
 /// The `/api` shape (also the data plane's and the fallback for unknown routes).
@@ -167,6 +164,16 @@ impl<S: Shape> ResponseError for Failure<S> {
         self.0.log();
         HttpResponse::build(self.status_code()).json(S::Body::from(&self.0))
     }
+}
+
+/// A path (or method) no operation answers to.
+pub fn no_route(req: &HttpRequest) -> Error {
+    let path = req.path().to_string();
+    Error::not_found(
+        "com.vmware.vapi.rest.not_found",
+        format!("No operation at {} {path}.", req.method()),
+        &[&path],
+    )
 }
 
 /// The data plane answers in the `/api` shape, never cached.
@@ -218,8 +225,13 @@ impl Status {
         }
     }
 
+    /// `ApiNotFound`, `RestNotFound`.
     fn response_name<S: Shape>(self) -> String {
-        format!("{}{}", S::PREFIX, self.name())
+        let prefix = match S::SURFACE {
+            Surface::Api => "Api",
+            Surface::Rest => "Rest",
+        };
+        format!("{prefix}{}", self.name())
     }
 }
 
@@ -289,17 +301,12 @@ impl<S: Shape, L: Statuses> IntoResponses for Errors<S, L> {
 
 /// The reusable response components of surface `S`, one per status.
 pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
-    DOCUMENTED
+    Status::ALL
         .into_iter()
-        .map(|(status, template, kind, examples)| {
-            let mut description = template.replace("{action}", S::ACTION);
-            for k in ErrorKind::ALL {
-                description = description.replace(&format!("{{{}}}", k.as_str()), &S::spell(k));
-            }
-            let (id, message) = examples[S::COLUMN];
-            let error = Error::new(kind, id, message, &[]);
-            let example =
-                serde_json::to_value(S::Body::from(&error)).expect("an error body serializes");
+        .map(|status| {
+            let description = status.description(S::SURFACE);
+            let example = serde_json::to_value(S::Body::from(&status.example::<S>()))
+                .expect("an error body serializes");
             let response = ResponseBuilder::new()
                 .description(description)
                 .content(
@@ -315,90 +322,76 @@ pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
         .collect()
 }
 
-impl Shape for Api {
-    const PREFIX: &'static str = "Api";
-    const COLUMN: usize = 0;
-    const ACTION: &'static str = "action";
-    type Body = ApiErrorBody;
+impl Status {
+    const ALL: [Status; 7] = [
+        Status::BadRequest,
+        Status::Unauthenticated,
+        Status::Unauthorized,
+        Status::NotFound,
+        Status::PayloadTooLarge,
+        Status::InternalServerError,
+        Status::ServiceUnavailable,
+    ];
 
-    fn spell(kind: ErrorKind) -> String {
-        kind.as_str().to_string()
+    /// What it means on `surface` (`/rest` spells kinds in lower case).
+    fn description(self, surface: Surface) -> String {
+        let text = match self {
+            Status::BadRequest => "`{INVALID_ARGUMENT}` (malformed body or parameter, unknown {action}, no such file), `{NOT_ALLOWED_IN_CURRENT_STATE}` or `{ALREADY_EXISTS}`.",
+            Status::Unauthenticated => "`{UNAUTHENTICATED}`: no valid login token (or wrong user name or password on login).",
+            Status::Unauthorized => "`{UNAUTHORIZED}`: the user lacks the privilege the operation needs.",
+            Status::NotFound => "`{NOT_FOUND}`: the object does not exist, is not the caller's, or its id is not even well-formed.",
+            Status::PayloadTooLarge => "The request body is larger than `http.max_body_bytes` (kind `{INVALID_ARGUMENT}`).",
+            Status::InternalServerError => "`{INTERNAL_SERVER_ERROR}`: never carries internals; the service log has the cause.",
+            Status::ServiceUnavailable => "`{SERVICE_UNAVAILABLE}`: the database cannot be reached; try again.",
+        };
+        let (action, spell): (_, fn(&str) -> String) = match surface {
+            Surface::Api => ("action", str::to_string),
+            Surface::Rest => ("`~action`", str::to_ascii_lowercase),
+        };
+        let mut text = text.replace("{action}", action);
+        for kind in ErrorKind::ALL.map(ErrorKind::as_str) {
+            text = text.replace(&format!("{{{kind}}}"), &spell(kind));
+        }
+        text
     }
+
+    /// An error of this status as surface `S` shows it, made by the code that makes it.
+    fn example<S: Shape>(self) -> Error {
+        const ID: &str = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0";
+        let cause = || anyhow::anyhow!("an example");
+        let rest = S::SURFACE == Surface::Rest;
+        match self {
+            Status::BadRequest if rest => unknown_action("~action", Some("nope")),
+            Status::BadRequest => parse_json::<serde_json::Value>(b"x").unwrap_err(),
+            Status::Unauthenticated => Error::unauthenticated(),
+            Status::Unauthorized => {
+                let alice = Caller {
+                    user_id: uuid::Uuid::nil(),
+                    name: "alice".into(),
+                    privileges: Default::default(),
+                };
+                let lacking = if rest {
+                    Privilege::Read
+                } else {
+                    Privilege::DownloadSession
+                };
+                alice.require(lacking).unwrap_err()
+            }
+            Status::NotFound if rest => ItemId::not_found(ID),
+            Status::NotFound => SessionId::not_found(ID),
+            Status::PayloadTooLarge => Error::payload_too_large(65536),
+            Status::InternalServerError => Error::internal(cause()),
+            Status::ServiceUnavailable => Error::unavailable(cause()),
+        }
+    }
+}
+
+impl Shape for Api {
+    const SURFACE: Surface = Surface::Api;
+    type Body = ApiErrorBody;
 }
 
 impl Shape for Rest {
-    const PREFIX: &'static str = "Rest";
-    const COLUMN: usize = 1;
-    const ACTION: &'static str = "`~action`";
+    const SURFACE: Surface = Surface::Rest;
     type Body = RestErrorBody;
-
-    fn spell(kind: ErrorKind) -> String {
-        kind.as_str().to_ascii_lowercase()
-    }
 }
-
-/// A status, its description, the kind of its example and the example's message id and
-/// text on each surface.
-type Documented = (
-    Status,
-    &'static str,
-    ErrorKind,
-    [(&'static str, &'static str); 2],
-);
-
-/// What the documentation says about each status, for both surfaces: the description
-/// (`{KIND}` is spelled as the surface spells kinds, `{action}` is its action parameter)
-/// and the example error, `[/api, /rest]`.
-const DOCUMENTED: [Documented; 7] = [
-    (
-        Status::BadRequest,
-        "`{INVALID_ARGUMENT}` (malformed body or parameter, unknown {action}, no such file), `{NOT_ALLOWED_IN_CURRENT_STATE}` or `{ALREADY_EXISTS}`.",
-        ErrorKind::InvalidArgument,
-        [
-            ("com.vmware.vapi.rest.json_parse_error", "The request body is not valid: expected value at line 1 column 1"),
-            ("com.vmware.vapi.rest.unknown_action", "Unknown or missing ~action \"nope\"."),
-        ],
-    ),
-    (
-        Status::Unauthenticated,
-        "`{UNAUTHENTICATED}`: no valid login token (or wrong user name or password on login).",
-        ErrorKind::Unauthenticated,
-        [("com.vmware.vapi.endpoint.method.authentication.required", "This method requires authentication."); 2],
-    ),
-    (
-        Status::Unauthorized,
-        "`{UNAUTHORIZED}`: the user lacks the privilege the operation needs.",
-        ErrorKind::Unauthorized,
-        [
-            ("com.vmware.vapi.std.errors.unauthorized", "User alice does not have the privilege ContentLibrary.DownloadSession required by this operation."),
-            ("com.vmware.vapi.std.errors.unauthorized", "User alice does not have the privilege System.Read required by this operation."),
-        ],
-    ),
-    (
-        Status::NotFound,
-        "`{NOT_FOUND}`: the object does not exist, is not the caller's, or its id is not even well-formed.",
-        ErrorKind::NotFound,
-        [
-            ("com.vmware.content.library.item.download_session.not_found", "Download session 0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0 does not exist."),
-            ("com.vmware.content.library.item.not_found", "Library item 0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0 does not exist."),
-        ],
-    ),
-    (
-        Status::PayloadTooLarge,
-        "The request body is larger than `http.max_body_bytes` (kind `{INVALID_ARGUMENT}`).",
-        ErrorKind::InvalidArgument,
-        [("com.vmware.vapi.rest.payload_too_large", "The request body is larger than 65536 bytes."); 2],
-    ),
-    (
-        Status::InternalServerError,
-        "`{INTERNAL_SERVER_ERROR}`: never carries internals; the service log has the cause.",
-        ErrorKind::InternalServerError,
-        [("com.vmware.vapi.std.errors.internal_server_error", "Internal server error; see the service log."); 2],
-    ),
-    (
-        Status::ServiceUnavailable,
-        "`{SERVICE_UNAVAILABLE}`: the database cannot be reached; try again.",
-        ErrorKind::ServiceUnavailable,
-        [("com.vmware.vapi.std.errors.service_unavailable", "The service is temporarily unavailable; try again."); 2],
-    ),
-];

@@ -31,35 +31,23 @@ use crate::{
 
 // ------------------------------------------------------------------ routes
 
-/// `GET` with the arguments of `handler` extracted in order.
-pub fn get<F, Args>(handler: F) -> Route
-where
-    F: Handler<Args>,
-    InOrder<Args>: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::get().to(in_order(handler))
+macro_rules! methods {
+    ($($method:ident)*) => {
+        $(
+            #[doc = concat!("`", stringify!($method), "` with the arguments of `handler` extracted in order.")]
+            pub fn $method<F, Args>(handler: F) -> Route
+            where
+                F: Handler<Args>,
+                InOrder<Args>: FromRequest + 'static,
+                F::Output: Responder + 'static,
+            {
+                web::$method().to(in_order(handler))
+            }
+        )*
+    };
 }
 
-/// `POST` with the arguments of `handler` extracted in order.
-pub fn post<F, Args>(handler: F) -> Route
-where
-    F: Handler<Args>,
-    InOrder<Args>: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::post().to(in_order(handler))
-}
-
-/// `DELETE` with the arguments of `handler` extracted in order.
-pub fn delete<F, Args>(handler: F) -> Route
-where
-    F: Handler<Args>,
-    InOrder<Args>: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::delete().to(in_order(handler))
-}
+methods!(get post delete);
 
 fn in_order<F, Args>(handler: F) -> impl Handler<(InOrder<Args>,), Output = F::Output>
 where
@@ -490,6 +478,24 @@ pub trait JsonBody: DeserializeOwned {
     fn absent() -> Result<Self>;
 }
 
+/// What an absent body means for each body type: `default` (its default value) or
+/// `needs "field"` (INVALID_ARGUMENT naming what the operation cannot do without).
+macro_rules! json_bodies {
+    ($($ty:ident: $absent:ident $($needs:literal)?;)*) => {
+        $(
+            impl $crate::api::extract::JsonBody for $ty {
+                fn absent() -> $crate::error::Result<Self> {
+                    $crate::api::extract::json_bodies!(@absent $absent $($needs)?)
+                }
+            }
+        )*
+    };
+    (@absent default) => { Ok(Self::default()) };
+    (@absent needs $needs:literal) => { $crate::api::extract::missing_body($needs) };
+}
+
+pub(crate) use json_bodies;
+
 /// The body an operation cannot do without: INVALID_ARGUMENT naming `needs` when absent.
 pub fn missing_body<T>(needs: &str) -> Result<T> {
     Err(Error::invalid_argument(
@@ -537,7 +543,7 @@ impl Body {
 }
 
 /// Parses a JSON body; whitespace only and `null` are `None`.
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

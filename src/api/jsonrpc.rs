@@ -167,31 +167,59 @@ const ITEM_FILE: &str = "com.vmware.content.library.item.file";
 const DOWNLOAD_SESSION: &str = "com.vmware.content.library.item.download_session";
 const DOWNLOAD_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
 
-const OPERATIONS: &[(&str, &str, Op)] = &[
-    (CIS_SESSION, "create", Op::Login),
-    (CIS_SESSION, "delete", Op::Logout),
-    (CIS_SESSION, "get", Op::WhoAmI),
-    (LIBRARY, "list", Op::As(CallerOp::LibraryList)),
-    (LIBRARY, "get", Op::As(CallerOp::LibraryGet)),
-    (ITEM, "list", Op::As(CallerOp::ItemList)),
-    (ITEM, "get", Op::As(CallerOp::ItemGet)),
-    (ITEM_FILE, "list", Op::As(CallerOp::ItemFileList)),
-    (ITEM_FILE, "get", Op::As(CallerOp::ItemFileGet)),
-    (DOWNLOAD_SESSION, "create", Op::As(CallerOp::SessionCreate)),
-    (DOWNLOAD_SESSION, "get", Op::As(CallerOp::SessionGet)),
-    (DOWNLOAD_SESSION, "list", Op::As(CallerOp::SessionList)),
-    (
-        DOWNLOAD_SESSION,
-        "keep_alive",
-        Op::As(CallerOp::SessionKeepAlive),
-    ),
-    (DOWNLOAD_SESSION, "cancel", Op::As(CallerOp::SessionCancel)),
-    (DOWNLOAD_SESSION, "fail", Op::As(CallerOp::SessionFail)),
-    (DOWNLOAD_SESSION, "delete", Op::As(CallerOp::SessionDelete)),
-    (DOWNLOAD_FILE, "list", Op::As(CallerOp::FileList)),
-    (DOWNLOAD_FILE, "get", Op::As(CallerOp::FileGet)),
-    (DOWNLOAD_FILE, "prepare", Op::As(CallerOp::FilePrepare)),
-];
+/// Every operation, by service and operation name.
+const OPERATIONS: &[(&str, &[(&str, Op)])] = {
+    use CallerOp::*;
+    use Op::As;
+    &[
+        (
+            CIS_SESSION,
+            &[
+                ("create", Op::Login),
+                ("delete", Op::Logout),
+                ("get", Op::WhoAmI),
+            ],
+        ),
+        (
+            LIBRARY,
+            &[("list", As(LibraryList)), ("get", As(LibraryGet))],
+        ),
+        (ITEM, &[("list", As(ItemList)), ("get", As(ItemGet))]),
+        (
+            ITEM_FILE,
+            &[("list", As(ItemFileList)), ("get", As(ItemFileGet))],
+        ),
+        (
+            DOWNLOAD_SESSION,
+            &[
+                ("create", As(SessionCreate)),
+                ("get", As(SessionGet)),
+                ("list", As(SessionList)),
+                ("keep_alive", As(SessionKeepAlive)),
+                ("cancel", As(SessionCancel)),
+                ("fail", As(SessionFail)),
+                ("delete", As(SessionDelete)),
+            ],
+        ),
+        (
+            DOWNLOAD_FILE,
+            &[
+                ("list", As(FileList)),
+                ("get", As(FileGet)),
+                ("prepare", As(FilePrepare)),
+            ],
+        ),
+    ]
+};
+
+/// The operation `operation` of service `service`, if there is one.
+fn operation(service: &str, operation: &str) -> Option<Op> {
+    let (_, operations) = OPERATIONS.iter().find(|(s, _)| *s == service)?;
+    operations
+        .iter()
+        .find(|(o, _)| *o == operation)
+        .map(|(_, op)| *op)
+}
 
 /// What the request proves about its sender.
 enum Credentials {
@@ -265,14 +293,10 @@ async fn execute(
         input,
         ctx,
     } = call.params;
-    let op = OPERATIONS
-        .iter()
-        .find(|(s, o, _)| *s == service_id && *o == operation_id)
-        .map(|(_, _, op)| *op)
-        .ok_or(Failure::OperationNotFound {
-            service: service_id,
-            operation: operation_id,
-        })?;
+    let op = operation(&service_id, &operation_id).ok_or(Failure::OperationNotFound {
+        service: service_id,
+        operation: operation_id,
+    })?;
     let credentials = Credentials::of(ctx.and_then(|c| c.security_ctx), req)?;
     match op {
         Op::Login => {
@@ -324,41 +348,28 @@ async fn execute(
 /// Decodes the input of `op`, calls the core and encodes its answer. Each input is
 /// read whole (unknown fields refused) before the core is called.
 async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> Result<Value> {
-    const SESSION: &str = "download_session_id";
-    const ITEM: &str = "library_item_id";
-    let output = match op {
-        CallerOp::LibraryList => {
+    use CallerOp::*;
+    match op {
+        LibraryList => {
             input.finish()?;
-            service.list_libraries(caller).await?.to_vapi()
+            out(service.list_libraries(caller).await)
         }
-        CallerOp::LibraryGet => {
-            let id: LibraryId = input.read(|i| i.id("library_id"))?;
-            service.get_library(caller, id).await?.to_vapi()
-        }
-        CallerOp::ItemList => {
-            let library: LibraryId = input.read(|i| i.id("library_id"))?;
-            service.list_items(caller, library).await?.to_vapi()
-        }
-        CallerOp::ItemGet => {
-            let id: ItemId = input.read(|i| i.id(ITEM))?;
-            service.get_item(caller, id).await?.to_vapi()
-        }
-        CallerOp::ItemFileList => {
-            let id: ItemId = input.read(|i| i.id(ITEM))?;
-            service.list_item_files(caller, id).await?.to_vapi()
-        }
-        CallerOp::ItemFileGet => {
-            let (id, name): (ItemId, _) = input.read(|i| Ok((i.id(ITEM)?, i.string("name")?)))?;
+        LibraryGet => out(service.get_library(caller, input.read(library)?).await),
+        ItemList => out(service.list_items(caller, input.read(library)?).await),
+        ItemGet => out(service.get_item(caller, input.read(item)?).await),
+        ItemFileList => out(service.list_item_files(caller, input.read(item)?).await),
+        ItemFileGet => {
+            let (id, name) = input.read(|i| Ok((item(i)?, i.string("name")?)))?;
             let name = FileName::parse_or_missing(&name);
-            service.get_item_file(caller, id, name).await?.to_vapi()
+            out(service.get_item_file(caller, id, name).await)
         }
-        CallerOp::SessionCreate => {
-            let (client_token, item) = input.read(|i| {
+        SessionCreate => {
+            let spec = input.read(|i| {
                 let client_token = i.opt_string("client_token")?;
                 let item = match i.opt_structure("create_spec")? {
                     // The rest of a DownloadSessionModel is accepted and ignored.
                     Some(spec) => spec.read(|s| {
-                        let item = s.opt_string(ITEM)?;
+                        let item = s.opt_string(ITEM_ID)?;
                         s.ignore(&[
                             "id",
                             "library_item_content_version",
@@ -371,65 +382,44 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
                     })?,
                     None => None,
                 };
-                Ok((client_token, item))
+                Ok(NewSession::parse(item.as_deref(), client_token.as_deref()))
             })?;
-            let spec = NewSession::parse(item.as_deref(), client_token.as_deref());
             let id = service.create_session(caller, spec).await?;
-            Value::String(id.to_string())
+            Ok(Value::String(id.to_string()))
         }
-        CallerOp::SessionGet => {
-            let id: SessionId = input.read(|i| i.id(SESSION))?;
-            service.get_session(caller, id).await?.to_vapi()
+        SessionGet => out(service.get_session(caller, input.read(session)?).await),
+        SessionList => {
+            let item = input.read(|i| i.opt_string(ITEM_ID))?;
+            out(service
+                .list_sessions(caller, item.as_deref().map(ItemId::parse))
+                .await)
         }
-        CallerOp::SessionList => {
-            let item = input.read(|i| i.opt_string(ITEM))?;
-            let item = item.as_deref().map(ItemId::parse);
-            service.list_sessions(caller, item).await?.to_vapi()
-        }
-        CallerOp::SessionKeepAlive => {
-            let (id, progress): (SessionId, _) = input.read(|i| {
-                let id = i.id(SESSION)?;
+        SessionKeepAlive => {
+            let (id, progress) = input.read(|i| {
+                let id = session(i)?;
                 Ok((
                     id,
                     i.opt_integer("progress")?.map(Progress::new).transpose()?,
                 ))
             })?;
-            service.keep_alive(caller, id, progress).await?;
-            Value::Null
+            void(service.keep_alive(caller, id, progress).await)
         }
-        CallerOp::SessionCancel => {
-            service
-                .cancel(caller, input.read(|i| i.id(SESSION))?)
-                .await?;
-            Value::Null
-        }
-        CallerOp::SessionFail => {
-            let (id, message): (SessionId, _) =
-                input.read(|i| Ok((i.id(SESSION)?, i.opt_string("client_error_message")?)))?;
+        SessionCancel => void(service.cancel(caller, input.read(session)?).await),
+        SessionFail => {
+            let (id, message) =
+                input.read(|i| Ok((session(i)?, i.opt_string("client_error_message")?)))?;
             let message = ClientErrorMessage::parse(message.as_deref())?;
-            service.fail(caller, id, message).await?;
-            Value::Null
+            void(service.fail(caller, id, message).await)
         }
-        CallerOp::SessionDelete => {
-            service
-                .delete_session(caller, input.read(|i| i.id(SESSION))?)
-                .await?;
-            Value::Null
+        SessionDelete => void(service.delete_session(caller, input.read(session)?).await),
+        FileList => out(service.list_files(caller, input.read(session)?).await),
+        FileGet => {
+            let (id, name) = input.read(|i| Ok((session(i)?, i.string("file_name")?)))?;
+            out(service.get_file(caller, id, FileName::parse(&name)).await)
         }
-        CallerOp::FileList => {
-            let id: SessionId = input.read(|i| i.id(SESSION))?;
-            service.list_files(caller, id).await?.to_vapi()
-        }
-        CallerOp::FileGet => {
-            let (id, name): (SessionId, _) =
-                input.read(|i| Ok((i.id(SESSION)?, i.string("file_name")?)))?;
-            let name = FileName::parse(&name);
-            service.get_file(caller, id, name).await?.to_vapi()
-        }
-        CallerOp::FilePrepare => {
-            let (id, name, endpoint): (SessionId, _, _) = input.read(|i| {
-                let id = i.id(SESSION)?;
-                let name = i.string("file_name")?;
+        FilePrepare => {
+            let (id, name, endpoint) = input.read(|i| {
+                let (id, name) = (session(i)?, i.string("file_name")?);
                 let endpoint = i.opt_string("endpoint_type")?;
                 Ok((
                     id,
@@ -437,12 +427,33 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
                     endpoint.map(|e| e.parse::<EndpointType>()).transpose()?,
                 ))
             })?;
-            let name = FileName::parse(&name);
-            service
-                .prepare_file(caller, id, name, endpoint)
-                .await?
-                .to_vapi()
+            out(service
+                .prepare_file(caller, id, FileName::parse(&name), endpoint)
+                .await)
         }
-    };
-    Ok(output)
+    }
+}
+
+const ITEM_ID: &str = "library_item_id";
+
+fn library(input: &mut Input) -> Result<LibraryId> {
+    input.id("library_id")
+}
+
+fn item(input: &mut Input) -> Result<ItemId> {
+    input.id(ITEM_ID)
+}
+
+fn session(input: &mut Input) -> Result<SessionId> {
+    input.id("download_session_id")
+}
+
+/// An operation's output in vAPI encoding.
+fn out<T: ToVapi>(answer: Result<T>) -> Result<Value> {
+    Ok(answer?.to_vapi())
+}
+
+/// A void operation's output: `null`.
+fn void(answer: Result<()>) -> Result<Value> {
+    answer.map(|()| Value::Null)
 }

@@ -43,14 +43,8 @@ pub struct Readiness {
 }
 
 /// Liveness
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "Healthz",
-    tag = "ops",
-    security(),
-    responses((status = 200, description = "The process answers.", body = Health)),
-)]
+#[utoipa::path(get, path = "/healthz", operation_id = "Healthz", tag = "ops", security(),
+    responses((status = 200, description = "The process answers.", body = Health)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
@@ -58,18 +52,10 @@ async fn healthz() -> HttpResponse {
 /// Readiness
 ///
 /// Ready when the database answers and both stores can be read.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    operation_id = "Readyz",
-    tag = "ops",
-    security(),
-    responses(
-        (status = 200, description = "Ready.", body = Readiness),
+#[utoipa::path(get, path = "/readyz", operation_id = "Readyz", tag = "ops", security(),
+    responses((status = 200, description = "Ready.", body = Readiness),
         (status = 503, description = "Not ready: the database or a store cannot be reached.", body = Readiness,
-            example = json!({"status": "unavailable", "database": false, "stores": true})),
-    ),
-)]
+            example = json!({"status": "unavailable", "database": false, "stores": true}))))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let probe = state.service.probe().await;
     let (database, stores) = (probe.database, probe.stores);
@@ -93,17 +79,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 ///
 /// Requests and latency by route template, sessions by state, files by prepare status,
 /// prepare queue depth; text exposition format 0.0.4.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "Metrics",
-    tag = "ops",
-    security(),
-    responses(
-        (status = 200, description = "The metrics.", body = String, content_type = "text/plain",
-            example = "dls_prepare_queue_depth 0\n"),
-    ),
-)]
+#[utoipa::path(get, path = "/metrics", operation_id = "Metrics", tag = "ops", security(),
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain",
+        example = "dls_prepare_queue_depth 0\n")))]
 async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     let m = metrics();
     let service = &state.service;

@@ -1,5 +1,6 @@
 //! The `/api` surface (vSphere 7.0U2+ REST): plain JSON, `?action=`, 204 for void.
-//! Each handler's signature says what it parses; its annotation is its documentation.
+//! Each operation is one block: its documentation, a one-line signature naming what it
+//! parses (in the order it is checked), and the core call.
 
 use actix_web::{body::BoxBody, web, HttpRequest, HttpResponse, Responder};
 use serde::Serialize;
@@ -20,6 +21,17 @@ use crate::{
 };
 
 type Reply<T> = Result<T, ApiError>;
+
+/// 200 with the core's answer as JSON.
+fn ok<T>(answer: crate::error::Result<T>) -> Reply<web::Json<T>> {
+    Ok(web::Json(answer?))
+}
+
+/// 204 once the core is done.
+fn done(answer: crate::error::Result<()>) -> Reply<NoContent> {
+    answer?;
+    Ok(NoContent)
+}
 
 /// 201 with a JSON body.
 pub struct Created<T>(pub T);
@@ -99,60 +111,30 @@ crate::query_params! {
 ///
 /// Checks the user name and password of the Basic header and answers a new
 /// login token (a JSON string) for the `vmware-api-session-id` header.
-#[utoipa::path(
-    post,
-    path = "/api/session",
-    operation_id = "SessionCreate",
-    tag = "session",
-    security(("basic_auth" = [])),
-    responses(
-        (status = 201, description = "The login token.", body = String, content_type = "application/json",
-            example = json!("q8yW4rXl0d3JvLfS2nHk7tA9bQpZ1mVeC6uGxYiOaNs")),
-        ApiErrors<(Unauthenticated,)>,
-    )
-)]
-async fn login(service: Service, credentials: BasicAuth) -> Reply<Created<String>> {
-    let token = service
-        .login(&credentials.user, &credentials.password)
-        .await?;
+#[utoipa::path(post, path = "/api/session", operation_id = "SessionCreate", tag = "session", security(("basic_auth" = [])),
+    responses((status = 201, description = "The login token.", body = String, content_type = "application/json",
+        example = json!("q8yW4rXl0d3JvLfS2nHk7tA9bQpZ1mVeC6uGxYiOaNs")), ApiErrors<(Unauthenticated,)>))]
+async fn login(service: Service, login: BasicAuth) -> Reply<Created<String>> {
+    let token = service.login(&login.user, &login.password).await?;
     Ok(Created(token.into_string()))
 }
 
 /// Who am I
 ///
 /// The user the login token belongs to, and when it was created and last used.
-#[utoipa::path(
-    get,
-    path = "/api/session",
-    operation_id = "SessionGet",
-    tag = "session",
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The token's owner.", body = SessionInfo),
-        ApiErrors<(Unauthenticated,)>,
-    )
-)]
+#[utoipa::path(get, path = "/api/session", operation_id = "SessionGet", tag = "session", security(("api_key" = [])),
+    responses((status = 200, description = "The token's owner.", body = SessionInfo), ApiErrors<(Unauthenticated,)>))]
 async fn whoami(service: Service, token: LoginToken) -> Reply<web::Json<SessionInfo>> {
-    Ok(web::Json(service.whoami(&token).await?))
+    ok(service.whoami(&token).await)
 }
 
 /// Log out
 ///
 /// Ends the login: the token stops working on every instance.
-#[utoipa::path(
-    delete,
-    path = "/api/session",
-    operation_id = "SessionDelete",
-    tag = "session",
-    security(("api_key" = [])),
-    responses(
-        (status = 204, description = "Logged out."),
-        ApiErrors<(Unauthenticated,)>,
-    )
-)]
+#[utoipa::path(delete, path = "/api/session", operation_id = "SessionDelete", tag = "session", security(("api_key" = [])),
+    responses((status = 204, description = "Logged out."), ApiErrors<(Unauthenticated,)>))]
 async fn logout(service: Service, token: LoginToken) -> Reply<NoContent> {
-    service.logout(&token).await?;
-    Ok(NoContent)
+    done(service.logout(&token).await)
 }
 
 // ------------------------------------------------------------------- catalog
@@ -160,114 +142,48 @@ async fn logout(service: Service, token: LoginToken) -> Reply<NoContent> {
 /// List libraries
 ///
 /// Ids of every library (`System.Read`).
-#[utoipa::path(
-    get,
-    path = "/api/content/library",
-    operation_id = "LibraryList",
-    tag = "library",
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Library ids.", body = Vec<String>,
-            example = json!(["5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"])),
-        ApiErrors<(Unauthenticated, Unauthorized)>,
-    )
-)]
+#[utoipa::path(get, path = "/api/content/library", operation_id = "LibraryList", tag = "library", security(("api_key" = [])),
+    responses((status = 200, description = "Library ids.", body = Vec<String>, example = json!(["5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"])),
+        ApiErrors<(Unauthenticated, Unauthorized)>))]
 async fn list_libraries(service: Service, caller: Caller) -> Reply<web::Json<Vec<String>>> {
-    Ok(web::Json(service.list_libraries(&caller).await?))
+    ok(service.list_libraries(&caller).await)
 }
 
 /// Get a library
-#[utoipa::path(
-    get,
-    path = "/api/content/library/{id}",
-    operation_id = "LibraryGet",
-    tag = "library",
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/content/library/{id}", operation_id = "LibraryGet", tag = "library", security(("api_key" = [])),
     params(Id<LibraryId>),
-    responses(
-        (status = 200, description = "The library.", body = LibraryModel),
-        ApiErrors<(Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn get_library(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<LibraryId>,
-) -> Reply<web::Json<LibraryModel>> {
-    Ok(web::Json(service.get_library(&caller, id).await?))
+    responses((status = 200, description = "The library.", body = LibraryModel), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<web::Json<LibraryModel>> {
+    ok(service.get_library(&caller, id).await)
 }
 
 /// List the items of a library
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item",
-    operation_id = "LibraryItemList",
-    tag = "library",
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/content/library/item", operation_id = "LibraryItemList", tag = "library", security(("api_key" = [])),
     params(LibraryItemsQuery),
-    responses(
-        (status = 200, description = "Item ids.", body = Vec<String>,
-            example = json!(["1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"])),
-        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn list_items(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<LibraryItemsQuery>,
-) -> Reply<web::Json<Vec<String>>> {
-    Ok(web::Json(
-        service.list_items(&caller, query.library_id).await?,
-    ))
+    responses((status = 200, description = "Item ids.", body = Vec<String>, example = json!(["1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"])),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_items(service: Service, caller: Caller, Query(query): Query<LibraryItemsQuery>) -> Reply<web::Json<Vec<String>>> {
+    ok(service.list_items(&caller, query.library_id).await)
 }
 
 /// Get a library item
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item/{id}",
-    operation_id = "LibraryItemGet",
-    tag = "library",
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/content/library/item/{id}", operation_id = "LibraryItemGet", tag = "library", security(("api_key" = [])),
     params(Id<ItemId>),
-    responses(
-        (status = 200, description = "The item.", body = ItemModel),
-        ApiErrors<(Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn get_item(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<ItemId>,
-) -> Reply<web::Json<ItemModel>> {
-    Ok(web::Json(service.get_item(&caller, id).await?))
+    responses((status = 200, description = "The item.", body = ItemModel), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<web::Json<ItemModel>> {
+    ok(service.get_item(&caller, id).await)
 }
 
 /// List (or get) the files of a library item
 ///
 /// Without `name`, every file of the item's current content version; with it, that file.
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item/{id}/file",
-    operation_id = "LibraryItemFileList",
-    tag = "library",
-    security(("api_key" = [])),
-    params(Id<ItemId>, ItemFileQuery),
-    responses(
-        (status = 200, description = "The files, or the one named.", body = ItemFileInfoOrList),
-        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn item_files(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<ItemId>,
-    Query(query): Query<ItemFileQuery>,
-) -> Reply<web::Json<ItemFileInfoOrList>> {
+#[utoipa::path(get, path = "/api/content/library/item/{id}/file", operation_id = "LibraryItemFileList", tag = "library",
+    security(("api_key" = [])), params(Id<ItemId>, ItemFileQuery),
+    responses((status = 200, description = "The files, or the one named.", body = ItemFileInfoOrList),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn item_files(service: Service, caller: Caller, Id(id): Id<ItemId>, Query(query): Query<ItemFileQuery>) -> Reply<web::Json<ItemFileInfoOrList>> {
     Ok(web::Json(match query.name {
-        Some(name) => {
-            let name = FileName::parse_or_missing(&name);
-            ItemFileInfoOrList::One(service.get_item_file(&caller, id, name).await?)
-        }
+        Some(name) => ItemFileInfoOrList::One(service.get_item_file(&caller, id, FileName::parse_or_missing(&name)).await?),
         None => ItemFileInfoOrList::List(service.list_item_files(&caller, id).await?),
     }))
 }
@@ -279,13 +195,10 @@ async fn item_files(
 /// A session for the files of one library item (`ContentLibrary.DownloadSession`). The
 /// same `Client-Token` from the same user answers the same session id. Of the
 /// DownloadSessionModel only `library_item_id` is used.
-#[utoipa::path(
-    post,
-    path = "/api/content/library/item/download-session",
-    operation_id = "DownloadSessionCreate",
-    tag = "download_session",
-    security(("api_key" = [])),
-    params(("Client-Token" = Option<String>, Header, description = "Idempotency token, 1 to 256 visible ASCII characters.", example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")),
+#[utoipa::path(post, path = "/api/content/library/item/download-session", operation_id = "DownloadSessionCreate",
+    tag = "download_session", security(("api_key" = [])),
+    params(("Client-Token" = Option<String>, Header, description = "Idempotency token, 1 to 256 visible ASCII characters.",
+        example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")),
     request_body(content = CreateSpec, description = "The create spec.",
         example = json!({"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"})),
     responses(
@@ -298,65 +211,31 @@ async fn item_files(
                 ("delete" = (operation_id = "DownloadSessionDelete", parameters(("id" = "$response.body")))),
             )),
         ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn create_session(
-    service: Service,
-    caller: Caller,
-    Json(spec): Json<CreateSpec>,
-    ClientTokenHeader(client_token): ClientTokenHeader,
-) -> Reply<Created<String>> {
-    let spec = NewSession::parse(spec.library_item_id.as_deref(), client_token.as_deref());
-    let id = service.create_session(&caller, spec).await?;
-    Ok(Created(id.to_string()))
+    ))]
+async fn create_session(service: Service, caller: Caller, Json(spec): Json<CreateSpec>, ClientTokenHeader(token): ClientTokenHeader) -> Reply<Created<String>> {
+    let spec = NewSession::parse(spec.library_item_id.as_deref(), token.as_deref());
+    Ok(Created(service.create_session(&caller, spec).await?.to_string()))
 }
 
 /// List download sessions
 ///
 /// Ids of the caller's sessions, optionally of one item (`ContentLibrary.DownloadSession`).
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item/download-session",
-    operation_id = "DownloadSessionList",
-    tag = "download_session",
-    security(("api_key" = [])),
-    params(SessionsQuery),
-    responses(
-        (status = 200, description = "Session ids.", body = Vec<String>,
-            example = json!(["0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"])),
-        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn list_sessions(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<SessionsQuery>,
-) -> Reply<web::Json<Vec<String>>> {
-    let item = query.library_item_id;
-    Ok(web::Json(service.list_sessions(&caller, item).await?))
+#[utoipa::path(get, path = "/api/content/library/item/download-session", operation_id = "DownloadSessionList",
+    tag = "download_session", security(("api_key" = [])), params(SessionsQuery),
+    responses((status = 200, description = "Session ids.", body = Vec<String>, example = json!(["0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"])),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_sessions(service: Service, caller: Caller, Query(query): Query<SessionsQuery>) -> Reply<web::Json<Vec<String>>> {
+    ok(service.list_sessions(&caller, query.library_item_id).await)
 }
 
 /// Get a download session
 ///
 /// Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item/download-session/{id}",
-    operation_id = "DownloadSessionGet",
-    tag = "download_session",
-    security(("api_key" = [])),
-    params(Id<SessionId>),
-    responses(
-        (status = 200, description = "The session.", body = DownloadSessionModel),
-        ApiErrors<(Unauthenticated, NotFound)>,
-    )
-)]
-async fn get_session(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-) -> Reply<web::Json<DownloadSessionModel>> {
-    Ok(web::Json(service.get_session(&caller, id).await?))
+#[utoipa::path(get, path = "/api/content/library/item/download-session/{id}", operation_id = "DownloadSessionGet",
+    tag = "download_session", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 200, description = "The session.", body = DownloadSessionModel), ApiErrors<(Unauthenticated, NotFound)>))]
+async fn get_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<web::Json<DownloadSessionModel>> {
+    ok(service.get_session(&caller, id).await)
 }
 
 /// Keep alive, cancel or fail a download session
@@ -365,86 +244,35 @@ async fn get_session(
 /// the session and invalidates its download URIs; `action=fail` puts it in ERROR with
 /// the client's `client_error_message` (required). Each needs an ACTIVE session
 /// (`NOT_ALLOWED_IN_CURRENT_STATE` otherwise).
-#[utoipa::path(
-    post,
-    path = "/api/content/library/item/download-session/{id}",
-    operation_id = "DownloadSessionAction",
-    tag = "download_session",
-    security(("api_key" = [])),
-    params(
-        Id<SessionId>,
-        ("action" = SessionAction, Query, description = "The operation."),
-    ),
-    request_body(content = Option<SessionActionBody>, description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel: none.",
-        example = json!({"progress": 42})),
-    responses(
-        (status = 204, description = "Done."),
-        ApiErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn session_action(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-    Action(action): Action<SessionAction>,
-    body: Body,
-) -> Reply<NoContent> {
-    let action = action.with_body(body).await?;
-    action.run(&service, &caller, id).await?;
-    Ok(NoContent)
+#[utoipa::path(post, path = "/api/content/library/item/download-session/{id}", operation_id = "DownloadSessionAction",
+    tag = "download_session", security(("api_key" = [])),
+    params(Id<SessionId>, ("action" = SessionAction, Query, description = "The operation.")),
+    request_body(content = Option<SessionActionBody>,
+        description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel: none.", example = json!({"progress": 42})),
+    responses((status = 204, description = "Done."), ApiErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn session_action(service: Service, caller: Caller, Id(id): Id<SessionId>, Action(action): Action<SessionAction>, body: Body) -> Reply<NoContent> {
+    done(SessionActionBody::read(action, body).await?.run(&service, &caller, id).await)
 }
 
 /// Delete a download session
-#[utoipa::path(
-    delete,
-    path = "/api/content/library/item/download-session/{id}",
-    operation_id = "DownloadSessionDelete",
-    tag = "download_session",
-    security(("api_key" = [])),
-    params(Id<SessionId>),
-    responses(
-        (status = 204, description = "Deleted."),
-        ApiErrors<(Unauthenticated, NotFound)>,
-    )
-)]
-async fn delete_session(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-) -> Reply<NoContent> {
-    service.delete_session(&caller, id).await?;
-    Ok(NoContent)
+#[utoipa::path(delete, path = "/api/content/library/item/download-session/{id}", operation_id = "DownloadSessionDelete",
+    tag = "download_session", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 204, description = "Deleted."), ApiErrors<(Unauthenticated, NotFound)>))]
+async fn delete_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<NoContent> {
+    done(service.delete_session(&caller, id).await)
 }
 
 /// List (or get) the files of a download session
 ///
 /// Without `file_name`, every file of the session with its prepare status; with it, that
 /// file. A PREPARED file carries its `download_endpoint`. Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/api/content/library/item/download-session/{id}/file",
-    operation_id = "DownloadSessionFileList",
-    tag = "download_session_file",
-    security(("api_key" = [])),
-    params(Id<SessionId>, SessionFileQuery),
-    responses(
-        (status = 200, description = "The files, or the one named.", body = DownloadFileInfoOrList),
-        ApiErrors<(BadRequest, Unauthenticated, NotFound)>,
-    )
-)]
-async fn files(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-    Query(query): Query<SessionFileQuery>,
-) -> Reply<web::Json<DownloadFileInfoOrList>> {
+#[utoipa::path(get, path = "/api/content/library/item/download-session/{id}/file", operation_id = "DownloadSessionFileList",
+    tag = "download_session_file", security(("api_key" = [])), params(Id<SessionId>, SessionFileQuery),
+    responses((status = 200, description = "The files, or the one named.", body = DownloadFileInfoOrList),
+        ApiErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn files(service: Service, caller: Caller, Id(id): Id<SessionId>, Query(query): Query<SessionFileQuery>) -> Reply<web::Json<DownloadFileInfoOrList>> {
     Ok(web::Json(match query.file_name {
-        Some(name) => {
-            let info = service
-                .get_file(&caller, id, FileName::parse(&name))
-                .await?;
-            DownloadFileInfoOrList::One(Box::new(info))
-        }
+        Some(name) => DownloadFileInfoOrList::One(Box::new(service.get_file(&caller, id, FileName::parse(&name)).await?)),
         None => DownloadFileInfoOrList::List(service.list_files(&caller, id).await?),
     }))
 }
@@ -455,33 +283,14 @@ async fn files(
 /// `download_endpoint`) or `ERROR`. A file already requested, preparing or prepared
 /// answers its current info. `DIRECT` needs a session created with
 /// `ContentLibrary.ReadStorage` (`UNAUTHORIZED` otherwise).
-#[utoipa::path(
-    post,
-    path = "/api/content/library/item/download-session/{id}/file",
-    operation_id = "DownloadSessionFilePrepare",
-    tag = "download_session_file",
-    security(("api_key" = [])),
-    params(
-        Id<SessionId>,
-        ("action" = FileAction, Query, description = "The operation."),
-    ),
+#[utoipa::path(post, path = "/api/content/library/item/download-session/{id}/file", operation_id = "DownloadSessionFilePrepare",
+    tag = "download_session_file", security(("api_key" = [])),
+    params(Id<SessionId>, ("action" = FileAction, Query, description = "The operation.")),
     request_body(content = PrepareSpec, description = "Which file, and how to hand it out.",
         example = json!({"file_name": "disk-0.vmdk", "endpoint_type": "HTTPS"})),
-    responses(
-        (status = 200, description = "The file's info.", body = DownloadFileInfo),
-        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn file_action(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-    _prepare: Action<FileAction>,
-    Json(spec): Json<PrepareSpec>,
-) -> Reply<web::Json<DownloadFileInfo>> {
+    responses((status = 200, description = "The file's info.", body = DownloadFileInfo),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn file_action(service: Service, caller: Caller, Id(id): Id<SessionId>, _prepare: Action<FileAction>, Json(spec): Json<PrepareSpec>) -> Reply<web::Json<DownloadFileInfo>> {
     let endpoint = spec.endpoint_type()?;
-    let info = service
-        .prepare_file(&caller, id, spec.file_name(), endpoint)
-        .await?;
-    Ok(web::Json(info))
+    ok(service.prepare_file(&caller, id, spec.file_name(), endpoint).await)
 }

@@ -1,5 +1,7 @@
 //! The legacy `/rest/com/vmware/...` surface (vSphere 6.5+, govc, Ansible): answers wrapped
 //! in `{"value": ...}`, `?~action=`, `id:{id}` path ids, 200 without body for void operations.
+//! Laid out like `rest_api`: one block per operation. Where one path serves several
+//! `~action`s, the handler takes the action and reads the body that action takes.
 
 mod wire;
 
@@ -11,8 +13,8 @@ use actix_web::{
 pub use self::wire::*;
 use super::{
     errors::{
-        BadRequest, NotFound, PayloadTooLarge, RestError, RestErrors, Surface, Unauthenticated,
-        Unauthorized,
+        no_route, BadRequest, NotFound, PayloadTooLarge, RestError, RestErrors, Surface,
+        Unauthenticated, Unauthorized,
     },
     extract::{
         delete, get, login_token, post, Action, BasicAuth, Body, FromQuery, Id, Json, Query,
@@ -23,7 +25,6 @@ use super::{
 };
 use crate::{
     domain::{Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId},
-    error::Error,
     service::Service,
 };
 
@@ -34,6 +35,11 @@ const HEADER_AUTHN_ONLY: &str = "vmware-use-header-authn";
 const COOKIE_PATH: &str = "/rest";
 
 type Reply<T> = Result<T, RestError>;
+
+/// 200 with `{"value": answer}`.
+fn value<T, V: From<T>>(answer: crate::error::Result<T>) -> Reply<V> {
+    Ok(V::from(answer?))
+}
 
 /// A resource whose unmatched methods answer with the `/rest` error body, not
 /// actix's empty 405.
@@ -81,13 +87,98 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn not_found(req: HttpRequest) -> Reply<HttpResponse> {
-    let path = req.path().to_string();
-    Err(Error::not_found(
-        "com.vmware.vapi.rest.not_found",
-        format!("No operation at {} {path}.", req.method()),
-        &[&path],
-    )
-    .into())
+    Err(no_route(&req).into())
+}
+
+// ------------------------------------------------------------------- session
+
+/// Log in (or, with `~action=get`, who am I)
+///
+/// Without `~action`: checks the Basic credentials and answers `{"value": token}`, also
+/// setting the `vmware-api-session-id` cookie (for path `/rest`) unless the request has
+/// `vmware-use-header-authn: true`. With `~action=get`: the owner of the token sent.
+#[utoipa::path(post, path = "/rest/com/vmware/cis/session", operation_id = "RestSessionCreate", tag = "rest",
+    security(("basic_auth" = []), ("api_key" = [])),
+    params(
+        ("~action" = Option<RestSessionAction>, Query, description = "`get`: who am I; absent: log in."),
+        ("vmware-use-header-authn" = Option<String>, Header, description = "`true`: do not set the session cookie.", example = "true"),
+    ),
+    responses(
+        (status = 200, description = "`{\"value\": token}` (login) or `{\"value\": SessionInfo}` (`~action=get`).", body = RestLoginOrWhoAmI),
+        RestErrors<(BadRequest, Unauthenticated)>,
+    ))]
+async fn session_post(service: Service, Action(action): Action<Option<RestSessionAction>>, req: HttpRequest) -> Reply<HttpResponse> {
+    let mut reply = HttpResponse::Ok();
+    let answer = match action {
+        None => {
+            let login = BasicAuth::of(&req)?;
+            let token = service.login(&login.user, &login.password).await?.into_string();
+            if !header_authn_only(&req) {
+                reply.cookie(session_cookie(&req, token.clone()));
+            }
+            RestLoginOrWhoAmI::Token(token.into())
+        }
+        Some(RestSessionAction::Get) => RestLoginOrWhoAmI::WhoAmI(service.whoami(&login_token(&req)?).await?.into()),
+    };
+    Ok(reply.json(answer))
+}
+
+fn header_authn_only(req: &HttpRequest) -> bool {
+    let value = req.headers().get(HEADER_AUTHN_ONLY).and_then(|v| v.to_str().ok());
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
+    // Secure only when the client reached us over TLS: a Secure cookie sent
+    // over plain HTTP would never come back.
+    let https = req.connection_info().scheme() == "https";
+    Cookie::build(SESSION_HEADER, token).path(COOKIE_PATH).http_only(true).secure(https).finish()
+}
+
+/// Log out
+///
+/// Ends the login everywhere and expires the session cookie.
+#[utoipa::path(delete, path = "/rest/com/vmware/cis/session", operation_id = "RestSessionDelete", tag = "rest",
+    security(("api_key" = [])), responses((status = 200, description = "Logged out (no body)."), RestErrors<(Unauthenticated,)>))]
+async fn logout(service: Service, token: LoginToken, req: HttpRequest) -> Reply<HttpResponse> {
+    service.logout(&token).await?;
+    let mut expired = session_cookie(&req, String::new());
+    expired.set_max_age(CookieAge::ZERO);
+    Ok(HttpResponse::Ok().cookie(expired).finish())
+}
+
+// ------------------------------------------------------------------- catalog
+
+/// List libraries
+#[utoipa::path(get, path = "/rest/com/vmware/content/library", operation_id = "RestLibraryList", tag = "rest",
+    security(("api_key" = [])),
+    responses((status = 200, description = "Library ids.", body = RestValueStrings), RestErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_libraries(service: Service, caller: Caller) -> Reply<RestValueStrings> {
+    value(service.list_libraries(&caller).await)
+}
+
+/// Get a library
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/id:{id}", operation_id = "RestLibraryGet", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    responses((status = 200, description = "The library.", body = RestValueLibrary), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<RestValueLibrary> {
+    value(service.get_library(&caller, id).await)
+}
+
+/// List the items of a library
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item", operation_id = "RestLibraryItemList", tag = "rest",
+    security(("api_key" = [])), params(LibraryItemsQuery),
+    responses((status = 200, description = "Item ids.", body = RestValueStrings), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_items(service: Service, caller: Caller, Query(query): Query<LibraryItemsQuery>) -> Reply<RestValueStrings> {
+    value(service.list_items(&caller, query.library_id).await)
+}
+
+/// Get a library item
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/id:{id}", operation_id = "RestLibraryItemGet", tag = "rest",
+    security(("api_key" = [])), params(Id<ItemId>),
+    responses((status = 200, description = "The item.", body = RestValueItem), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<RestValueItem> {
+    value(service.get_item(&caller, id).await)
 }
 
 crate::query_params! {
@@ -99,229 +190,23 @@ crate::query_params! {
     }
 }
 
-crate::query_params! {
-    /// `GET /rest/com/vmware/content/library/item/downloadsession/file`.
-    pub struct SessionFilesQuery {
-        /// The session.
-        #[param(value_type = String, example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0")]
-        pub download_session_id: SessionId,
-    }
-}
-
-// ------------------------------------------------------------------- session
-
-/// Log in (or, with `~action=get`, who am I)
-///
-/// Without `~action`: checks the Basic credentials and answers `{"value": token}`, also
-/// setting the `vmware-api-session-id` cookie (for path `/rest`) unless the request has
-/// `vmware-use-header-authn: true`. With `~action=get`: the owner of the token sent.
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/cis/session",
-    operation_id = "RestSessionCreate",
-    tag = "rest",
-    security(("basic_auth" = []), ("api_key" = [])),
-    params(
-        ("~action" = Option<RestSessionAction>, Query, description = "`get`: who am I; absent: log in."),
-        ("vmware-use-header-authn" = Option<String>, Header, description = "`true`: do not set the session cookie.", example = "true"),
-    ),
-    responses(
-        (status = 200, description = "`{\"value\": token}` (login) or `{\"value\": SessionInfo}` (`~action=get`).", body = RestLoginOrWhoAmI),
-        RestErrors<(BadRequest, Unauthenticated)>,
-    )
-)]
-async fn session_post(
-    service: Service,
-    Action(action): Action<Option<RestSessionAction>>,
-    req: HttpRequest,
-) -> Reply<HttpResponse> {
-    let mut reply = HttpResponse::Ok();
-    let answer = match action {
-        None => {
-            let credentials = BasicAuth::of(&req)?;
-            let token = service
-                .login(&credentials.user, &credentials.password)
-                .await?
-                .into_string();
-            if !header_authn_only(&req) {
-                reply.cookie(session_cookie(&req, token.clone()));
-            }
-            RestLoginOrWhoAmI::Token(token.into())
-        }
-        Some(RestSessionAction::Get) => {
-            let token = login_token(&req)?;
-            RestLoginOrWhoAmI::WhoAmI(service.whoami(&token).await?.into())
-        }
-    };
-    Ok(reply.json(answer))
-}
-
-fn header_authn_only(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(HEADER_AUTHN_ONLY)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
-fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
-    // Secure only when the client reached us over TLS: a Secure cookie sent
-    // over plain HTTP would never come back.
-    let https = req.connection_info().scheme() == "https";
-    Cookie::build(SESSION_HEADER, token)
-        .path(COOKIE_PATH)
-        .http_only(true)
-        .secure(https)
-        .finish()
-}
-
-/// Log out
-///
-/// Ends the login everywhere and expires the session cookie.
-#[utoipa::path(
-    delete,
-    path = "/rest/com/vmware/cis/session",
-    operation_id = "RestSessionDelete",
-    tag = "rest",
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Logged out (no body)."),
-        RestErrors<(Unauthenticated,)>,
-    )
-)]
-async fn logout(service: Service, token: LoginToken, req: HttpRequest) -> Reply<HttpResponse> {
-    service.logout(&token).await?;
-    let mut expired = session_cookie(&req, String::new());
-    expired.set_max_age(CookieAge::ZERO);
-    Ok(HttpResponse::Ok().cookie(expired).finish())
-}
-
-// ------------------------------------------------------------------- catalog
-
-/// List libraries
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library",
-    operation_id = "RestLibraryList",
-    tag = "rest",
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Library ids.", body = RestValueStrings),
-        RestErrors<(Unauthenticated, Unauthorized)>,
-    )
-)]
-async fn list_libraries(service: Service, caller: Caller) -> Reply<RestValueStrings> {
-    Ok(service.list_libraries(&caller).await?.into())
-}
-
-/// Get a library
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/id:{id}",
-    operation_id = "RestLibraryGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(Id<LibraryId>),
-    responses(
-        (status = 200, description = "The library.", body = RestValueLibrary),
-        RestErrors<(Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn get_library(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<LibraryId>,
-) -> Reply<RestValueLibrary> {
-    Ok(service.get_library(&caller, id).await?.into())
-}
-
-/// List the items of a library
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item",
-    operation_id = "RestLibraryItemList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(LibraryItemsQuery),
-    responses(
-        (status = 200, description = "Item ids.", body = RestValueStrings),
-        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn list_items(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<LibraryItemsQuery>,
-) -> Reply<RestValueStrings> {
-    Ok(service.list_items(&caller, query.library_id).await?.into())
-}
-
-/// Get a library item
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/id:{id}",
-    operation_id = "RestLibraryItemGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(Id<ItemId>),
-    responses(
-        (status = 200, description = "The item.", body = RestValueItem),
-        RestErrors<(Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<RestValueItem> {
-    Ok(service.get_item(&caller, id).await?.into())
-}
-
 /// List the files of a library item
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/file",
-    operation_id = "RestLibraryItemFileList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(ItemFilesQuery),
-    responses(
-        (status = 200, description = "The files.", body = RestValueItemFiles),
-        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn item_files(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<ItemFilesQuery>,
-) -> Reply<RestValueItemFiles> {
-    let files = service
-        .list_item_files(&caller, query.library_item_id)
-        .await?;
-    Ok(files.into())
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/file", operation_id = "RestLibraryItemFileList", tag = "rest",
+    security(("api_key" = [])), params(ItemFilesQuery),
+    responses((status = 200, description = "The files.", body = RestValueItemFiles), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn item_files(service: Service, caller: Caller, Query(query): Query<ItemFilesQuery>) -> Reply<RestValueItemFiles> {
+    value(service.list_item_files(&caller, query.library_item_id).await)
 }
 
 /// Get one file of a library item
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/file/id:{id}",
-    operation_id = "RestLibraryItemFileGet",
-    tag = "rest",
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/file/id:{id}", operation_id = "RestLibraryItemFileGet", tag = "rest",
     security(("api_key" = [])),
-    params(
-        Id<ItemId>,
-        ("~action" = RestItemFileAction, Query, description = "The operation."),
-    ),
+    params(Id<ItemId>, ("~action" = RestItemFileAction, Query, description = "The operation.")),
     request_body(content = RestItemFileBody, description = "Which file."),
-    responses(
-        (status = 200, description = "The file.", body = RestValueItemFile),
-        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn item_file_action(
-    service: Service,
-    caller: Caller,
-    _get: Action<RestItemFileAction>,
-    Id(item): Id<ItemId>,
-    Json(spec): Json<RestItemFileBody>,
-) -> Reply<RestValueItemFile> {
-    let name = FileName::parse_or_missing(&spec.name);
-    Ok(service.get_item_file(&caller, item, name).await?.into())
+    responses((status = 200, description = "The file.", body = RestValueItemFile),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn item_file_action(service: Service, caller: Caller, _get: Action<RestItemFileAction>, Id(item): Id<ItemId>, Json(spec): Json<RestItemFileBody>) -> Reply<RestValueItemFile> {
+    value(service.get_item_file(&caller, item, FileName::parse_or_missing(&spec.name)).await)
 }
 
 // --------------------------------------------------------- download sessions
@@ -331,38 +216,24 @@ async fn item_file_action(
 /// Without `~action`: creates a session for `create_spec.library_item_id`; the same
 /// `client_token` from the same user answers the same id. With `~action=list`: the ids of
 /// the caller's sessions, of one item when `library_item_id` is given (body or query).
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/download-session",
-    operation_id = "RestDownloadSessionCreate",
-    tag = "rest",
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/download-session", operation_id = "RestDownloadSessionCreate",
+    tag = "rest", security(("api_key" = [])),
     params(
         ("~action" = Option<RestCollectionAction>, Query, description = "`list`: list sessions; absent: create."),
         ("library_item_id" = Option<String>, Query, description = "list: only the sessions of this item (when the body has none)."),
     ),
-    request_body(content = Option<RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.", example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
+    request_body(content = Option<RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.",
+        example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
     responses(
         // No links: with `~action=list` the value is a list, which a link would paste into a URL.
         (status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (list).", body = RestIdOrIds),
         RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn download_session_post(
-    service: Service,
-    caller: Caller,
-    Action(action): Action<Option<RestCollectionAction>>,
-    body: Body,
-    req: HttpRequest,
-) -> Reply<RestIdOrIds> {
+    ))]
+async fn download_session_post(service: Service, caller: Caller, Action(action): Action<Option<RestCollectionAction>>, body: Body, req: HttpRequest) -> Reply<RestIdOrIds> {
     Ok(match RestCollectionBody::read(action, body).await? {
         RestCollectionBody::Create(spec) => {
-            let spec = NewSession::parse(
-                spec.create_spec.library_item_id.as_deref(),
-                spec.client_token.as_deref(),
-            );
-            let id = service.create_session(&caller, spec).await?;
-            RestIdOrIds::Id(id.to_string().into())
+            let spec = NewSession::parse(spec.create_spec.library_item_id.as_deref(), spec.client_token.as_deref());
+            RestIdOrIds::Id(service.create_session(&caller, spec).await?.to_string().into())
         }
         RestCollectionBody::List(spec) => {
             // The query names the item only when the body does not.
@@ -376,48 +247,21 @@ async fn download_session_post(
 }
 
 /// List download sessions
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/download-session",
-    operation_id = "RestDownloadSessionList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(SessionsQuery),
-    responses(
-        (status = 200, description = "Session ids.", body = RestValueStrings),
-        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>,
-    )
-)]
-async fn list_sessions(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<SessionsQuery>,
-) -> Reply<RestValueStrings> {
-    let item = query.library_item_id;
-    Ok(service.list_sessions(&caller, item).await?.into())
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/download-session", operation_id = "RestDownloadSessionList",
+    tag = "rest", security(("api_key" = [])), params(SessionsQuery),
+    responses((status = 200, description = "Session ids.", body = RestValueStrings), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_sessions(service: Service, caller: Caller, Query(query): Query<SessionsQuery>) -> Reply<RestValueStrings> {
+    value(service.list_sessions(&caller, query.library_item_id).await)
 }
 
 /// Get a download session
 ///
 /// Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(Id<SessionId>),
-    responses(
-        (status = 200, description = "The session.", body = RestValueDownloadSession),
-        RestErrors<(Unauthenticated, NotFound)>,
-    )
-)]
-async fn get_session(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-) -> Reply<RestValueDownloadSession> {
-    Ok(service.get_session(&caller, id).await?.into())
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionGet",
+    tag = "rest", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 200, description = "The session.", body = RestValueDownloadSession), RestErrors<(Unauthenticated, NotFound)>))]
+async fn get_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<RestValueDownloadSession> {
+    value(service.get_session(&caller, id).await)
 }
 
 /// Keep alive, cancel or fail a download session (or list the sessions of an item)
@@ -425,60 +269,33 @@ async fn get_session(
 /// `keep-alive` (optional `progress`), `cancel` and `fail` (required `client_error_message`)
 /// act on the session `id` and answer 200 without a body. `list` is the generic vAPI form
 /// of list: there `id` names a library item, and the answer is `{"value": [id]}` (JSON).
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionAction",
-    tag = "rest",
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionAction",
+    tag = "rest", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "Download session id (library item id for `list`).", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
         ("~action" = RestSessionIdAction, Query, description = "The operation."),
     ),
-    request_body(content = Option<SessionActionBody>, description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel, list: none.", example = json!({"client_error_message": "disk full"})),
-    responses(
-        (status = 200, description = "Done: no body; for `list`, `{\"value\": [id]}`."),
-        RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn session_action(
-    service: Service,
-    caller: Caller,
-    Action(action): Action<RestSessionIdAction>,
-    req: HttpRequest,
-    body: Body,
-) -> Reply<Either<RestValueStrings, Void>> {
+    request_body(content = Option<SessionActionBody>,
+        description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel, list: none.", example = json!({"client_error_message": "disk full"})),
+    responses((status = 200, description = "Done: no body; for `list`, `{\"value\": [id]}`."), RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn session_action(service: Service, caller: Caller, Action(action): Action<RestSessionIdAction>, req: HttpRequest, body: Body) -> Reply<Either<RestValueStrings, Void>> {
     // The id names a library item for `list`, a session otherwise.
     let raw_id = req.match_info().get("id").unwrap_or_default();
     let action = match action {
-        RestSessionIdAction::List => {
-            let item = Some(ItemId::parse(raw_id));
-            let ids = service.list_sessions(&caller, item).await?;
-            return Ok(Either::Left(ids.into()));
-        }
+        RestSessionIdAction::List => return Ok(Either::Left(value(service.list_sessions(&caller, Some(ItemId::parse(raw_id))).await)?)),
         RestSessionIdAction::KeepAlive => SessionAction::KeepAlive,
         RestSessionIdAction::Cancel => SessionAction::Cancel,
         RestSessionIdAction::Fail => SessionAction::Fail,
     };
     let id = SessionId::parse(raw_id)?;
-    let action = action.with_body(body).await?;
-    action.run(&service, &caller, id).await?;
+    SessionActionBody::read(action, body).await?.run(&service, &caller, id).await?;
     Ok(Either::Right(Void))
 }
 
 /// Delete a download session
-#[utoipa::path(
-    delete,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionDelete",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(Id<SessionId>),
-    responses(
-        (status = 200, description = "Deleted (no body)."),
-        RestErrors<(Unauthenticated, NotFound)>,
-    )
-)]
+#[utoipa::path(delete, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionDelete",
+    tag = "rest", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 200, description = "Deleted (no body)."), RestErrors<(Unauthenticated, NotFound)>))]
 async fn delete_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<Void> {
     service.delete_session(&caller, id).await?;
     Ok(Void)
@@ -486,30 +303,24 @@ async fn delete_session(service: Service, caller: Caller, Id(id): Id<SessionId>)
 
 // ------------------------------------------------------------------- files
 
+crate::query_params! {
+    /// `GET /rest/com/vmware/content/library/item/downloadsession/file`.
+    pub struct SessionFilesQuery {
+        /// The session.
+        #[param(value_type = String, example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0")]
+        pub download_session_id: SessionId,
+    }
+}
+
 /// List the files of a download session
 ///
 /// Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/downloadsession/file",
-    operation_id = "RestDownloadSessionFileList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(SessionFilesQuery),
-    responses(
-        (status = 200, description = "The files with their prepare status.", body = RestValueDownloadFiles),
-        RestErrors<(BadRequest, Unauthenticated, NotFound)>,
-    )
-)]
-async fn list_files(
-    service: Service,
-    caller: Caller,
-    Query(query): Query<SessionFilesQuery>,
-) -> Reply<RestValueDownloadFiles> {
-    let files = service
-        .list_files(&caller, query.download_session_id)
-        .await?;
-    Ok(files.into())
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/downloadsession/file", operation_id = "RestDownloadSessionFileList",
+    tag = "rest", security(("api_key" = [])), params(SessionFilesQuery),
+    responses((status = 200, description = "The files with their prepare status.", body = RestValueDownloadFiles),
+        RestErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn list_files(service: Service, caller: Caller, Query(query): Query<SessionFilesQuery>) -> Reply<RestValueDownloadFiles> {
+    value(service.list_files(&caller, query.download_session_id).await)
 }
 
 /// Get or prepare one file of a download session
@@ -517,40 +328,16 @@ async fn list_files(
 /// `get`: the file's info. `prepare`: asks for the file to be staged (`endpoint_type`
 /// `HTTPS` by default; `DIRECT` needs a session created with `ContentLibrary.ReadStorage`);
 /// poll with `get` until `PREPARED`.
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}",
-    operation_id = "RestDownloadSessionFileAction",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        Id<SessionId>,
-        ("~action" = RestFileAction, Query, description = "The operation."),
-    ),
-    request_body(content = RestFileActionBody, description = "`{\"file_name\"}`, plus `endpoint_type` for prepare.", example = json!({"file_name": "disk-0.vmdk"})),
-    responses(
-        (status = 200, description = "The file's info.", body = RestValueDownloadFile),
-        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
-    )
-)]
-async fn file_action(
-    service: Service,
-    caller: Caller,
-    Id(id): Id<SessionId>,
-    Action(action): Action<RestFileAction>,
-    body: Body,
-) -> Reply<RestValueDownloadFile> {
-    let info = match RestFileActionBody::read(action, body).await? {
-        RestFileActionBody::Get(spec) => {
-            let name = FileName::parse(&spec.file_name);
-            service.get_file(&caller, id, name).await?
-        }
-        RestFileActionBody::Prepare(spec) => {
-            let endpoint = spec.endpoint_type()?;
-            service
-                .prepare_file(&caller, id, spec.file_name(), endpoint)
-                .await?
-        }
-    };
-    Ok(info.into())
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}", operation_id = "RestDownloadSessionFileAction",
+    tag = "rest", security(("api_key" = [])),
+    params(Id<SessionId>, ("~action" = RestFileAction, Query, description = "The operation.")),
+    request_body(content = RestFileActionBody, description = "`{\"file_name\"}`, plus `endpoint_type` for prepare.",
+        example = json!({"file_name": "disk-0.vmdk"})),
+    responses((status = 200, description = "The file's info.", body = RestValueDownloadFile),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn file_action(service: Service, caller: Caller, Id(id): Id<SessionId>, Action(action): Action<RestFileAction>, body: Body) -> Reply<RestValueDownloadFile> {
+    value(match RestFileActionBody::read(action, body).await? {
+        RestFileActionBody::Get(spec) => service.get_file(&caller, id, FileName::parse(&spec.file_name)).await,
+        RestFileActionBody::Prepare(spec) => service.prepare_file(&caller, id, spec.file_name(), spec.endpoint_type()?).await,
+    })
 }

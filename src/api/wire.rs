@@ -11,7 +11,7 @@ use utoipa::{
     ToSchema,
 };
 
-use super::extract::{missing_body, ActionName, Body, JsonBody};
+use super::extract::{json_bodies, ActionName};
 use crate::{
     domain::{
         models::{DownloadFileInfo, ItemFileInfo},
@@ -24,14 +24,38 @@ use crate::{
 
 // ------------------------------------------------------------------ unions
 
-/// The schema of a request that is an action with the body it read: the union of
-/// those bodies (`one_of` when their required fields tell them apart, else `any_of`).
+/// A request that is an action with the body it reads: declares the enum (one variant per
+/// action, carrying the body that action takes, if any), `read` (which reads exactly that
+/// body) and its schema: the union of those bodies (`one_of` when their required fields
+/// tell them apart, else `any_of`).
 macro_rules! action_bodies {
-    ($($name:ident = $union:ident<$alternatives:ty> $description:literal;)*) => {
+    ($(
+        $(#[$meta:meta])*
+        pub enum $name:ident for $action:ident = $union:ident $description:literal {
+            $($variant:ident $(($body:ty))?),+ $(,)?
+        }
+    )*) => {
         $(
+            $(#[$meta])*
+            pub enum $name {
+                $($variant $(($body))?),+
+            }
+
+            impl $name {
+                pub async fn read(
+                    action: $action,
+                    body: $crate::api::extract::Body,
+                ) -> $crate::error::Result<Self> {
+                    let _ = &body;
+                    Ok(match action {
+                        $($action::$variant => $name::$variant $((body.json::<$body>().await?))?),+
+                    })
+                }
+            }
+
             impl utoipa::PartialSchema for $name {
                 fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-                    $crate::api::wire::$union::<$alternatives>($description)
+                    $crate::api::wire::$union::<($($($body,)?)+)>($description)
                 }
             }
 
@@ -39,7 +63,7 @@ macro_rules! action_bodies {
                 fn schemas(
                     out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>,
                 ) {
-                    <$alternatives as $crate::api::wire::Alternatives>::schemas(out);
+                    <($($($body,)?)+) as $crate::api::wire::Alternatives>::schemas(out);
                 }
             }
         )*
@@ -116,13 +140,6 @@ pub struct CreateSpec {
     pub expiration_time: Option<serde_json::Value>,
 }
 
-/// Without a body, create finds no item and says so.
-impl JsonBody for CreateSpec {
-    fn absent() -> Result<Self> {
-        Ok(Self::default())
-    }
-}
-
 /// Body of keep-alive.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -130,12 +147,6 @@ pub struct KeepAliveSpec {
     /// Client progress, 0..100.
     #[schema(minimum = 0, maximum = 100, example = 42)]
     pub progress: Option<i64>,
-}
-
-impl JsonBody for KeepAliveSpec {
-    fn absent() -> Result<Self> {
-        Ok(Self::default())
-    }
 }
 
 impl KeepAliveSpec {
@@ -154,12 +165,6 @@ pub struct FailSpec {
     pub client_error_message: Option<String>,
 }
 
-impl JsonBody for FailSpec {
-    fn absent() -> Result<Self> {
-        Ok(Self::default())
-    }
-}
-
 /// Body of prepare.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -173,10 +178,13 @@ pub struct PrepareSpec {
     endpoint_type: Option<String>,
 }
 
-impl JsonBody for PrepareSpec {
-    fn absent() -> Result<Self> {
-        missing_body("file_name")
-    }
+json_bodies! {
+    // Without a body, create finds no item and says so; keep-alive changes no progress;
+    // fail has no message and says so.
+    CreateSpec: default;
+    KeepAliveSpec: default;
+    FailSpec: default;
+    PrepareSpec: needs "file_name";
 }
 
 impl PrepareSpec {
@@ -223,23 +231,15 @@ pub enum SessionAction {
 
 impl ActionName for SessionAction {}
 
-impl SessionAction {
-    /// Reads the body this action takes (keep-alive and fail; cancel reads none).
-    pub async fn with_body(self, body: Body) -> Result<SessionActionBody> {
-        Ok(match self {
-            SessionAction::KeepAlive => SessionActionBody::KeepAlive(body.json().await?),
-            SessionAction::Cancel => SessionActionBody::Cancel,
-            SessionAction::Fail => SessionActionBody::Fail(body.json().await?),
-        })
+action_bodies! {
+    /// A session action with the body it read: keep-alive reads a [`KeepAliveSpec`], fail a
+    /// [`FailSpec`], cancel nothing. A field the action does not read is `INVALID_ARGUMENT`.
+    pub enum SessionActionBody for SessionAction = one_of
+        "The body of a session action: keep-alive reads a `KeepAliveSpec`, fail a `FailSpec`, cancel none. A field the action does not read is `INVALID_ARGUMENT`." {
+        KeepAlive(KeepAliveSpec),
+        Cancel,
+        Fail(FailSpec),
     }
-}
-
-/// A session action with the body it read: keep-alive reads a [`KeepAliveSpec`], fail a
-/// [`FailSpec`], cancel nothing. A field the action does not read is `INVALID_ARGUMENT`.
-pub enum SessionActionBody {
-    KeepAlive(KeepAliveSpec),
-    Cancel,
-    Fail(FailSpec),
 }
 
 impl SessionActionBody {
@@ -255,11 +255,6 @@ impl SessionActionBody {
             }
         }
     }
-}
-
-action_bodies! {
-    SessionActionBody = one_of<(KeepAliveSpec, FailSpec)>
-        "The body of a session action: keep-alive reads a `KeepAliveSpec`, fail a `FailSpec`, cancel none. A field the action does not read is `INVALID_ARGUMENT`.";
 }
 
 /// `?action=` of `POST /api/content/library/item/download-session/{id}/file`.

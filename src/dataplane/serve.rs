@@ -41,9 +41,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The path segments, fully percent-decoded (the URI builder encodes the file name).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 struct Target {
+    /// Signed token of the endpoint.
     token: String,
+    /// The file's name.
+    #[param(example = "disk-0.vmdk")]
     file_name: String,
 }
 
@@ -80,34 +84,21 @@ fn refused() -> Error {
 /// path is the credential. Valid while the session is ACTIVE and its lease runs; each
 /// request renews the lease. One `Range` (`bytes=a-b`, `a-`, `-n`) answers 206, an
 /// unsatisfiable one 416; `If-Range` with the ETag or Last-Modified guards resumption.
-#[utoipa::path(
-    get,
-    path = "/cls/data/{token}/{file_name}",
-    operation_id = "DataDownload",
-    tag = "data",
-    security(),
-    params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
+#[utoipa::path(get, path = "/cls/data/{token}/{file_name}", operation_id = "DataDownload", tag = "data", security(),
+    params(Target,
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1048575`.", example = "bytes=0-1023"),
         ("If-Range" = Option<String>, Header, description = "Honour Range only if the file still has this ETag or Last-Modified."),
     ),
     responses(
-        (status = 200, description = "The whole file.", headers(
+        (status = 200, description = "The whole file.", content((FileBytes = "application/octet-stream"), ("*/*")), headers(
             ("ETag" = String, description = "Quoted SHA-256 of the content."),
             ("Accept-Ranges" = String, description = "`bytes`."),
             ("Last-Modified" = String),
             ("Content-Disposition" = String, description = "`attachment` with the file name."),
-        ), content(
-            (FileBytes = "application/octet-stream"),
-            ("*/*"),
         )),
-        (status = 206, description = "The requested range.", headers(
+        (status = 206, description = "The requested range.", content((FileBytes = "application/octet-stream"), ("*/*")), headers(
             ("Content-Range" = String, description = "`bytes a-b/size`."),
             ("ETag" = String, description = "Quoted SHA-256 of the content."),
-        ), content(
-            (FileBytes = "application/octet-stream"),
-            ("*/*"),
         )),
         (status = 416, description = "The range lies outside the file.", headers(
             ("Content-Range" = String, description = "`bytes */size`."),
@@ -125,16 +116,7 @@ async fn download(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResp
 /// Size and validators of a prepared file
 ///
 /// The headers a GET would send, without the body (Range is ignored). Renews the lease.
-#[utoipa::path(
-    head,
-    path = "/cls/data/{token}/{file_name}",
-    operation_id = "DataHead",
-    tag = "data",
-    security(),
-    params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
-    ),
+#[utoipa::path(head, path = "/cls/data/{token}/{file_name}", operation_id = "DataHead", tag = "data", security(), params(Target),
     responses(
         (status = 200, description = "The file exists; `Content-Length` is its size.", headers(
             ("Content-Length" = i64),

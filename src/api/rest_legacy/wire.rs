@@ -3,12 +3,15 @@
 
 use actix_web::{body::BoxBody, HttpRequest, HttpResponse, Responder};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{
+    openapi::{RefOr, Schema},
+    PartialSchema, ToSchema,
+};
 
 use crate::{
     api::{
-        extract::{missing_body, ActionName, Body, JsonBody},
-        wire::{action_bodies, CreateSpec, PrepareSpec},
+        extract::{json_bodies, ActionName, Body},
+        wire::{action_bodies, one_of, Alternatives, CreateSpec, PrepareSpec},
     },
     domain::models::{
         DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel, LibraryModel, SessionInfo,
@@ -139,24 +142,12 @@ pub struct RestCreateBody {
     pub create_spec: CreateSpec,
 }
 
-impl JsonBody for RestCreateBody {
-    fn absent() -> Result<Self> {
-        Ok(Self::default())
-    }
-}
-
 /// Body of `POST /rest/.../download-session?~action=list`, the generic vAPI form of list.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestListBody {
     /// Only the sessions of this item.
     pub library_item_id: Option<String>,
-}
-
-impl JsonBody for RestListBody {
-    fn absent() -> Result<Self> {
-        Ok(Self::default())
-    }
 }
 
 /// Body of `POST /rest/.../downloadsession/file/id:{id}?~action=get`.
@@ -167,12 +158,6 @@ pub struct RestFileNameBody {
     pub file_name: String,
 }
 
-impl JsonBody for RestFileNameBody {
-    fn absent() -> Result<Self> {
-        missing_body("file_name")
-    }
-}
-
 /// Body of `POST /rest/.../library/item/file/id:{id}?~action=get`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,14 +166,16 @@ pub struct RestItemFileBody {
     pub name: String,
 }
 
-impl JsonBody for RestItemFileBody {
-    fn absent() -> Result<Self> {
-        missing_body("name")
-    }
+json_bodies! {
+    // Without a body, create finds no item and says so; list lists every session.
+    RestCreateBody: default;
+    RestListBody: default;
+    RestFileNameBody: needs "file_name";
+    RestItemFileBody: needs "name";
 }
 
-/// `POST /rest/.../download-session` with the body its action read: create reads a
-/// [`RestCreateBody`], `~action=list` a [`RestListBody`].
+/// `POST /rest/.../download-session` with the body its action read: create (no
+/// `~action`) reads a [`RestCreateBody`], `~action=list` a [`RestListBody`].
 pub enum RestCollectionBody {
     Create(Box<RestCreateBody>),
     List(RestListBody),
@@ -203,25 +190,26 @@ impl RestCollectionBody {
     }
 }
 
-/// `POST /rest/.../downloadsession/file/id:{id}` with the body its action read: `get`
-/// reads a [`RestFileNameBody`], `prepare` a [`PrepareSpec`].
-pub enum RestFileActionBody {
-    Get(RestFileNameBody),
-    Prepare(PrepareSpec),
+/// The bodies create and list read.
+type CollectionBodies = (RestCreateBody, RestListBody);
+
+impl PartialSchema for RestCollectionBody {
+    fn schema() -> RefOr<Schema> {
+        one_of::<CollectionBodies>("Body of `POST /rest/.../download-session`: create reads a `RestCreateBody`, `~action=list` a `RestListBody`. A field the action does not read is `invalid_argument`.")
+    }
 }
 
-impl RestFileActionBody {
-    pub async fn read(action: RestFileAction, body: Body) -> Result<Self> {
-        Ok(match action {
-            RestFileAction::Get => RestFileActionBody::Get(body.json().await?),
-            RestFileAction::Prepare => RestFileActionBody::Prepare(body.json().await?),
-        })
+impl ToSchema for RestCollectionBody {
+    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+        CollectionBodies::schemas(out);
     }
 }
 
 action_bodies! {
-    RestCollectionBody = one_of<(RestCreateBody, RestListBody)>
-        "Body of `POST /rest/.../download-session`: create reads a `RestCreateBody`, `~action=list` a `RestListBody`. A field the action does not read is `invalid_argument`.";
-    RestFileActionBody = any_of<(RestFileNameBody, PrepareSpec)>
-        "Body of `POST /rest/.../downloadsession/file/id:{id}`: `get` reads a `RestFileNameBody`, `prepare` a `PrepareSpec`.";
+    /// `POST /rest/.../downloadsession/file/id:{id}` with the body its action read.
+    pub enum RestFileActionBody for RestFileAction = any_of
+        "Body of `POST /rest/.../downloadsession/file/id:{id}`: `get` reads a `RestFileNameBody`, `prepare` a `PrepareSpec`." {
+        Get(RestFileNameBody),
+        Prepare(PrepareSpec),
+    }
 }

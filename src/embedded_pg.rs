@@ -87,13 +87,7 @@ impl EmbeddedPostgres {
         }
         self.owned = false;
         tracing::info!(dir = %self.cluster_dir.display(), "stopping the embedded PostgreSQL cluster");
-        let result = self
-            .command("pg_ctl")
-            .arg("stop")
-            .arg("-D")
-            .arg(&self.cluster_dir)
-            .args(["-m", "fast", "-w"])
-            .output();
+        let result = self.pg_ctl("stop").args(["-m", "fast", "-w"]).output();
         match result {
             Ok(out) if out.status.success() => {}
             Ok(out) => tracing::warn!(
@@ -227,10 +221,7 @@ impl EmbeddedPostgres {
         let log = self.cluster_dir.join("server.log");
         tracing::info!(dir = %self.cluster_dir.display(), "starting the embedded PostgreSQL cluster");
         let out = self
-            .command("pg_ctl")
-            .arg("start")
-            .arg("-D")
-            .arg(&self.cluster_dir)
+            .pg_ctl("start")
             .arg("-l")
             .arg(&log)
             .arg("-w")
@@ -349,6 +340,13 @@ impl EmbeddedPostgres {
         }
         let _ = conn.close().await;
         Ok(())
+    }
+
+    /// `pg_ctl <action> -D <cluster>`.
+    fn pg_ctl(&self, action: &str) -> Command {
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg(action).arg("-D").arg(&self.cluster_dir);
+        cmd
     }
 
     fn command(&self, program: &str) -> Command {

@@ -140,29 +140,22 @@ impl Error {
 
     /// An unexpected failure: the client learns only that something went wrong.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::InternalServerError,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.internal_server_error",
-                "Internal server error; see the service log.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let text = "Internal server error; see the service log.";
+        Self::caused(ErrorKind::InternalServerError, text, cause.into())
     }
 
+    /// A transient failure (database or object store unreachable): retry.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::ServiceUnavailable,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.service_unavailable",
-                "The service is temporarily unavailable; try again.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let text = "The service is temporarily unavailable; try again.";
+        Self::caused(ErrorKind::ServiceUnavailable, text, cause.into())
+    }
+
+    /// The server's own failure: the client sees the kind's standard message,
+    /// only the log sees the cause.
+    fn caused(kind: ErrorKind, text: &str, cause: anyhow::Error) -> Self {
+        let mut e = Self::new(kind, kind.vapi_type(), text, &[]);
+        e.source = Some(cause);
+        e
     }
 
     /// The HTTP status a REST surface answers with.

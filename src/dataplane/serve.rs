@@ -21,6 +21,7 @@ use actix_web::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::DataPlane;
 use crate::{
@@ -40,9 +41,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The path segments, fully percent-decoded (the URI builder encodes the file name).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 struct Target {
+    /// Signed token of the endpoint.
     token: String,
+    /// The file's name.
+    #[param(example = "disk-0.vmdk")]
     file_name: String,
 }
 
@@ -68,8 +73,7 @@ fn refused() -> Error {
     operation_id = "DataDownload",
     tag = "data",
     params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
+        Target,
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1048575`.", example = "bytes=0-1023"),
         ("If-Range" = Option<String>, Header, description = "Honour Range only if the file still has this ETag or Last-Modified."),
     ),
@@ -113,10 +117,7 @@ async fn download(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResp
     path = "/cls/data/{token}/{file_name}",
     operation_id = "DataHead",
     tag = "data",
-    params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
-    ),
+    params(Target),
     responses(
         (status = 200, description = "The file exists; `Content-Length` is its size.", headers(
             ("Content-Length" = i64),

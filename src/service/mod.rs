@@ -118,8 +118,8 @@ impl Service {
 
     pub async fn list_libraries(&self, caller: &Caller) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        let rows = self.db().list_libraries().await?;
-        Ok(rows.into_iter().map(|r| r.id.to_string()).collect())
+        let ids = self.db().list_library_ids().await?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
     pub async fn get_library(&self, caller: &Caller, id: LibraryId) -> Result<LibraryModel> {

@@ -47,11 +47,10 @@ pub struct NewItemFile {
 }
 
 impl Db {
-    pub async fn list_libraries(&self) -> Result<Vec<LibraryRow>> {
-        Ok(sqlx::query_as!(
-            LibraryRow,
-            r#"SELECT id AS "id: LibraryId", name, description, creation_time, last_modified_time
-               FROM libraries ORDER BY creation_time, id"#
+    /// Ids of every library (listing needs nothing else).
+    pub async fn list_library_ids(&self) -> Result<Vec<LibraryId>> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT id AS "id: LibraryId" FROM libraries ORDER BY creation_time, id"#
         )
         .fetch_all(&self.pool)
         .await?)

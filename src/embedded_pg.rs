@@ -251,7 +251,13 @@ impl EmbeddedPostgres {
     /// The socket directory and port of a live server on this cluster, per `pg_ctl status`
     /// (which checks that postmaster.pid names a live process).
     fn running_server(&self) -> Option<(PathBuf, u16)> {
-        let status = self.pg_ctl("status").output().ok()?;
+        let status = self
+            .command("pg_ctl")
+            .arg("status")
+            .arg("-D")
+            .arg(&self.cluster_dir)
+            .output()
+            .ok()?;
         if !status.status.success() {
             return None;
         }
@@ -336,7 +342,7 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    /// `pg_ctl ACTION -D <cluster>`.
+    /// `pg_ctl <action> -D <cluster>`.
     fn pg_ctl(&self, action: &str) -> Command {
         let mut cmd = self.command("pg_ctl");
         cmd.arg(action).arg("-D").arg(&self.cluster_dir);

@@ -153,22 +153,22 @@ impl Error {
 
     /// An unexpected failure: the client learns only that something went wrong.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        let id = "com.vmware.vapi.std.errors.internal_server_error";
-        let message = "Internal server error; see the service log.";
-        Self::new(ErrorKind::InternalServerError, id, message, &[]).caused_by(cause)
+        let text = "Internal server error; see the service log.";
+        Self::caused(ErrorKind::InternalServerError, text, cause.into())
     }
 
-    /// A dependency (database, object store) cannot be reached: the client retries.
+    /// A transient failure (database or object store unreachable): retry.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        let id = "com.vmware.vapi.std.errors.service_unavailable";
-        let message = "The service is temporarily unavailable; try again.";
-        Self::new(ErrorKind::ServiceUnavailable, id, message, &[]).caused_by(cause)
+        let text = "The service is temporarily unavailable; try again.";
+        Self::caused(ErrorKind::ServiceUnavailable, text, cause.into())
     }
 
-    /// The internal cause, for the log only.
-    fn caused_by(mut self, cause: impl Into<anyhow::Error>) -> Self {
-        self.source = Some(cause.into());
-        self
+    /// The server's own failure: the client sees the kind's standard message,
+    /// only the log sees the cause.
+    fn caused(kind: ErrorKind, text: &str, cause: anyhow::Error) -> Self {
+        let mut e = Self::new(kind, kind.vapi_type(), text, &[]);
+        e.source = Some(cause);
+        e
     }
 
     /// The HTTP status a REST surface answers with.

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, errors::ApiError, AppState},
-    config::{decode_secret, Settings},
+    config::Settings,
     dataplane::{DataPlane, Endpoints, Signer},
     service::Service,
     storage::Buckets,
@@ -43,7 +43,7 @@ impl Application {
         let buckets = Buckets::from_settings(&settings)?;
         let signer = signer(&settings, &db).await?;
 
-        let listener = TcpListener::bind(settings.listen_addr())
+        let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         // Streamed downloads stall ~40 ms per write without TCP_NODELAY. Set on
         // the listener, every accepted socket inherits it (Linux), TLS ones included.
@@ -51,7 +51,9 @@ impl Application {
         let local = listener.local_addr()?;
         let endpoints = Endpoints {
             signer: signer.clone(),
-            public_url: settings.public_url(local),
+            public_url: settings
+                .public_url(local)
+                .context("cannot build the public URL")?,
             cert: crate::tls::advertised(&settings.http)?,
             transfer: buckets.transfer.clone(),
         };
@@ -176,7 +178,7 @@ async fn signer(settings: &Settings, db: &Db) -> anyhow::Result<Signer> {
         .signing
         .keys
         .iter()
-        .map(|k| (k.id.clone(), decode_secret(&k.secret).unwrap_or_default()))
+        .map(|k| (k.id.clone(), k.secret.bytes().to_vec()))
         .collect();
     Signer::new(keys, settings.signing.active_key.as_deref())
 }

@@ -109,7 +109,8 @@ pub struct CertInfo {
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     pub signer: Signer,
-    pub public_url: String,
+    /// Base of the URIs (`http.public_url`, or this instance), no trailing slash.
+    pub public_url: url::Url,
     pub cert: Option<CertInfo>,
     pub transfer: Bucket,
 }
@@ -118,11 +119,11 @@ impl Endpoints {
     /// `{public_url}/cls/data/{token}/{file_name}`; stable for the life of the session.
     pub fn https_uri(&self, session: SessionId, file: &str) -> String {
         let token = self.signer.sign(session, file);
-        let mut url = url::Url::parse(&self.public_url).expect("validated public URL");
-        url.path_segments_mut()
-            .expect("http URL has a path")
-            .pop_if_empty()
-            .extend(["cls", "data", &token, file]);
+        let mut url = self.public_url.clone();
+        // Always Ok: an http(s) URL with a host (checked at load) has a path.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["cls", "data", &token, file]);
+        }
         url.to_string()
     }
 

@@ -21,6 +21,7 @@ use actix_web::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::DataPlane;
 use crate::{
@@ -41,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The path segments, fully percent-decoded (the URI builder encodes the file name).
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 struct Target {
     /// Signed token of the endpoint.

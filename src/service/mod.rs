@@ -118,8 +118,8 @@ impl Service {
 
     pub async fn list_libraries(&self, caller: &Caller) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        let rows = self.db().list_libraries().await?;
-        Ok(rows.into_iter().map(|r| r.id.to_string()).collect())
+        let ids = self.db().list_library_ids().await?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
     pub async fn get_library(&self, caller: &Caller, id: LibraryId) -> Result<LibraryModel> {
@@ -131,10 +131,11 @@ impl Service {
 
     pub async fn list_items(&self, caller: &Caller, library: LibraryId) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        if !self.db().library_exists(library).await? {
-            return Err(LibraryId::not_found(&library.to_string()));
-        }
-        let ids = self.db().list_item_ids(library).await?;
+        let ids = self
+            .db()
+            .list_item_ids(library)
+            .await?
+            .ok_or_else(|| LibraryId::not_found(&library.to_string()))?;
         Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 

@@ -282,21 +282,21 @@ mod tests {
 
     #[test]
     fn virtual_hosted_endpoints_name_the_bucket() {
-        assert_eq!(
-            virtual_hosted_endpoint("https://s3.example.com/", "b", false),
-            "https://b.s3.example.com"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("https://b.s3.example.com", "b", false),
-            "https://b.s3.example.com"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("http://minio:9000", "b", true),
-            "http://minio:9000"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("http://minio:9000", "b", false),
-            "http://b.minio:9000"
-        );
+        for (endpoint, path_style, expected) in [
+            ("https://s3.example.com/", false, "https://b.s3.example.com"),
+            (
+                "https://b.s3.example.com",
+                false,
+                "https://b.s3.example.com",
+            ),
+            ("http://minio:9000", true, "http://minio:9000"),
+            ("http://minio:9000", false, "http://b.minio:9000"),
+        ] {
+            assert_eq!(
+                virtual_hosted_endpoint(endpoint, "b", path_style),
+                expected,
+                "{endpoint} path_style={path_style}"
+            );
+        }
     }
 }

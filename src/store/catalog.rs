@@ -47,11 +47,10 @@ pub struct NewItemFile {
 }
 
 impl Db {
-    pub async fn list_libraries(&self) -> Result<Vec<LibraryRow>> {
-        Ok(sqlx::query_as!(
-            LibraryRow,
-            r#"SELECT id AS "id: LibraryId", name, description, creation_time, last_modified_time
-               FROM libraries ORDER BY creation_time, id"#
+    /// Ids of every library (listing needs nothing else).
+    pub async fn list_library_ids(&self) -> Result<Vec<LibraryId>> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT id AS "id: LibraryId" FROM libraries ORDER BY creation_time, id"#
         )
         .fetch_all(&self.pool)
         .await?)
@@ -68,24 +67,19 @@ impl Db {
         .await?)
     }
 
-    /// Ids of a library's items (no sizes: listing needs none).
-    pub async fn list_item_ids(&self, library: LibraryId) -> Result<Vec<ItemId>> {
-        Ok(sqlx::query_scalar!(
-            r#"SELECT id AS "id: ItemId" FROM library_items
-               WHERE library_id = $1 ORDER BY creation_time, id"#,
+    /// Ids of a library's items (no sizes: listing needs none); None when
+    /// there is no such library. One statement for both answers.
+    pub async fn list_item_ids(&self, library: LibraryId) -> Result<Option<Vec<ItemId>>> {
+        let rows = sqlx::query_scalar!(
+            r#"SELECT i.id AS "id?: ItemId" FROM libraries l
+               LEFT JOIN library_items i ON i.library_id = l.id
+               WHERE l.id = $1 ORDER BY i.creation_time, i.id"#,
             library.0
         )
         .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn library_exists(&self, id: LibraryId) -> Result<bool> {
-        Ok(sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM libraries WHERE id = $1) AS "exists!""#,
-            id.0
-        )
-        .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        // The library's own row comes back even when it has no items (id NULL).
+        Ok((!rows.is_empty()).then(|| rows.into_iter().flatten().collect()))
     }
 
     pub async fn item_exists(&self, id: ItemId) -> Result<bool> {

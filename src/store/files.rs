@@ -38,7 +38,17 @@ impl From<FileRow> for FileState {
 }
 
 impl Db {
+    /// The session's files, by name.
     pub async fn list_files(&self, session: SessionId) -> Result<Vec<FileState>> {
+        self.files(session, None).await
+    }
+
+    pub async fn get_file(&self, session: SessionId, name: &FileName) -> Result<Option<FileState>> {
+        Ok(self.files(session, Some(name)).await?.pop())
+    }
+
+    /// All files of a session, or only the one named `only`.
+    async fn files(&self, session: SessionId, only: Option<&FileName>) -> Result<Vec<FileState>> {
         let rows = sqlx::query_as!(
             FileRow,
             r#"SELECT f.name, f.size, f.bytes_transferred, f.status AS "status: PrepareStatus",
@@ -47,30 +57,14 @@ impl Db {
                    a.transfer_key AS "transfer_key?"
                FROM download_files f
                LEFT JOIN artifacts a ON a.sha256 = f.artifact_sha256
-               WHERE f.session_id = $1 ORDER BY f.name"#,
-            session.0
+               WHERE f.session_id = $1 AND ($2::text IS NULL OR f.name = $2)
+               ORDER BY f.name"#,
+            session.0,
+            only.map(FileName::as_str)
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(FileState::from).collect())
-    }
-
-    pub async fn get_file(&self, session: SessionId, name: &FileName) -> Result<Option<FileState>> {
-        let row = sqlx::query_as!(
-            FileRow,
-            r#"SELECT f.name, f.size, f.bytes_transferred, f.status AS "status: PrepareStatus",
-                   f.endpoint_type AS "endpoint_type: EndpointType", f.checksum,
-                   f.error_message AS "error_message: Json<LocalizableMessage>",
-                   a.transfer_key AS "transfer_key?"
-               FROM download_files f
-               LEFT JOIN artifacts a ON a.sha256 = f.artifact_sha256
-               WHERE f.session_id = $1 AND f.name = $2"#,
-            session.0,
-            name.as_str()
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(FileState::from))
     }
 
     /// Requests preparation of a file: UNPREPARED or ERROR becomes

@@ -88,10 +88,6 @@ impl Db {
         Ok(Db { pool })
     }
 
-    pub fn from_pool(pool: PgPool) -> Db {
-        Db { pool }
-    }
-
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

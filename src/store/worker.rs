@@ -212,20 +212,15 @@ impl Db {
     /// Records an artifact before its object is moved into place. False while a
     /// collector is still deleting an older object under the same key: the
     /// caller must wait, or its fresh object could be the one deleted.
-    pub async fn reserve_artifact(
-        &self,
-        sha256: &str,
-        size: i64,
-        transfer_key: &str,
-    ) -> Result<bool> {
+    pub async fn reserve_artifact(&self, artifact: &ArtifactRow) -> Result<bool> {
         let row = sqlx::query_scalar!(
             "INSERT INTO artifacts (sha256, size, transfer_key) VALUES ($1, $2, $3) \
              ON CONFLICT (sha256) DO UPDATE SET last_used_at = now() \
                  WHERE artifacts.deleting_since IS NULL \
              RETURNING sha256",
-            sha256,
-            size,
-            transfer_key
+            artifact.sha256,
+            artifact.size,
+            artifact.transfer_key
         )
         .fetch_optional(&self.pool)
         .await?;

@@ -1,7 +1,10 @@
 //! The maintenance pass, safe on every instance at once: rescue of lapsed claims,
 //! expiry of sessions and logins, collection of unused artifacts and stale staging objects.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    future::Future,
+    time::{Duration, Instant, SystemTime},
+};
 
 use anyhow::Context;
 use futures_util::StreamExt;
@@ -68,30 +71,22 @@ impl Maintenance {
     /// object-store errors are logged per object and the pass goes on.
     pub async fn pass(&mut self) -> anyhow::Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
-        for _ in 0..MAX_BATCHES {
-            let r = self
-                .db
-                .rescue_lapsed_claims(self.max_attempts, BATCH)
-                .await
-                .context("rescue of lapsed claims")?;
+        let this = &*self;
+        let rescued = in_batches(
+            move || this.db.rescue_lapsed_claims(this.max_attempts, BATCH),
+            |r| r.requeued + r.failed,
+        )
+        .await
+        .context("rescue of lapsed claims")?;
+        for r in rescued {
             report.requeued += r.requeued;
             report.abandoned += r.failed;
             metrics().worker_rescues.inc_by(r.requeued + r.failed);
-            if r.requeued + r.failed < BATCH as u64 {
-                break;
-            }
         }
-        for _ in 0..MAX_BATCHES {
-            let n = self
-                .db
-                .expire_sessions(BATCH)
-                .await
-                .context("expiry of sessions")?;
-            report.expired_sessions += n;
-            if n < BATCH as u64 {
-                break;
-            }
-        }
+        let expired = in_batches(move || this.db.expire_sessions(BATCH), |n| *n)
+            .await
+            .context("expiry of sessions")?;
+        report.expired_sessions = expired.iter().sum();
         report.expired_logins = self
             .db
             .purge_expired_logins()
@@ -125,32 +120,32 @@ impl Maintenance {
     /// objects really gone. A worker staging the same bytes meanwhile waits for
     /// the row to go before it moves its own object under the key.
     async fn collect_artifacts(&self) -> anyhow::Result<u64> {
-        let mut deleted = 0;
-        for _ in 0..MAX_BATCHES {
-            let marked = self
-                .db
-                .mark_artifacts_for_deletion(self.grace, BATCH)
-                .await
-                .context("marking artifacts")?;
-            let mut gone = Vec::with_capacity(marked.len());
-            for artifact in &marked {
-                match self.transfer.delete(&artifact.transfer_key).await {
-                    Ok(()) => gone.push(artifact.sha256.clone()),
-                    // The row stays marked; a later pass retries it.
-                    Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
-                        "cannot delete an artifact object"),
-                }
-            }
-            deleted += self
-                .db
-                .delete_marked_artifacts(&gone)
-                .await
-                .context("deleting artifact rows")?;
-            if (marked.len() as i64) < BATCH {
-                break;
+        let batches = in_batches(move || self.collect_batch(), |(marked, _)| *marked).await?;
+        Ok(batches.iter().map(|(_, deleted)| deleted).sum())
+    }
+
+    /// One batch of [`Maintenance::collect_artifacts`]: (rows marked, rows deleted).
+    async fn collect_batch(&self) -> anyhow::Result<(u64, u64)> {
+        let marked = self
+            .db
+            .mark_artifacts_for_deletion(self.grace, BATCH)
+            .await
+            .context("marking artifacts")?;
+        let mut gone = Vec::with_capacity(marked.len());
+        for artifact in &marked {
+            match self.transfer.delete(&artifact.transfer_key).await {
+                Ok(()) => gone.push(artifact.sha256.clone()),
+                // The row stays marked; a later pass retries it.
+                Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
+                    "cannot delete an artifact object"),
             }
         }
-        Ok(deleted)
+        let deleted = self
+            .db
+            .delete_marked_artifacts(&gone)
+            .await
+            .context("deleting artifact rows")?;
+        Ok((marked.len() as u64, deleted))
     }
 
     /// Deletes staging objects a crashed copy left behind. Returns how many.
@@ -176,6 +171,28 @@ impl Maintenance {
         }
         old.len() as u64
     }
+}
+
+/// Repeats `step` while its batches come back full (`size` of a result is the
+/// rows it handled), at most [`MAX_BATCHES`] times: what is left waits for the
+/// next pass. Returns every batch's result.
+async fn in_batches<T, E, Fut>(
+    mut step: impl FnMut() -> Fut,
+    size: impl Fn(&T) -> u64,
+) -> Result<Vec<T>, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut done = Vec::new();
+    for _ in 0..MAX_BATCHES {
+        let batch = step().await?;
+        let full = size(&batch) >= BATCH as u64;
+        done.push(batch);
+        if !full {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 /// One pass with fresh state (tests drive maintenance with this).

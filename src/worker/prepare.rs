@@ -20,7 +20,7 @@ use crate::{
     metrics::metrics,
     storage::{artifact_key, Buckets, STAGING_PREFIX},
     store::{
-        worker::{Claim, Published},
+        worker::{ArtifactRow, Claim, Published},
         Db,
     },
 };
@@ -425,11 +425,15 @@ impl Worker {
         {
             return Ok(Done::Lost);
         }
-        let key = artifact_key(sha);
+        let artifact = ArtifactRow {
+            sha256: sha.to_string(),
+            size,
+            transfer_key: artifact_key(sha),
+        };
         let waited = Instant::now();
         while !self
             .db
-            .reserve_artifact(sha, size, &key)
+            .reserve_artifact(&artifact)
             .await
             .context("cannot reserve an artifact")?
         {
@@ -448,7 +452,10 @@ impl Worker {
             return Ok(Done::Canceled);
         }
         // Same key, same bytes: a concurrent identical rename is harmless.
-        if let Err(e) = transfer.move_into_place(staging, &key).await {
+        if let Err(e) = transfer
+            .move_into_place(staging, &artifact.transfer_key)
+            .await
+        {
             return Ok(Done::Transient {
                 class: Cause::Write,
                 detail: e.context("cannot move the staged object into place"),

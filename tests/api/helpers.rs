@@ -48,7 +48,7 @@ impl Drop for TestApp {
 /// Settings every test starts from: port 0, quiet logs.
 pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     let mut s = Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
-    s.http.listen = "127.0.0.1:0".into();
+    s.http.listen = "127.0.0.1:0".parse().unwrap();
     s.http.threads = 2;
     s.http.shutdown_grace_seconds = 1;
     s.database.url = Some(db_url.to_string());

@@ -15,5 +15,6 @@ mod ops;
 mod rest_legacy;
 mod s3;
 mod sessions;
+mod store;
 mod tls;
 mod worker;

@@ -129,7 +129,7 @@ async fn behind_a_proxy_the_advertised_certificate_is_used() {
     let certs = tempfile::tempdir().unwrap();
     let (cert, _) = make_cert(certs.path());
     let app = spawn_app_with(|s| {
-        s.http.public_url = Some("https://downloads.example.com".into());
+        s.http.public_url = Some("https://downloads.example.com".parse().unwrap());
         s.http.advertised_certificate = Some(cert.clone());
     })
     .await;

@@ -86,7 +86,7 @@ in_order_tuple!(A, B);
 in_order_tuple!(A, B, C);
 in_order_tuple!(A, B, C, D);
 in_order_tuple!(A, B, C, D, E);
-in_order_tuple!(A, B, C, D, E, G);
+in_order_tuple!(A, B, C, D, E, F);
 
 impl FromRequest for InOrder<()> {
     type Error = actix_web::Error;

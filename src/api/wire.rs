@@ -46,7 +46,6 @@ macro_rules! action_bodies {
                     action: $action,
                     body: $crate::api::extract::Body,
                 ) -> $crate::error::Result<Self> {
-                    let _ = &body;
                     Ok(match action {
                         $($action::$variant => $name::$variant $((body.json::<$body>().await?))?),+
                     })

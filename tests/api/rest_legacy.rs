@@ -176,7 +176,7 @@ async fn catalog_reads() {
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     assert_rest_error(app.get(&token, ITEM).await, 400, "INVALID_ARGUMENT").await;
     assert_rest_error(app.get(&token, ITEM_FILE).await, 400, "INVALID_ARGUMENT").await;
-    let unknown = uuid::Uuid::new_v4();
+    let unknown = uuid::Uuid::new_v4().to_string();
     let r = app.rest(&token).get_library(&unknown).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
     let r = app.rest(&token).get_item(&unknown).await;
@@ -361,10 +361,10 @@ async fn list_variants() {
     let r = app.rest(&token).session_action(&item, "list", None).await;
     assert_eq!(sorted(value_of(r).await), vec![a]);
 
-    let unknown = uuid::Uuid::new_v4();
+    let unknown = uuid::Uuid::new_v4().to_string();
     let r = app
         .rest(&token)
-        .session_action(&unknown.to_string(), "list", None)
+        .session_action(&unknown, "list", None)
         .await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
     let r = app.rest(&token).list_sessions_of(&unknown).await;

@@ -310,7 +310,7 @@ fn presigned_window(uri: &str) -> (DateTime<Utc>, i64) {
 async fn session_expiration(app: &TestApp, token: &str, session: &str) -> DateTime<Utc> {
     let s: Value = app
         .api(token)
-        .get_session(&session)
+        .get_session(session)
         .await
         .json()
         .await

@@ -88,7 +88,7 @@ async fn list_filters_by_item_and_rejects_unknown_items() {
     let only_b: Vec<String> = f.api().list_sessions_of(&other).await.json().await.unwrap();
     assert_eq!(only_b, vec![b]);
     for bad in ["nope", "6f3c2b7e-0000-4000-8000-000000000000"] {
-        let r = f.api().list_sessions_of(&bad).await;
+        let r = f.api().list_sessions_of(bad).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
 }
@@ -322,18 +322,18 @@ async fn cancel_and_fail_state_rules() {
 async fn unknown_and_malformed_session_ids_are_not_found() {
     let f = fixture().await;
     for id in ["6f3c2b7e-0000-4000-8000-000000000000", "nope", "%20"] {
-        assert_api_error(f.api().get_session(&id).await, 404, "NOT_FOUND").await;
-        assert_api_error(f.api().list_files(&id).await, 404, "NOT_FOUND").await;
-        let r = f.api().keep_alive(&id, None).await;
+        assert_api_error(f.api().get_session(id).await, 404, "NOT_FOUND").await;
+        assert_api_error(f.api().list_files(id).await, 404, "NOT_FOUND").await;
+        let r = f.api().keep_alive(id, None).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        let r = f.api().cancel(&id).await;
+        let r = f.api().cancel(id).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        let r = f.api().fail(&id, "x").await;
+        let r = f.api().fail(id, "x").await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        assert_api_error(f.api().delete_session(&id).await, 404, "NOT_FOUND").await;
+        assert_api_error(f.api().delete_session(id).await, 404, "NOT_FOUND").await;
         let r = f
             .api()
-            .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
+            .prepare(id, Some(json!({"file_name": "disk-0.vmdk"})))
             .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }

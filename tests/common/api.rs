@@ -1,10 +1,7 @@
 //! `/api` (vSphere 7.0U2+ REST) as one caller speaks it: a method per operation that
 //! answers the raw response, and the success steps of a scenario that check and decode it.
 
-use std::{
-    fmt::Display,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -46,32 +43,27 @@ impl Api<'_> {
         self.0.get("/api/content/library").await
     }
 
-    pub async fn get_library(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_library(&self, id: &str) -> Response {
         self.0.get(&format!("/api/content/library/{id}")).await
     }
 
-    pub async fn list_items(&self, library: impl Display) -> Response {
-        let library = library.to_string();
+    pub async fn list_items(&self, library: &str) -> Response {
         self.0
             .get(&format!("/api/content/library/item?library_id={library}"))
             .await
     }
 
-    pub async fn get_item(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_item(&self, id: &str) -> Response {
         self.0.get(&format!("/api/content/library/item/{id}")).await
     }
 
-    pub async fn item_files(&self, item: impl Display) -> Response {
-        let item = item.to_string();
+    pub async fn item_files(&self, item: &str) -> Response {
         self.0
             .get(&format!("/api/content/library/item/{item}/file"))
             .await
     }
 
-    pub async fn item_file(&self, item: impl Display, name: &str) -> Response {
-        let item = item.to_string();
+    pub async fn item_file(&self, item: &str, name: &str) -> Response {
         let name = encode(name);
         self.0
             .get(&format!(
@@ -88,8 +80,7 @@ impl Api<'_> {
     }
 
     /// Creates a session for `item` and answers its id.
-    pub async fn new_session(&self, item: impl Display) -> String {
-        let item = item.to_string();
+    pub async fn new_session(&self, item: &str) -> String {
         let r = self
             .create_session(Some(json!({ "library_item_id": item })))
             .await;
@@ -105,8 +96,7 @@ impl Api<'_> {
         self.0.get(SESSIONS).await
     }
 
-    pub async fn list_sessions_of(&self, item: impl Display) -> Response {
-        let item = item.to_string();
+    pub async fn list_sessions_of(&self, item: &str) -> Response {
         self.0
             .get(&format!("{SESSIONS}?library_item_id={item}"))
             .await
@@ -119,62 +109,48 @@ impl Api<'_> {
         r.json().await.unwrap()
     }
 
-    pub async fn get_session(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_session(&self, id: &str) -> Response {
         self.0.get(&format!("{SESSIONS}/{id}")).await
     }
 
     /// The session's model (the get must succeed).
-    pub async fn session(&self, id: impl Display) -> Value {
-        let id = id.to_string();
-        let r = self.get_session(&id).await;
+    pub async fn session(&self, id: &str) -> Value {
+        let r = self.get_session(id).await;
         assert_eq!(r.status(), StatusCode::OK, "get session {id}");
         r.json().await.unwrap()
     }
 
     /// `POST .../{id}?action=ACTION` with `body` (`None`: no body).
-    pub async fn session_action(
-        &self,
-        id: impl Display,
-        action: &str,
-        body: Option<Value>,
-    ) -> Response {
-        let id = id.to_string();
+    pub async fn session_action(&self, id: &str, action: &str, body: Option<Value>) -> Response {
         self.0
             .post(&format!("{SESSIONS}/{id}?action={action}"), body)
             .await
     }
 
-    pub async fn keep_alive(&self, id: impl Display, body: Option<Value>) -> Response {
-        let id = id.to_string();
-        self.session_action(&id, "keep-alive", body).await
+    pub async fn keep_alive(&self, id: &str, body: Option<Value>) -> Response {
+        self.session_action(id, "keep-alive", body).await
     }
 
-    pub async fn cancel(&self, id: impl Display) -> Response {
-        let id = id.to_string();
-        self.session_action(&id, "cancel", None).await
+    pub async fn cancel(&self, id: &str) -> Response {
+        self.session_action(id, "cancel", None).await
     }
 
-    pub async fn fail(&self, id: impl Display, message: &str) -> Response {
-        let id = id.to_string();
+    pub async fn fail(&self, id: &str, message: &str) -> Response {
         let body = json!({ "client_error_message": message });
-        self.session_action(&id, "fail", Some(body)).await
+        self.session_action(id, "fail", Some(body)).await
     }
 
-    pub async fn delete_session(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn delete_session(&self, id: &str) -> Response {
         self.0.delete(&format!("{SESSIONS}/{id}")).await
     }
 
     // ------------------------------------------------------------ files
 
-    pub async fn list_files(&self, session: impl Display) -> Response {
-        let session = session.to_string();
+    pub async fn list_files(&self, session: &str) -> Response {
         self.0.get(&format!("{SESSIONS}/{session}/file")).await
     }
 
-    pub async fn get_file(&self, session: impl Display, name: &str) -> Response {
-        let session = session.to_string();
+    pub async fn get_file(&self, session: &str, name: &str) -> Response {
         let name = encode(name);
         self.0
             .get(&format!("{SESSIONS}/{session}/file?file_name={name}"))
@@ -182,24 +158,21 @@ impl Api<'_> {
     }
 
     /// The file's info (the get must succeed).
-    pub async fn file_info(&self, session: impl Display, name: &str) -> Value {
-        let session = session.to_string();
-        let r = self.get_file(&session, name).await;
+    pub async fn file_info(&self, session: &str, name: &str) -> Value {
+        let r = self.get_file(session, name).await;
         assert_eq!(r.status(), StatusCode::OK, "get file {name}");
         r.json().await.unwrap()
     }
 
     /// `POST .../file?action=prepare` with `body` (`None`: no body).
-    pub async fn prepare(&self, session: impl Display, body: Option<Value>) -> Response {
-        let session = session.to_string();
+    pub async fn prepare(&self, session: &str, body: Option<Value>) -> Response {
         self.0
             .post(&format!("{SESSIONS}/{session}/file?action=prepare"), body)
             .await
     }
 
     /// Asks for `name` to be prepared (HTTPS) and answers its info.
-    pub async fn prepare_file(&self, session: impl Display, name: &str) -> Value {
-        let session = session.to_string();
+    pub async fn prepare_file(&self, session: &str, name: &str) -> Value {
         let r = self
             .prepare(session, Some(json!({ "file_name": name })))
             .await;
@@ -210,14 +183,14 @@ impl Api<'_> {
     /// Polls the file's info until `done` holds (panics after `within`).
     pub async fn wait_for(
         &self,
-        session: impl Display,
+        session: &str,
         name: &str,
         within: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let info = self.file_info(&session, name).await;
+            let info = self.file_info(session, name).await;
             if done(&info) {
                 return info;
             }
@@ -230,13 +203,7 @@ impl Api<'_> {
     }
 
     /// Polls until the file is PREPARED (panics on ERROR or after `within`).
-    pub async fn wait_prepared(
-        &self,
-        session: impl Display,
-        name: &str,
-        within: Duration,
-    ) -> Value {
-        let session = session.to_string();
+    pub async fn wait_prepared(&self, session: &str, name: &str, within: Duration) -> Value {
         let info = self
             .wait_for(session, name, within, |info| {
                 info["status"] == "PREPARED" || info["status"] == "ERROR"

@@ -2,8 +2,6 @@
 //! operation answering the raw response, the `{"value"}` and error checks, and the
 //! success steps of a scenario.
 
-use std::fmt::Display;
-
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -40,30 +38,25 @@ impl Rest<'_> {
         self.0.get(LIBRARY).await
     }
 
-    pub async fn get_library(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_library(&self, id: &str) -> Response {
         self.0.get(&format!("{LIBRARY}/id:{id}")).await
     }
 
-    pub async fn list_items(&self, library: impl Display) -> Response {
-        let library = library.to_string();
+    pub async fn list_items(&self, library: &str) -> Response {
         self.0.get(&format!("{ITEM}?library_id={library}")).await
     }
 
-    pub async fn get_item(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_item(&self, id: &str) -> Response {
         self.0.get(&format!("{ITEM}/id:{id}")).await
     }
 
-    pub async fn item_files(&self, item: impl Display) -> Response {
-        let item = item.to_string();
+    pub async fn item_files(&self, item: &str) -> Response {
         self.0
             .get(&format!("{ITEM_FILE}?library_item_id={item}"))
             .await
     }
 
-    pub async fn item_file(&self, item: impl Display, name: &str) -> Response {
-        let item = item.to_string();
+    pub async fn item_file(&self, item: &str, name: &str) -> Response {
         let body = json!({ "name": name });
         self.0
             .post(&format!("{ITEM_FILE}/id:{item}?~action=get"), Some(body))
@@ -78,8 +71,7 @@ impl Rest<'_> {
     }
 
     /// Creates a session for `item` and answers its id.
-    pub async fn new_session(&self, item: impl Display) -> String {
-        let item = item.to_string();
+    pub async fn new_session(&self, item: &str) -> String {
         let body = json!({ "create_spec": { "library_item_id": item } });
         let id = value_of(self.create_session(Some(body)).await).await;
         id.as_str().expect("id string").to_string()
@@ -89,8 +81,7 @@ impl Rest<'_> {
         self.0.get(SESSIONS).await
     }
 
-    pub async fn list_sessions_of(&self, item: impl Display) -> Response {
-        let item = item.to_string();
+    pub async fn list_sessions_of(&self, item: &str) -> Response {
         self.0
             .get(&format!("{SESSIONS}?library_item_id={item}"))
             .await
@@ -101,66 +92,48 @@ impl Rest<'_> {
         self.0.post(&format!("{SESSIONS}?~action=list"), body).await
     }
 
-    pub async fn get_session(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn get_session(&self, id: &str) -> Response {
         self.0.get(&format!("{SESSIONS}/id:{id}")).await
     }
 
     /// The session's model (the get must succeed).
-    pub async fn session(&self, id: impl Display) -> Value {
-        let id = id.to_string();
-        value_of(self.get_session(&id).await).await
+    pub async fn session(&self, id: &str) -> Value {
+        value_of(self.get_session(id).await).await
     }
 
     /// `POST .../id:{id}?~action=ACTION` with `body` (`None`: no body).
-    pub async fn session_action(
-        &self,
-        id: impl Display,
-        action: &str,
-        body: Option<Value>,
-    ) -> Response {
-        let id = id.to_string();
+    pub async fn session_action(&self, id: &str, action: &str, body: Option<Value>) -> Response {
         self.0
             .post(&format!("{SESSIONS}/id:{id}?~action={action}"), body)
             .await
     }
 
-    pub async fn delete_session(&self, id: impl Display) -> Response {
-        let id = id.to_string();
+    pub async fn delete_session(&self, id: &str) -> Response {
         self.0.delete(&format!("{SESSIONS}/id:{id}")).await
     }
 
     // ------------------------------------------------------------ files
 
-    pub async fn list_files(&self, session: impl Display) -> Response {
-        let session = session.to_string();
+    pub async fn list_files(&self, session: &str) -> Response {
         self.0
             .get(&format!("{FILES}?download_session_id={session}"))
             .await
     }
 
     /// `POST .../file/id:{id}?~action=ACTION` with `body` (`None`: no body).
-    pub async fn file_action(
-        &self,
-        session: impl Display,
-        action: &str,
-        body: Option<Value>,
-    ) -> Response {
-        let session = session.to_string();
+    pub async fn file_action(&self, session: &str, action: &str, body: Option<Value>) -> Response {
         self.0
             .post(&format!("{FILES}/id:{session}?~action={action}"), body)
             .await
     }
 
-    pub async fn get_file(&self, session: impl Display, name: &str) -> Response {
-        let session = session.to_string();
+    pub async fn get_file(&self, session: &str, name: &str) -> Response {
         let body = json!({ "file_name": name });
-        self.file_action(&session, "get", Some(body)).await
+        self.file_action(session, "get", Some(body)).await
     }
 
-    pub async fn prepare(&self, session: impl Display, body: Value) -> Response {
-        let session = session.to_string();
-        self.file_action(&session, "prepare", Some(body)).await
+    pub async fn prepare(&self, session: &str, body: Value) -> Response {
+        self.file_action(session, "prepare", Some(body)).await
     }
 }
 

@@ -7,6 +7,10 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 # Only what the build needs (.dockerignore keeps target/, data and VCS out).
 COPY Cargo.toml Cargo.lock ./
+# SQL is checked at compile time against the committed offline data (.sqlx),
+# which .cargo/config.toml makes every build use: no database needed here.
+COPY .cargo ./.cargo
+COPY .sqlx ./.sqlx
 COPY src ./src
 COPY migrations ./migrations
 # The registry and target dir are cache mounts, so a rebuild after a source

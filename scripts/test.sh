@@ -2,7 +2,8 @@
 # The test command: makes sure PostgreSQL is up, clears databases left by
 # earlier runs, runs every test of the crate against the real server, then
 # checks openapi/openapi.json against a live instance: the spec validator,
-# schemathesis fuzzing every operation, and a client generated from the spec.
+# schemathesis fuzzing every operation, and clients generated from the spec
+# (Python, and strict TypeScript).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -111,6 +112,29 @@ echo "== Driving create -> prepare -> get -> download with the generated client"
 DLS_URL="$URL" DLS_USER="$FUZZ_USER" DLS_PASSWORD="$FUZZ_PASSWORD" DLS_ITEM="$ITEM" \
   DLS_FILE=disk-0.vmdk DLS_FILE_SHA256="$FILE_SHA256" PYTHONPATH="$WORK/client" \
   python tests/client/drive.py
+STEPS=$((STEPS + 1))
+
+# Tools from npm, pinned by tests/client/ts/package-lock.json, kept under target/
+# (reinstalled when the lock changes).
+TS_TOOLS=target/ts-tools
+TS_LOCK=$(sha256sum tests/client/ts/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$TS_TOOLS/.installed" 2>/dev/null)" != "$TS_LOCK" ]; then
+  echo "== Installing the TypeScript tools into $TS_TOOLS (tests/client/ts/package-lock.json)"
+  rm -rf "$TS_TOOLS"
+  mkdir -p "$TS_TOOLS"
+  cp tests/client/ts/package.json tests/client/ts/package-lock.json "$TS_TOOLS/"
+  (cd "$TS_TOOLS" && npm ci --silent --no-audit --no-fund --cache "$ROOT/target/npm-cache")
+  echo "$TS_LOCK" >"$TS_TOOLS/.installed"
+fi
+echo "== Generating a TypeScript client from openapi/openapi.json (openapi-typescript, openapi-fetch)"
+mkdir -p "$WORK/ts"
+cp tests/client/ts/package.json tests/client/ts/tsconfig.json tests/client/ts/drive.ts "$WORK/ts/"
+ln -s "$ROOT/$TS_TOOLS/node_modules" "$WORK/ts/node_modules"
+"$TS_TOOLS/node_modules/.bin/openapi-typescript" openapi/openapi.json -o "$WORK/ts/schema.ts" >/dev/null
+echo "== Compiling it with tsc --strict and driving create -> prepare -> get -> download"
+"$TS_TOOLS/node_modules/.bin/tsc" -p "$WORK/ts/tsconfig.json" --strict
+DLS_URL="$URL" DLS_USER="$FUZZ_USER" DLS_PASSWORD="$FUZZ_PASSWORD" DLS_ITEM="$ITEM" \
+  DLS_FILE=disk-0.vmdk DLS_FILE_SHA256="$FILE_SHA256" node "$WORK/ts/dist/drive.js"
 STEPS=$((STEPS + 1))
 
 stop_instance

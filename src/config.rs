@@ -1,10 +1,12 @@
 //! Layered configuration: built-in defaults <- optional file <- `DLS__SECTION__KEY`
-//! environment variables (and `DATABASE_URL`). Validated once at start-up; secrets never printed.
+//! environment variables (and `DATABASE_URL`). Validated once at start-up, and
+//! typed from then on (addresses, URLs, decoded keys); secrets never printed.
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use url::Url;
 
 /// Everything the service can be told. Field names are the config keys.
 #[derive(Clone, Deserialize)]
@@ -26,10 +28,11 @@ pub struct Settings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    pub listen: String,
-    /// Base of the download URIs handed to clients; defaults to `http://{listen}`.
+    pub listen: SocketAddr,
+    /// Base of the download URIs handed to clients (http or https, with a
+    /// host); defaults to `http://{listen}`.
     #[serde(default)]
-    pub public_url: Option<String>,
+    pub public_url: Option<Url>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 = one per core.
@@ -123,7 +126,40 @@ pub struct SigningSettings {
 pub struct SigningKeySetting {
     pub id: String,
     /// Base64 (standard or URL-safe) secret of at least 32 bytes.
-    pub secret: String,
+    pub secret: SigningSecret,
+}
+
+/// The bytes of a configured signing key, decoded from base64 (standard or
+/// URL-safe, padded or not) as the settings load. Text that is not base64
+/// decodes to no bytes, which validation refuses with every other problem.
+#[derive(Clone, Default)]
+pub struct SigningSecret(Vec<u8>);
+
+impl SigningSecret {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SigningSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let s = text.trim();
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let bytes = engines.iter().find_map(|e| e.decode(s).ok());
+        Ok(SigningSecret(bytes.unwrap_or_default()))
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningSecret(<{} bytes>)", self.0.len())
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -276,35 +312,33 @@ impl Settings {
                 .source(Some(dls_env))
                 .try_parsing(true),
         );
-        let raw = builder
+        let mut raw = builder
             .build()
             .map_err(|e| ConfigError(vec![e.to_string()]))?;
+        let mut problems = Vec::new();
+        let stand_ins = check_typed_text(&raw, &mut problems);
+        if !stand_ins.is_empty() {
+            let mut patched = config::Config::builder().add_source(raw);
+            for (key, value) in stand_ins {
+                patched = patched
+                    .set_override(key, value)
+                    .map_err(|e| ConfigError(vec![e.to_string()]))?;
+            }
+            raw = patched
+                .build()
+                .map_err(|e| ConfigError(vec![e.to_string()]))?;
+        }
         let mut settings: Settings = raw
             .try_deserialize()
             .map_err(|e| ConfigError(vec![e.to_string()]))?;
         if settings.database.url.is_none() {
             settings.database.url = env.get("DATABASE_URL").filter(|u| !u.is_empty()).cloned();
         }
-        settings.validate()?;
+        settings.validate(problems)?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        if self.http.listen.parse::<SocketAddr>().is_err() {
-            problems.push(format!(
-                "http.listen: {:?} is not an address like 127.0.0.1:8080",
-                self.http.listen
-            ));
-        }
-        if let Some(url) = &self.http.public_url {
-            match url::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => problems.push(format!(
-                    "http.public_url: {url:?} is not an absolute http(s) URL"
-                )),
-            }
-        }
+    fn validate(&self, mut problems: Vec<String>) -> Result<(), ConfigError> {
         if let Some(tls) = &self.http.tls {
             for (key, path) in [
                 ("http.tls.cert_file", &tls.cert_file),
@@ -380,12 +414,11 @@ impl Settings {
             if !ids.insert(key.id.clone()) {
                 problems.push(format!("signing.keys: id {:?} appears twice", key.id));
             }
-            match decode_secret(&key.secret) {
-                Some(bytes) if bytes.len() >= 32 => {}
-                _ => problems.push(format!(
+            if key.secret.bytes().len() < 32 {
+                problems.push(format!(
                     "signing.keys: secret of key {:?} must be base64 of at least 32 bytes",
                     key.id
-                )),
+                ));
             }
         }
         if let Some(active) = &self.signing.active_key {
@@ -441,16 +474,19 @@ impl Settings {
         }
     }
 
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.http.listen.parse().expect("validated at load")
-    }
-
-    /// Base URL for download URIs, without a trailing slash.
-    pub fn public_url(&self, bound: SocketAddr) -> String {
+    /// Base URL for download URIs: `http.public_url`, else this instance at
+    /// the address it is bound to.
+    pub fn public_url(&self, bound: SocketAddr) -> Result<Url, url::ParseError> {
         match &self.http.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None if self.http.tls.is_some() => format!("https://{bound}"),
-            None => format!("http://{bound}"),
+            Some(url) => {
+                // Download URIs extend the path: no trailing slashes to double.
+                let mut url = url.clone();
+                let path = url.path().trim_end_matches('/').to_string();
+                url.set_path(&path);
+                Ok(url)
+            }
+            None if self.http.tls.is_some() => Url::parse(&format!("https://{bound}")),
+            None => Url::parse(&format!("http://{bound}")),
         }
     }
 
@@ -468,15 +504,36 @@ impl Settings {
     }
 }
 
-/// Decodes a configured secret (standard or URL-safe base64, padded or not).
-pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
-    let s = secret.trim();
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
-        .ok()
+/// Settings that deserialize into types (an address, a URL) are checked as
+/// text first, so that a bad one is named together with every other problem
+/// instead of ending the load at the first. Returns a stand-in for each bad
+/// value, which lets deserialization go on; the load fails anyway.
+fn check_typed_text(
+    raw: &config::Config,
+    problems: &mut Vec<String>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut stand_ins = Vec::new();
+    if let Ok(listen) = raw.get_string("http.listen") {
+        if listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "http.listen: {listen:?} is not an address like 127.0.0.1:8080"
+            ));
+            stand_ins.push(("http.listen", "127.0.0.1:0"));
+        }
+    }
+    if let Ok(url) = raw.get_string("http.public_url") {
+        match Url::parse(&url) {
+            // A base with a host: download URIs extend its path.
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                problems.push(format!(
+                    "http.public_url: {url:?} is not an absolute http(s) URL"
+                ));
+                stand_ins.push(("http.public_url", "http://127.0.0.1/"));
+            }
+        }
+    }
+    stand_ins
 }
 
 impl fmt::Debug for Settings {
@@ -485,7 +542,10 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("listen", &self.http.listen)
-            .field("public_url", &self.http.public_url)
+            .field(
+                "public_url",
+                &self.http.public_url.as_ref().map(Url::as_str),
+            )
             .field(
                 "database",
                 &self.database.url.as_ref().map(|_| "<configured>"),
@@ -514,11 +574,13 @@ mod tests {
     fn defaults_load_and_validate() {
         let s = Settings::load_with_env(None, env(&[])).unwrap();
         assert_eq!(s.sessions.timeout_seconds, 300);
-        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
         assert!(s.database.url.is_none());
         assert_eq!(
-            s.public_url("127.0.0.1:8080".parse().unwrap()),
-            "http://127.0.0.1:8080"
+            s.public_url("127.0.0.1:8080".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:8080/"
         );
     }
 
@@ -608,8 +670,56 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             if file.starts_with("deploy") {
                 assert_eq!(s.signing.keys.len(), 2);
-                assert_eq!(s.http.listen, "0.0.0.0:8080");
+                assert_eq!(s.http.listen.to_string(), "0.0.0.0:8080");
             }
+        }
+    }
+
+    #[test]
+    fn typed_values_are_parsed_once_and_bad_ones_reported_with_the_rest() {
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dls.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[http]\npublic_url = \"https://dl.example.com/base//\"\n\
+                 [signing]\nkeys = [{{ id = \"a\", secret = \"{key}\" }}]\n"
+            ),
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(&file), env(&[])).unwrap();
+        assert_eq!(s.signing.keys[0].secret.bytes(), &[7u8; 32]);
+        assert!(!format!("{:?}", s.signing.keys[0].secret).contains(&key));
+        let bound = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(
+            s.public_url(bound).unwrap().as_str(),
+            "https://dl.example.com/base"
+        );
+
+        std::fs::write(
+            &file,
+            "[signing]\nkeys = [{ id = \"a\", secret = \"not base64!\" }]\n",
+        )
+        .unwrap();
+        let err = Settings::load_with_env(
+            Some(&file),
+            env(&[
+                ("DLS__HTTP__LISTEN", "nowhere"),
+                ("DLS__HTTP__PUBLIC_URL", "ftp://x"),
+                ("DLS__SESSIONS__TIMEOUT_SECONDS", "0"),
+            ]),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        for key in [
+            "http.listen",
+            "http.public_url",
+            "signing.keys",
+            "sessions.timeout_seconds",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
         }
     }
 

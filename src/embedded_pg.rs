@@ -87,13 +87,7 @@ impl EmbeddedPostgres {
         }
         self.owned = false;
         tracing::info!(dir = %self.cluster_dir.display(), "stopping the embedded PostgreSQL cluster");
-        let result = self
-            .command("pg_ctl")
-            .arg("stop")
-            .arg("-D")
-            .arg(&self.cluster_dir)
-            .args(["-m", "fast", "-w"])
-            .output();
+        let result = self.pg_ctl("stop").args(["-m", "fast", "-w"]).output();
         match result {
             Ok(out) if out.status.success() => {}
             Ok(out) => tracing::warn!(
@@ -227,10 +221,7 @@ impl EmbeddedPostgres {
         let log = self.cluster_dir.join("server.log");
         tracing::info!(dir = %self.cluster_dir.display(), "starting the embedded PostgreSQL cluster");
         let out = self
-            .command("pg_ctl")
-            .arg("start")
-            .arg("-D")
-            .arg(&self.cluster_dir)
+            .pg_ctl("start")
             .arg("-l")
             .arg(&log)
             .arg("-w")
@@ -320,18 +311,20 @@ impl EmbeddedPostgres {
         let mut conn = PgConnection::connect_with(&self.connect_options(SUPERUSER))
             .await
             .context("cannot connect to the embedded PostgreSQL cluster")?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await
-                .context("cannot list the databases of the embedded PostgreSQL cluster")?;
+        let exists = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+            DATABASE
+        )
+        .fetch_one(&mut conn)
+        .await
+        .context("cannot list the databases of the embedded PostgreSQL cluster")?;
         if !exists {
             tracing::info!(
                 database = DATABASE,
                 "creating the database in the embedded PostgreSQL cluster"
             );
-            if let Err(e) = sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+            // The name is DATABASE's: SQL checked at compile time is a literal.
+            if let Err(e) = sqlx::query!("CREATE DATABASE download_sessions")
                 .execute(&mut conn)
                 .await
             {
@@ -347,6 +340,13 @@ impl EmbeddedPostgres {
         }
         let _ = conn.close().await;
         Ok(())
+    }
+
+    /// `pg_ctl <action> -D <cluster>`.
+    fn pg_ctl(&self, action: &str) -> Command {
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg(action).arg("-D").arg(&self.cluster_dir);
+        cmd
     }
 
     fn command(&self, program: &str) -> Command {

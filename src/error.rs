@@ -1,5 +1,5 @@
 //! The one error type of the service core and its vAPI error kinds. Each wire
-//! surface renders it in its own shape; internals are logged, never sent.
+//! surface renders it in its own shape (`api::errors`); internals are logged, never sent.
 
 use std::fmt;
 
@@ -22,6 +22,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (the `/rest` error `type` enum is built from it).
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::NotAllowedInCurrentState,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Unauthorized,
+        ErrorKind::NotFound,
+        ErrorKind::ConcurrentChange,
+        ErrorKind::InternalServerError,
+        ErrorKind::ServiceUnavailable,
+    ];
+
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::InvalidArgument
@@ -140,29 +153,22 @@ impl Error {
 
     /// An unexpected failure: the client learns only that something went wrong.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::InternalServerError,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.internal_server_error",
-                "Internal server error; see the service log.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let text = "Internal server error; see the service log.";
+        Self::caused(ErrorKind::InternalServerError, text, cause.into())
     }
 
+    /// A transient failure (database or object store unreachable): retry.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        Error {
-            kind: ErrorKind::ServiceUnavailable,
-            messages: vec![LocalizableMessage::new(
-                "com.vmware.vapi.std.errors.service_unavailable",
-                "The service is temporarily unavailable; try again.",
-                &[],
-            )],
-            source: Some(cause.into()),
-            status: None,
-        }
+        let text = "The service is temporarily unavailable; try again.";
+        Self::caused(ErrorKind::ServiceUnavailable, text, cause.into())
+    }
+
+    /// The server's own failure: the client sees the kind's standard message,
+    /// only the log sees the cause.
+    fn caused(kind: ErrorKind, text: &str, cause: anyhow::Error) -> Self {
+        let mut e = Self::new(kind, kind.vapi_type(), text, &[]);
+        e.source = Some(cause);
+        e
     }
 
     /// The HTTP status a REST surface answers with.
@@ -220,28 +226,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        // A database that cannot be reached is the client's cue to retry, not a bug.
-        match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Error::unavailable(e),
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-                    matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-                }) =>
-            {
-                Error::unavailable(e)
-            }
-            _ => Error::internal(e),
-        }
-    }
-}
-
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         // A store that cannot be reached (refused, timed out, cut off after the
@@ -272,20 +256,4 @@ fn store_unreachable(e: &object_store::Error) -> bool {
         cause = err.source();
     }
     false
-}
-
-/// `/api` error body: `{"error_type": KIND, "messages": [...]}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ApiErrorBody {
-    pub error_type: ErrorKind,
-    pub messages: Vec<LocalizableMessage>,
-}
-
-impl From<&Error> for ApiErrorBody {
-    fn from(e: &Error) -> Self {
-        ApiErrorBody {
-            error_type: e.kind,
-            messages: e.messages.clone(),
-        }
-    }
 }

@@ -2,10 +2,15 @@
 
 use std::{io::BufRead, path::PathBuf, process::ExitCode};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use download_sessions::{
-    config::Settings, domain::Privilege, service::import::import_files, storage::Stores,
-    store::Store, telemetry, Application,
+    config::Settings,
+    domain::{Privilege, UserName, MAX_USER_NAME},
+    service::import::import_files,
+    storage::Buckets,
+    store::Db,
+    telemetry, Application,
 };
 
 #[derive(Parser)]
@@ -126,8 +131,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            let store = connect(&settings).await?;
-            store.migrate().await?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("migrations failed")?;
             eprintln!("migrations applied");
         }
         Command::User {
@@ -139,11 +144,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 },
         } => {
             anyhow::ensure!(!name.trim().is_empty(), "the user name is empty");
-            anyhow::ensure!(
-                download_sessions::domain::is_user_name(&name),
-                "a user name has at most {} bytes and no NUL",
-                download_sessions::domain::MAX_USER_NAME
-            );
+            let name = UserName::new(&name).with_context(|| {
+                format!("a user name has at most {MAX_USER_NAME} bytes and no NUL")
+            })?;
             for p in &privileges {
                 p.parse::<Privilege>().map_err(anyhow::Error::msg)?;
             }
@@ -151,17 +154,17 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             std::io::stdin().lock().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!password.is_empty(), "no password on standard input");
-            let store = connect(&settings).await?;
-            store.migrate().await?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("migrations failed")?;
             let hash = tokio::task::spawn_blocking({
                 let password = password.to_string();
                 move || download_sessions::service::hash_password(&password)
             })
             .await??;
-            let created = store
+            let created = db
                 .upsert_user(&name, &hash, &privileges)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                .with_context(|| format!("cannot save user {name}"))?;
             eprintln!("user {name} {}", if created { "added" } else { "updated" });
         }
         Command::Openapi | Command::Export(_) => unreachable!("handled before start-up"),
@@ -170,12 +173,12 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             item,
             files,
         } => {
-            let store = connect(&settings).await?;
-            store.migrate().await?;
-            let stores = Stores::from_settings(&settings)?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("migrations failed")?;
+            let buckets = Buckets::from_settings(&settings)?;
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
             let (id, version) =
-                import_files(&store, &stores.content, &library, &item, &paths).await?;
+                import_files(&db, &buckets.content, &library, &item, &paths).await?;
             eprintln!(
                 "imported {} file(s) into {library}/{item}, content version {version}",
                 files.len()
@@ -186,7 +189,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+async fn connect(settings: &Settings) -> anyhow::Result<Db> {
     let url = settings.database.url.as_deref().unwrap_or_default();
-    Store::connect(settings, url).await
+    Db::connect(settings, url)
+        .await
+        .context("cannot connect to PostgreSQL")
 }

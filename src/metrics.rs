@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    core::Collector, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -26,73 +26,98 @@ pub struct Metrics {
 
 fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new_custom(Some("dls".into()), None)?;
-    let m = Metrics {
-        http_requests: IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by route, method and status",
-            ),
-            &["route", "method", "status"],
+    let r = &registry;
+    Ok(Metrics {
+        http_requests: registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by route, method and status",
+                ),
+                &["route", "method", "status"],
+            )?,
         )?,
-        http_seconds: HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(vec![
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
-            ]),
-            &["route", "method"],
+        http_seconds: registered(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "HTTP request latency by route",
+                )
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+                ]),
+                &["route", "method"],
+            )?,
         )?,
-        staged_bytes: IntCounter::new(
+        staged_bytes: counter(
+            r,
             "staged_bytes_total",
             "Bytes copied into the transfer store",
         )?,
-        staging_seconds: Histogram::with_opts(
-            HistogramOpts::new("staging_duration_seconds", "Time to stage one file")
-                .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0]),
+        staging_seconds: registered(
+            r,
+            Histogram::with_opts(
+                HistogramOpts::new("staging_duration_seconds", "Time to stage one file")
+                    .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0]),
+            )?,
         )?,
-        staged_files: IntCounterVec::new(
-            Opts::new(
-                "staged_files_total",
-                "Files finished by workers, by outcome",
-            ),
-            &["outcome"],
+        staged_files: registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "staged_files_total",
+                    "Files finished by workers, by outcome",
+                ),
+                &["outcome"],
+            )?,
         )?,
-        download_bytes: IntCounter::new(
+        download_bytes: counter(
+            r,
             "download_bytes_total",
             "Bytes served from download endpoints",
         )?,
-        worker_claims: IntCounter::new("worker_claims_total", "Files claimed by prepare workers")?,
-        worker_rescues: IntCounter::new(
+        worker_claims: counter(r, "worker_claims_total", "Files claimed by prepare workers")?,
+        worker_rescues: counter(
+            r,
             "worker_rescues_total",
             "Lapsed claims rescued by maintenance",
         )?,
-        worker_errors: IntCounter::new("worker_errors_total", "Staging attempts that failed")?,
-        sessions: IntGaugeVec::new(
-            Opts::new("download_sessions", "Live download sessions by state"),
-            &["state"],
+        worker_errors: counter(r, "worker_errors_total", "Staging attempts that failed")?,
+        sessions: registered(
+            r,
+            IntGaugeVec::new(
+                Opts::new("download_sessions", "Live download sessions by state"),
+                &["state"],
+            )?,
         )?,
-        files: IntGaugeVec::new(
-            Opts::new("download_files", "Files of live sessions by prepare status"),
-            &["status"],
+        files: registered(
+            r,
+            IntGaugeVec::new(
+                Opts::new("download_files", "Files of live sessions by prepare status"),
+                &["status"],
+            )?,
         )?,
-        queue_depth: IntGauge::new("prepare_queue_depth", "Files waiting for a worker")?,
+        queue_depth: registered(
+            r,
+            IntGauge::new("prepare_queue_depth", "Files waiting for a worker")?,
+        )?,
         registry,
-    };
-    m.registry.register(Box::new(m.http_requests.clone()))?;
-    m.registry.register(Box::new(m.http_seconds.clone()))?;
-    m.registry.register(Box::new(m.staged_bytes.clone()))?;
-    m.registry.register(Box::new(m.staging_seconds.clone()))?;
-    m.registry.register(Box::new(m.staged_files.clone()))?;
-    m.registry.register(Box::new(m.download_bytes.clone()))?;
-    m.registry.register(Box::new(m.worker_claims.clone()))?;
-    m.registry.register(Box::new(m.worker_rescues.clone()))?;
-    m.registry.register(Box::new(m.worker_errors.clone()))?;
-    m.registry.register(Box::new(m.sessions.clone()))?;
-    m.registry.register(Box::new(m.files.clone()))?;
-    m.registry.register(Box::new(m.queue_depth.clone()))?;
-    Ok(m)
+    })
+}
+
+/// `metric`, once `registry` collects it.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> Result<M, prometheus::Error> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    registered(registry, IntCounter::new(name, help)?)
 }
 
 /// The process-wide metrics.

@@ -2,25 +2,31 @@
 //! and the routes that serve it (`/api-docs/openapi.json`, Swagger UI at `/docs`).
 //!
 //! The committed `openapi/openapi.json` is this document (`download-sessions openapi`);
-//! a test fails when they drift. Types here exist only to describe the wire: envelopes
-//! the handlers build ad hoc, and the bodies of operations that one handler serves for
-//! several `?action=` values (OpenAPI cannot key operations on query values).
+//! a test fails when they drift. This module only collects: every type it lists is one
+//! that a surface (de)serializes at runtime, and no surface imports anything from here.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{
-    openapi::{
-        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-        ContentBuilder, Ref, RefOr, Response, ResponseBuilder,
-    },
-    Modify, OpenApi, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
 };
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    api::{self, inputs, SESSION_HEADER},
-    dataplane,
+    api::{
+        self,
+        errors::{self, ApiErrorBody, RestErrorBody, VapiErrorType},
+        jsonrpc::{
+            JsonRpcContext, JsonRpcError, JsonRpcMethod, JsonRpcParams, JsonRpcRequest,
+            JsonRpcResponse, JsonRpcResult, JsonRpcVersion,
+        },
+        ops::{Health, Readiness},
+        rest_legacy::*,
+        wire::*,
+        SESSION_HEADER,
+    },
+    dataplane::{self, serve::FileBytes},
     domain::{
         models::{
             ChecksumAlgorithm, ChecksumInfo, DownloadFileInfo, DownloadSessionModel, ItemFileInfo,
@@ -28,7 +34,7 @@ use crate::{
         },
         EndpointType, PrepareStatus, SessionState,
     },
-    error::{ApiErrorBody, ErrorKind, LocalizableMessage},
+    error::{ErrorKind, LocalizableMessage},
 };
 
 /// Where the document is served.
@@ -92,56 +98,76 @@ the token in the `vmware-api-session-id` header. Prepared files are downloaded f
         api::ops::readyz,
         api::ops::prometheus,
     ),
-    components(
-        schemas(
-            ApiErrorBody,
-            ErrorKind,
-            LocalizableMessage,
-            RestErrorBody,
-            VapiErrorType,
-            DownloadSessionModel,
-            SessionState,
-            DownloadFileInfo,
-            PrepareStatus,
-            TransferEndpoint,
-            ChecksumInfo,
-            ChecksumAlgorithm,
-            EndpointType,
-            LibraryModel,
-            ItemModel,
-            ItemFileInfo,
-            SessionInfo,
-            inputs::CreateSpec,
-            inputs::KeepAliveSpec,
-            inputs::FailSpec,
-            inputs::PrepareSpec,
-            FileBytes,
-            SessionAction,
-            FileAction,
-            RestSessionAction,
-            RestCollectionAction,
-            RestSessionIdAction,
-            RestFileAction,
-            RestItemFileAction,
-        ),
-        responses(
-            ApiBadRequest,
-            ApiUnauthenticated,
-            ApiUnauthorized,
-            ApiNotFound,
-            ApiPayloadTooLarge,
-            ApiInternalServerError,
-            ApiServiceUnavailable,
-            RestBadRequest,
-            RestUnauthenticated,
-            RestUnauthorized,
-            RestNotFound,
-            RestPayloadTooLarge,
-            RestInternalServerError,
-            RestServiceUnavailable,
-        )
-    ),
-    modifiers(&SecuritySchemes),
+    servers((url = "/", description = "The instance serving this document.")),
+    components(schemas(
+        // Errors.
+        ApiErrorBody,
+        ErrorKind,
+        LocalizableMessage,
+        RestErrorBody,
+        VapiErrorType,
+        // The contract's models.
+        DownloadSessionModel,
+        SessionState,
+        DownloadFileInfo,
+        PrepareStatus,
+        TransferEndpoint,
+        ChecksumInfo,
+        ChecksumAlgorithm,
+        EndpointType,
+        LibraryModel,
+        ItemModel,
+        ItemFileInfo,
+        SessionInfo,
+        // /api and /rest.
+        CreateSpec,
+        KeepAliveSpec,
+        FailSpec,
+        PrepareSpec,
+        SessionAction,
+        SessionActionBody,
+        FileAction,
+        DownloadFileInfoOrList,
+        ItemFileInfoOrList,
+        // /rest.
+        RestValueString,
+        RestValueStrings,
+        RestValueSessionInfo,
+        RestValueLibrary,
+        RestValueItem,
+        RestValueItemFile,
+        RestValueItemFiles,
+        RestValueDownloadSession,
+        RestValueDownloadFile,
+        RestValueDownloadFiles,
+        RestLoginOrWhoAmI,
+        RestIdOrIds,
+        RestSessionAction,
+        RestCollectionAction,
+        RestSessionIdAction,
+        RestFileAction,
+        RestItemFileAction,
+        RestCreateBody,
+        RestListBody,
+        RestCollectionBody,
+        RestFileNameBody,
+        RestFileActionBody,
+        RestItemFileBody,
+        // JSON-RPC.
+        JsonRpcRequest,
+        JsonRpcParams,
+        JsonRpcContext,
+        JsonRpcMethod,
+        JsonRpcVersion,
+        JsonRpcResponse,
+        JsonRpcResult,
+        JsonRpcError,
+        // The data plane and ops.
+        FileBytes,
+        Health,
+        Readiness,
+    )),
+    modifiers(&SecuritySchemes, &ErrorResponses),
     tags(
         (name = "session", description = "Login tokens (`/api/session`)."),
         (name = "download_session", description = "`com.vmware.content.library.item.download_session` on `/api`."),
@@ -208,6 +234,19 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
+/// The reusable error responses of each surface.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let responses = errors::response_components::<errors::Api>()
+            .into_iter()
+            .chain(errors::response_components::<errors::Rest>());
+        components.responses.extend(responses);
+    }
+}
+
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -233,437 +272,4 @@ impl Modify for SecuritySchemes {
             ),
         );
     }
-}
-
-// ------------------------------------------------------------------ errors
-
-/// `com.vmware.vapi.std.errors.*`: the `type` of a `/rest` error body.
-#[derive(Serialize, ToSchema)]
-pub enum VapiErrorType {
-    #[serde(rename = "com.vmware.vapi.std.errors.invalid_argument")]
-    InvalidArgument,
-    #[serde(rename = "com.vmware.vapi.std.errors.not_allowed_in_current_state")]
-    NotAllowedInCurrentState,
-    #[serde(rename = "com.vmware.vapi.std.errors.already_exists")]
-    AlreadyExists,
-    #[serde(rename = "com.vmware.vapi.std.errors.unauthenticated")]
-    Unauthenticated,
-    #[serde(rename = "com.vmware.vapi.std.errors.unauthorized")]
-    Unauthorized,
-    #[serde(rename = "com.vmware.vapi.std.errors.not_found")]
-    NotFound,
-    #[serde(rename = "com.vmware.vapi.std.errors.concurrent_change")]
-    ConcurrentChange,
-    #[serde(rename = "com.vmware.vapi.std.errors.internal_server_error")]
-    InternalServerError,
-    #[serde(rename = "com.vmware.vapi.std.errors.service_unavailable")]
-    ServiceUnavailable,
-}
-
-pub use crate::api::rest_legacy::RestErrorBody;
-
-fn api_error_example(kind: ErrorKind, id: &str, message: &str, args: &[&str]) -> Value {
-    json!({
-        "error_type": kind.as_str(),
-        "messages": [{ "id": id, "default_message": message, "args": args }],
-    })
-}
-
-fn rest_error_example(kind: ErrorKind, id: &str, message: &str, args: &[&str]) -> Value {
-    json!({
-        "type": kind.vapi_type(),
-        "value": api_error_example(kind, id, message, args),
-    })
-}
-
-fn error_response(description: &str, schema: &str, example: Value) -> RefOr<Response> {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(schema)))
-                .example(Some(example))
-                .build(),
-        )
-        .build()
-        .into()
-}
-
-/// One reusable error response per status and surface; operations list the
-/// statuses they can answer with and reference these.
-macro_rules! error_responses {
-    ($($name:ident => $schema:literal, $example:ident, $description:literal, $kind:ident, $id:literal, $message:literal;)*) => {
-        $(
-            #[doc = $description]
-            pub struct $name;
-
-            impl<'r> utoipa::ToResponse<'r> for $name {
-                fn response() -> (&'r str, RefOr<Response>) {
-                    (
-                        stringify!($name),
-                        error_response(
-                            $description,
-                            $schema,
-                            $example(ErrorKind::$kind, $id, $message, &[]),
-                        ),
-                    )
-                }
-            }
-        )*
-    };
-}
-
-error_responses! {
-    ApiBadRequest => "ApiErrorBody", api_error_example,
-        "`INVALID_ARGUMENT` (malformed body or parameter, unknown action, no such file), `NOT_ALLOWED_IN_CURRENT_STATE` or `ALREADY_EXISTS`.",
-        InvalidArgument, "com.vmware.vapi.rest.json_parse_error", "The request body is not valid: expected value at line 1 column 1";
-    ApiUnauthenticated => "ApiErrorBody", api_error_example,
-        "`UNAUTHENTICATED`: no valid login token (or wrong user name or password on login).",
-        Unauthenticated, "com.vmware.vapi.endpoint.method.authentication.required", "This method requires authentication.";
-    ApiUnauthorized => "ApiErrorBody", api_error_example,
-        "`UNAUTHORIZED`: the user lacks the privilege the operation needs.",
-        Unauthorized, "com.vmware.vapi.std.errors.unauthorized", "User alice does not have the privilege ContentLibrary.DownloadSession required by this operation.";
-    ApiNotFound => "ApiErrorBody", api_error_example,
-        "`NOT_FOUND`: the object does not exist, is not the caller's, or its id is not even well-formed.",
-        NotFound, "com.vmware.content.library.item.download_session.not_found", "Download session 0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0 does not exist.";
-    ApiPayloadTooLarge => "ApiErrorBody", api_error_example,
-        "The request body is larger than `http.max_body_bytes` (kind `INVALID_ARGUMENT`).",
-        InvalidArgument, "com.vmware.vapi.rest.payload_too_large", "The request body is larger than 65536 bytes.";
-    ApiInternalServerError => "ApiErrorBody", api_error_example,
-        "`INTERNAL_SERVER_ERROR`: never carries internals; the service log has the cause.",
-        InternalServerError, "com.vmware.vapi.std.errors.internal_server_error", "Internal server error; see the service log.";
-    ApiServiceUnavailable => "ApiErrorBody", api_error_example,
-        "`SERVICE_UNAVAILABLE`: the database cannot be reached; try again.",
-        ServiceUnavailable, "com.vmware.vapi.std.errors.service_unavailable", "The service is temporarily unavailable; try again.";
-    RestBadRequest => "RestErrorBody", rest_error_example,
-        "`invalid_argument` (malformed body or parameter, unknown `~action`, no such file), `not_allowed_in_current_state` or `already_exists`.",
-        InvalidArgument, "com.vmware.vapi.rest.unknown_action", "Unknown or missing ~action \"nope\".";
-    RestUnauthenticated => "RestErrorBody", rest_error_example,
-        "`unauthenticated`: no valid login token (or wrong user name or password on login).",
-        Unauthenticated, "com.vmware.vapi.endpoint.method.authentication.required", "This method requires authentication.";
-    RestUnauthorized => "RestErrorBody", rest_error_example,
-        "`unauthorized`: the user lacks the privilege the operation needs.",
-        Unauthorized, "com.vmware.vapi.std.errors.unauthorized", "User alice does not have the privilege System.Read required by this operation.";
-    RestNotFound => "RestErrorBody", rest_error_example,
-        "`not_found`: the object does not exist, is not the caller's, or its id is not even well-formed.",
-        NotFound, "com.vmware.content.library.item.not_found", "Library item 0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0 does not exist.";
-    RestPayloadTooLarge => "RestErrorBody", rest_error_example,
-        "The request body is larger than `http.max_body_bytes` (kind `invalid_argument`).",
-        InvalidArgument, "com.vmware.vapi.rest.payload_too_large", "The request body is larger than 65536 bytes.";
-    RestInternalServerError => "RestErrorBody", rest_error_example,
-        "`internal_server_error`: never carries internals; the service log has the cause.",
-        InternalServerError, "com.vmware.vapi.std.errors.internal_server_error", "Internal server error; see the service log.";
-    RestServiceUnavailable => "RestErrorBody", rest_error_example,
-        "`service_unavailable`: the database cannot be reached; try again.",
-        ServiceUnavailable, "com.vmware.vapi.std.errors.service_unavailable", "The service is temporarily unavailable; try again.";
-}
-
-// ------------------------------------------------------- /api action bodies
-
-/// `?action=` of `POST /api/content/library/item/download-session/{id}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum SessionAction {
-    KeepAlive,
-    Cancel,
-    Fail,
-}
-
-/// `?action=` of `POST /api/content/library/item/download-session/{id}/file`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum FileAction {
-    Prepare,
-}
-
-/// Body of a session action: `keep-alive` reads `progress` (optional), `fail` reads
-/// `client_error_message` (required for fail), `cancel` takes no body. A field the
-/// action does not read is `INVALID_ARGUMENT`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionActionBody {
-    /// keep-alive: the client's progress, 0..100.
-    #[schema(minimum = 0, maximum = 100, example = 42)]
-    pub progress: Option<i64>,
-    /// fail: why the client gave up; shown in the session's `error_message`.
-    #[schema(example = "disk full")]
-    pub client_error_message: Option<String>,
-}
-
-/// `GET .../download-session/{id}/file`: the list, or one file with `?file_name=`.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum DownloadFileInfoOrList {
-    One(Box<DownloadFileInfo>),
-    List(Vec<DownloadFileInfo>),
-}
-
-/// `GET /api/content/library/item/{id}/file`: the list, or one file with `?name=`.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum ItemFileInfoOrList {
-    One(ItemFileInfo),
-    List(Vec<ItemFileInfo>),
-}
-
-// ------------------------------------------------------------ /rest envelopes
-
-/// Every successful `/rest` answer with a result is `{"value": ...}`.
-macro_rules! rest_values {
-    ($($name:ident($ty:ty) $doc:literal;)*) => {
-        $(
-            #[doc = $doc]
-            #[derive(Serialize, ToSchema)]
-            pub struct $name {
-                pub value: $ty,
-            }
-        )*
-    };
-}
-
-rest_values! {
-    RestValueString(String) "`{\"value\": string}`: a new id, or the login token.";
-    RestValueStrings(Vec<String>) "`{\"value\": [string]}`: a list of ids.";
-    RestValueSessionInfo(SessionInfo) "`{\"value\": SessionInfo}`: who the login token belongs to.";
-    RestValueLibrary(LibraryModel) "`{\"value\": LibraryModel}`.";
-    RestValueItem(ItemModel) "`{\"value\": ItemModel}`.";
-    RestValueItemFile(ItemFileInfo) "`{\"value\": ItemFileInfo}`.";
-    RestValueItemFiles(Vec<ItemFileInfo>) "`{\"value\": [ItemFileInfo]}`.";
-    RestValueDownloadSession(DownloadSessionModel) "`{\"value\": DownloadSessionModel}`.";
-    RestValueDownloadFile(DownloadFileInfo) "`{\"value\": DownloadFileInfo}`.";
-    RestValueDownloadFiles(Vec<DownloadFileInfo>) "`{\"value\": [DownloadFileInfo]}`.";
-}
-
-/// `POST /rest/com/vmware/cis/session`: the token (login) or, with `~action=get`, its owner.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum RestLoginOrWhoAmI {
-    Token(RestValueString),
-    WhoAmI(RestValueSessionInfo),
-}
-
-/// `POST /rest/.../download-session`: the new id (create) or, with `~action=list`, the ids.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum RestIdOrIds {
-    Id(RestValueString),
-    Ids(RestValueStrings),
-}
-
-/// `?~action=` of `POST /rest/com/vmware/cis/session` (absent: login).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestSessionAction {
-    Get,
-}
-
-/// `?~action=` of `POST /rest/.../download-session` (absent: create).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestCollectionAction {
-    List,
-}
-
-/// `?~action=` of `POST /rest/.../download-session/id:{id}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestSessionIdAction {
-    List,
-    KeepAlive,
-    Cancel,
-    Fail,
-}
-
-/// `?~action=` of `POST /rest/.../downloadsession/file/id:{id}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestFileAction {
-    Get,
-    Prepare,
-}
-
-/// `?~action=` of `POST /rest/.../library/item/file/id:{id}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestItemFileAction {
-    Get,
-}
-
-/// Body of `POST /rest/.../download-session`: create reads `client_token` and
-/// `create_spec`; `~action=list` reads `library_item_id`. A field the action does
-/// not read is `invalid_argument`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestCollectionBody {
-    /// create: the same token from the same user answers the same session id.
-    #[schema(example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")]
-    pub client_token: Option<String>,
-    /// create: only `library_item_id` is used.
-    pub create_spec: Option<inputs::CreateSpec>,
-    /// list: only the sessions of this item.
-    pub library_item_id: Option<String>,
-}
-
-/// Body of `POST /rest/.../downloadsession/file/id:{id}`: `file_name` for both
-/// actions, `endpoint_type` for prepare only.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestFileActionBody {
-    #[schema(example = "disk-0.vmdk")]
-    pub file_name: String,
-    /// prepare: `HTTPS` (default) or `DIRECT`.
-    pub endpoint_type: Option<EndpointType>,
-}
-
-/// Body of `POST /rest/.../library/item/file/id:{id}?~action=get`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestItemFileBody {
-    #[schema(example = "disk-0.vmdk")]
-    pub name: String,
-}
-
-// ------------------------------------------------------------------ data plane
-
-/// The bytes of a file (`GET /cls/data/...`).
-pub struct FileBytes;
-
-impl utoipa::PartialSchema for FileBytes {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-            .content_media_type("application/octet-stream")
-            .description(Some("The file's bytes (the requested range for 206)."))
-            .into()
-    }
-}
-
-impl ToSchema for FileBytes {}
-
-// ------------------------------------------------------------------ JSON-RPC
-
-/// `"2.0"`.
-#[derive(Serialize, ToSchema)]
-pub enum JsonRpcVersion {
-    #[serde(rename = "2.0")]
-    V2,
-}
-
-/// vAPI defines one method.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JsonRpcMethod {
-    Invoke,
-}
-
-/// A vAPI call: `POST /api` with this envelope.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "jsonrpc": "2.0",
-    "method": "invoke",
-    "id": "7",
-    "params": {
-        "serviceId": "com.vmware.content.library.item.download_session",
-        "operationId": "get",
-        "input": {"STRUCTURE": {"operation-input": {"download_session_id": "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"}}},
-        "ctx": {"securityCtx": {"schemeId": "com.vmware.vapi.std.security.session_id", "sessionId": "<token>"}}
-    }
-}))]
-pub struct JsonRpcRequest {
-    pub jsonrpc: JsonRpcVersion,
-    pub method: JsonRpcMethod,
-    /// Echoed in the answer.
-    #[schema(schema_with = json_rpc_id)]
-    pub id: Option<Value>,
-    pub params: JsonRpcParams,
-}
-
-/// `params` of `invoke`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonRpcParams {
-    /// e.g. `com.vmware.content.library.item.download_session`, `com.vmware.cis.session`.
-    #[schema(example = "com.vmware.content.library.item.download_session")]
-    pub service_id: String,
-    /// e.g. `create`, `get`, `list`, `keep_alive`, `prepare`.
-    #[schema(example = "get")]
-    pub operation_id: String,
-    /// `{"STRUCTURE": {"operation-input": {...}}}`; optional fields as `{"OPTIONAL": v}`.
-    #[schema(value_type = Object)]
-    pub input: Value,
-    pub ctx: Option<JsonRpcContext>,
-}
-
-/// `params.ctx`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonRpcContext {
-    /// `{"schemeId": "com.vmware.vapi.std.security.user_pass", "userName", "password"}` to log
-    /// in, then `{"schemeId": "com.vmware.vapi.std.security.session_id", "sessionId"}`.
-    #[schema(value_type = Option<Object>)]
-    pub security_ctx: Option<Value>,
-    /// Application context (e.g. `opId`); ignored.
-    #[schema(value_type = Option<Object>)]
-    pub app_ctx: Option<Value>,
-}
-
-/// The answer to every call, always HTTP 200: `result` (with `output` or a vAPI
-/// `error`) or, when the envelope could not be understood, a JSON-RPC `error`.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "jsonrpc": "2.0",
-    "id": "7",
-    "result": {"output": {"STRUCTURE": {"com.vmware.content.library.item.download_session_model": {
-        "library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79",
-        "library_item_content_version": "1",
-        "error_message": {"OPTIONAL": null},
-        "client_progress": 0,
-        "state": "ACTIVE",
-        "expiration_time": "2030-01-01T00:05:00.000Z"
-    }}}}
-}))]
-pub struct JsonRpcResponse {
-    pub jsonrpc: JsonRpcVersion,
-    /// The request's id (null when it could not be read).
-    #[schema(schema_with = json_rpc_id)]
-    pub id: Value,
-    pub result: Option<JsonRpcResult>,
-    pub error: Option<JsonRpcError>,
-}
-
-/// `result`: `output` on success (`null` for void), `error` for a vAPI error.
-#[derive(Serialize, ToSchema)]
-pub struct JsonRpcResult {
-    /// The operation's output in vAPI encoding (`STRUCTURE`, `OPTIONAL`, `SECRET`, lists).
-    #[schema(value_type = Value, required = false)]
-    pub output: Option<Value>,
-    /// `{"ERROR": {"com.vmware.vapi.std.errors.<kind>": {"messages", "data", "error_type"}}}`.
-    #[schema(value_type = Option<Object>)]
-    pub error: Option<Value>,
-}
-
-/// A JSON-RPC error: the envelope could not be parsed or understood.
-#[derive(Serialize, ToSchema)]
-pub struct JsonRpcError {
-    /// -32700 parse error, -32600 invalid request, -32601 method not found,
-    /// -32602 invalid params, -31001 header/body mismatch.
-    #[schema(example = -32700)]
-    pub code: i64,
-    pub message: String,
-}
-
-/// A JSON-RPC `id`: a string, a number or null.
-fn json_rpc_id() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([
-            Type::String,
-            Type::Number,
-            Type::Null,
-        ]))
-        .examples([json!("7")])
-        .build()
 }

@@ -9,19 +9,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::{self, rest_api::ApiError, AppState},
-    config::{decode_secret, Settings},
-    dataplane::{Endpoints, Signer},
-    error::Error,
+    api::{self, errors::ApiError, AppState},
+    config::Settings,
+    dataplane::{DataPlane, Endpoints, Signer},
     service::Service,
-    storage::Stores,
-    store::Store,
+    storage::Buckets,
+    store::Db,
 };
 
 pub struct Application {
     port: u16,
     server: Server,
     service: Service,
+    db: Db,
+    endpoints: Endpoints,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -35,33 +36,41 @@ impl Application {
             .url
             .clone()
             .context("no database URL configured")?;
-        let store = Store::connect(&settings, &url)
+        let db = Db::connect(&settings, &url)
             .await
             .context("cannot connect to PostgreSQL")?;
-        store.migrate().await.context("migrations failed")?;
-        let stores = Stores::from_settings(&settings)?;
-        let signer = signer(&settings, &store).await?;
+        db.migrate().await.context("migrations failed")?;
+        let buckets = Buckets::from_settings(&settings)?;
+        let signer = signer(&settings, &db).await?;
 
-        let listener = TcpListener::bind(settings.listen_addr())
+        let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         // Streamed downloads stall ~40 ms per write without TCP_NODELAY. Set on
         // the listener, every accepted socket inherits it (Linux), TLS ones included.
         socket2::SockRef::from(&listener).set_nodelay(true)?;
         let local = listener.local_addr()?;
         let endpoints = Endpoints {
-            signer,
-            public_url: settings.public_url(local),
+            signer: signer.clone(),
+            public_url: settings
+                .public_url(local)
+                .context("cannot build the public URL")?,
             cert: crate::tls::advertised(&settings.http)?,
-            transfer: stores.transfer.clone(),
+            transfer: buckets.transfer.clone(),
         };
-        let service = Service::new(store, stores.clone(), settings.clone(), endpoints);
+        let service = Service::new(db.clone(), buckets.clone(), endpoints.clone(), &settings);
+        let dataplane = DataPlane::new(
+            db.clone(),
+            signer,
+            buckets.transfer.clone(),
+            settings.session_timeout(),
+        );
         let state = AppState {
             service: service.clone(),
             max_body: settings.http.max_body_bytes,
         };
 
         let stop = CancellationToken::new();
-        let tasks = crate::worker::spawn(&service, &stores, &stop);
+        let tasks = crate::worker::spawn(&db, &buckets, &settings, &stop);
 
         let threads = match settings.http.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -70,6 +79,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(dataplane.clone()))
                 .wrap(actix_web::middleware::from_fn(api::ops::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(api::ops::configure)
@@ -89,11 +99,13 @@ impl Application {
         }
         .run();
 
-        tracing::info!(address = %local, public_url = %service.endpoints().public_url, "listening");
+        tracing::info!(address = %local, public_url = %endpoints.public_url, "listening");
         Ok(Application {
             port: local.port(),
             server,
             service,
+            db,
+            endpoints,
             stop,
             tasks,
         })
@@ -105,6 +117,16 @@ impl Application {
 
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// The instance's database handle (tests set up data and inspect it with this).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// How the instance builds download URIs (tests sign URIs of their own with this).
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// Serves until SIGTERM/SIGINT (or the server stops): background work stops
@@ -144,28 +166,23 @@ async fn wait_for_signal() {
 }
 
 /// Keys from config, or the generated key kept in the database.
-async fn signer(settings: &Settings, store: &Store) -> anyhow::Result<Signer> {
+async fn signer(settings: &Settings, db: &Db) -> anyhow::Result<Signer> {
     if settings.signing.keys.is_empty() {
-        let keys = store
+        let keys = db
             .generated_signing_keys()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e:?}"))?;
+            .context("cannot load signing keys")?;
         return Signer::new(keys, None);
     }
     let keys = settings
         .signing
         .keys
         .iter()
-        .map(|k| (k.id.clone(), decode_secret(&k.secret).unwrap_or_default()))
+        .map(|k| (k.id.clone(), k.secret.bytes().to_vec()))
         .collect();
     Signer::new(keys, settings.signing.active_key.as_deref())
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path = req.path().to_string();
-    Err(ApiError(Error::not_found(
-        "com.vmware.vapi.rest.not_found",
-        format!("No operation at {} {path}.", req.method()),
-        &[&path],
-    )))
+    Err(api::errors::no_route(&req).into())
 }

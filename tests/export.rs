@@ -14,12 +14,14 @@ use std::{
 
 use download_sessions::{config::Settings, Application};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use sqlx::{Connection, Executor, PgConnection};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+
+mod common;
+
+use common::{fresh_database, pseudo_random, sha256_hex, Api, Http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_download-sessions");
 const PASSWORD: &str = "export-test-pw";
@@ -37,21 +39,6 @@ struct Server {
     _task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn fresh_database() -> String {
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let name = format!("dls_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server)
-        .await
-        .expect("PostgreSQL must run for the tests (see README)");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
 impl Server {
     async fn start() -> Server {
         Server::start_with(|_| {}).await
@@ -59,11 +46,11 @@ impl Server {
 
     /// `tweak` adjusts the settings (TLS, lease); download URIs point at the proxy.
     async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Server {
-        let db_url = fresh_database().await;
+        let db_url = fresh_database("dls_test_").await;
         let data_dir = tempfile::tempdir().unwrap();
         let proxy = Proxy::start().await;
         let mut s = Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
-        s.http.listen = "127.0.0.1:0".into();
+        s.http.listen = "127.0.0.1:0".parse().unwrap();
         s.http.threads = 2;
         s.http.shutdown_grace_seconds = 1;
         s.database.url = Some(db_url.clone());
@@ -76,7 +63,11 @@ impl Server {
         } else {
             "http"
         };
-        s.http.public_url = Some(format!("{scheme}://127.0.0.1:{}", proxy.port));
+        s.http.public_url = Some(
+            format!("{scheme}://127.0.0.1:{}", proxy.port)
+                .parse()
+                .unwrap(),
+        );
         let app = Application::build(s).await.expect("application builds");
         let port = app.port();
         proxy.target.store(port, Ordering::SeqCst);
@@ -154,59 +145,25 @@ impl Server {
             .danger_accept_invalid_certs(true)
             .build()
             .unwrap();
-        let token: String = http
-            .post(format!("{}/api/session", self.base))
-            .basic_auth(user, Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ids = http
-            .get(format!(
-                "{}/api/content/library/item/download-session",
-                self.base
-            ))
-            .header("vmware-api-session-id", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let _ = http
-            .delete(format!("{}/api/session", self.base))
-            .header("vmware-api-session-id", &token)
-            .send()
-            .await;
+        let api = Api(Http::new(&http, &self.base));
+        let token = api.logged_in(user, PASSWORD).await;
+        let api = Api(api.0.with_token(&token));
+        let ids = api.session_ids().await;
+        api.logout().await;
         ids
     }
 
+    /// Deletes every download session of `user`; how many there were.
     async fn delete_sessions_of(&self, user: &str) -> usize {
         let http = reqwest::Client::new();
-        let token: String = http
-            .post(format!("{}/api/session", self.base))
-            .basic_auth(user, Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ids = self.sessions_of(user).await;
+        let api = Api(Http::new(&http, &self.base));
+        let token = api.logged_in(user, PASSWORD).await;
+        let api = Api(api.0.with_token(&token));
+        let ids = api.session_ids().await;
         for id in &ids {
-            let r = http
-                .delete(format!(
-                    "{}/api/content/library/item/download-session/{id}",
-                    self.base
-                ))
-                .header("vmware-api-session-id", &token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 204);
+            assert_eq!(api.delete_session(id).await.status().as_u16(), 204);
         }
+        api.logout().await;
         ids.len()
     }
 }
@@ -423,24 +380,6 @@ async fn export(s: &Server, args: &[&str]) -> Run {
     export_as(&s.base, "alice", PASSWORD, args).await
 }
 
-fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    // xorshift: incompressible enough, reproducible, fast in debug builds.
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -463,7 +402,7 @@ fn path_str(p: &Path) -> &str {
 async fn exports_by_path_and_by_id() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
-    let disk = random_bytes(5 << 20, 1);
+    let disk = pseudo_random(5 << 20, 1);
     let ovf = b"<Envelope/>\n".to_vec();
     let item = s
         .import(
@@ -528,7 +467,7 @@ async fn resumes_after_a_cut_connection_without_fetching_twice() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
     let size = 8 << 20;
-    let disk = random_bytes(size, 2);
+    let disk = pseudo_random(size, 2);
     s.import("lib", "big", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
     let dir = path_str(out.path());
@@ -569,7 +508,7 @@ async fn resumes_after_a_cut_connection_without_fetching_twice() {
 async fn a_flipped_byte_is_a_checksum_mismatch_and_no_file() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
-    let disk = random_bytes(3 << 20, 3);
+    let disk = pseudo_random(3 << 20, 3);
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
     let dir = path_str(out.path());
@@ -633,7 +572,7 @@ fn signal(child: &tokio::process::Child, sig: &str) {
 async fn sigint_deletes_the_session_and_a_rerun_resumes() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
-    let disk = random_bytes(6 << 20, 4);
+    let disk = pseudo_random(6 << 20, 4);
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
     let dir = path_str(out.path());
@@ -672,7 +611,7 @@ async fn sigint_deletes_the_session_and_a_rerun_resumes() {
 async fn a_killed_client_resumes_and_sigterm_cleans_up() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
-    let disk = random_bytes(6 << 20, 5);
+    let disk = pseudo_random(6 << 20, 5);
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
     let dir = path_str(out.path());
@@ -708,7 +647,7 @@ async fn a_killed_client_resumes_and_sigterm_cleans_up() {
 async fn a_session_that_disappears_is_replaced_mid_transfer() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
-    let disk = random_bytes(6 << 20, 6);
+    let disk = pseudo_random(6 << 20, 6);
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
     let dir = path_str(out.path());
@@ -731,7 +670,7 @@ async fn parallel_ranges_join_on_a_slow_link() {
     let s = Server::start().await;
     s.add_user("alice", DOWNLOADER).await;
     let size = 12 << 20;
-    let disk = random_bytes(size, 7);
+    let disk = pseudo_random(size, 7);
     s.import("lib", "item", &[("disk.vmdk", &disk)]).await;
     let out = tempfile::tempdir().unwrap();
 
@@ -946,7 +885,7 @@ async fn tls_trust_by_thumbprint_ca_file_or_insecure() {
     })
     .await;
     s.add_user("alice", DOWNLOADER).await;
-    let data = random_bytes(1 << 20, 8);
+    let data = pseudo_random(1 << 20, 8);
     s.import("lib", "item", &[("disk.vmdk", &data)]).await;
     let thumbprint = openssl_thumbprint(&cert);
     let out = tempfile::tempdir().unwrap();

@@ -17,15 +17,17 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
+use common::{fresh_database, pseudo_random, sha256_hex, Api, Http};
 use download_sessions::embedded_pg::EmbeddedPostgres;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_download-sessions");
-const DS: &str = "/api/content/library/item/download-session";
+use common::api::SESSIONS as DS;
 const PASSWORD: &str = "failover-pw";
 
 /// Tests of this binary run one after another: timing figures mean nothing
@@ -266,26 +268,6 @@ impl Drop for Instance {
 // ---------------------------------------------------------------------------
 // Database and files
 
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// An empty database on the shared test cluster.
-async fn fresh_database() -> String {
-    let server = server_url();
-    let name = format!("dls_test_failover_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server)
-        .await
-        .expect("PostgreSQL must run for the tests (see README)");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
 /// (status, lease_owner, bytes_transferred, attempts, checksum) of a file row.
 type Row = (String, Option<Uuid>, i64, i32, Option<String>);
 
@@ -306,22 +288,10 @@ async fn file_row(db: &str, session: &str, name: &str) -> Row {
 
 /// `len` pseudo-random bytes written to `dir/name`; (path, sha256).
 fn make_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, String) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let bytes = pseudo_random(len, seed);
     let path = dir.join(name);
     std::fs::write(&path, &bytes).unwrap();
-    (path, hex::encode(Sha256::digest(&bytes)))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    (path, sha256_hex(&bytes))
 }
 
 /// A temp dir the embedded cluster's server user can enter (we may be root).
@@ -335,83 +305,21 @@ fn open_tempdir() -> tempfile::TempDir {
 // ---------------------------------------------------------------------------
 // Client
 
+/// `/api` of the instance at `base` as the holder of `token`.
+fn api<'a>(client: &'a reqwest::Client, base: &'a str, token: &'a str) -> Api<'a> {
+    Api(Http::new(client, base).with_token(token))
+}
+
+/// Logs `user` in on the instance at `base`.
+async fn login(client: &reqwest::Client, base: &str, user: &str) -> String {
+    Api(Http::new(client, base)).logged_in(user, PASSWORD).await
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
-}
-
-async fn login(client: &reqwest::Client, base: &str, user: &str) -> String {
-    let r = client
-        .post(format!("{base}/api/session"))
-        .basic_auth(user, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED, "login {user} at {base}");
-    r.json().await.unwrap()
-}
-
-async fn create_session(client: &reqwest::Client, base: &str, token: &str, item: &str) -> String {
-    let r = client
-        .post(format!("{base}{DS}"))
-        .header("vmware-api-session-id", token)
-        .json(&json!({ "library_item_id": item }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
-async fn prepare(client: &reqwest::Client, base: &str, token: &str, session: &str, name: &str) {
-    let r = client
-        .post(format!("{base}{DS}/{session}/file?action=prepare"))
-        .header("vmware-api-session-id", token)
-        .json(&json!({ "file_name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "prepare {name}");
-}
-
-async fn file_info(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    session: &str,
-    name: &str,
-) -> Value {
-    let r = client
-        .get(format!("{base}{DS}/{session}/file?file_name={name}"))
-        .header("vmware-api-session-id", token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "file {name} at {base}");
-    r.json().await.unwrap()
-}
-
-async fn wait_prepared(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    session: &str,
-    name: &str,
-    within: Duration,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let info = file_info(client, base, token, session, name).await;
-        match info["status"].as_str() {
-            Some("PREPARED") => return info,
-            Some("ERROR") => panic!("{name} failed: {info}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "{name} not prepared: {info}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The endpoint URI of a prepared file, moved to another instance's address.
@@ -439,7 +347,7 @@ const THROTTLE: &str = "DLS__WORKERS__THROTTLE_BYTES_PER_SECOND";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_staging_another_instance_finishes_the_file() {
     let _serial = SERIAL.lock().await;
-    let db = fresh_database().await;
+    let db = fresh_database("dls_test_failover_").await;
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -459,20 +367,18 @@ async fn sigkill_during_staging_another_instance_finishes_the_file() {
 
     // A logs alice in; the small file is prepared by A.
     let token = login(&client, &a.base(), "alice").await;
-    let session = create_session(&client, &a.base(), &token, &item).await;
-    prepare(&client, &a.base(), &token, &session, "small.ovf").await;
-    let small_info = wait_prepared(
-        &client,
-        &a.base(),
-        &token,
-        &session,
-        "small.ovf",
-        Duration::from_secs(30),
-    )
-    .await;
+    let session = api(&client, &a.base(), &token).new_session(&item).await;
+    api(&client, &a.base(), &token)
+        .prepare_file(&session, "small.ovf")
+        .await;
+    let small_info = api(&client, &a.base(), &token)
+        .wait_prepared(&session, "small.ovf", Duration::from_secs(30))
+        .await;
 
     // The big file: A alone runs workers, so A claims it.
-    prepare(&client, &a.base(), &token, &session, "disk-0.vmdk").await;
+    api(&client, &a.base(), &token)
+        .prepare_file(&session, "disk-0.vmdk")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let owner_a = loop {
         let (status, owner, bytes, _, _) = file_row(&db, &session, "disk-0.vmdk").await;
@@ -498,7 +404,9 @@ async fn sigkill_during_staging_another_instance_finishes_the_file() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let info_b = file_info(&client, &b.base(), &token, &session, "small.ovf").await;
+    let info_b = api(&client, &b.base(), &token)
+        .file_info(&session, "small.ovf")
+        .await;
     assert_eq!(info_b["status"], "PREPARED");
     let uri = small_info["download_endpoint"]["uri"].as_str().unwrap();
     assert!(uri.starts_with(&a.base()), "{uri}");
@@ -545,7 +453,9 @@ async fn sigkill_during_staging_another_instance_finishes_the_file() {
         "reclaimed after {reclaimed:?} > {bound:?}"
     );
 
-    let info = file_info(&client, &b.base(), &token, &session, "disk-0.vmdk").await;
+    let info = api(&client, &b.base(), &token)
+        .file_info(&session, "disk-0.vmdk")
+        .await;
     assert_eq!(info["checksum_info"]["checksum"], big_sha.as_str());
     let big_uri = info["download_endpoint"]["uri"]
         .as_str()
@@ -606,17 +516,13 @@ async fn postgres_restart_under_load_answers_503_then_recovers_by_itself() {
     app.ready(&client).await;
     let base = app.base();
     let token = login(&client, &base, "alice").await;
-    let session = create_session(&client, &base, &token, &item).await;
-    prepare(&client, &base, &token, &session, "disk.vmdk").await;
-    let info = wait_prepared(
-        &client,
-        &base,
-        &token,
-        &session,
-        "disk.vmdk",
-        Duration::from_secs(30),
-    )
-    .await;
+    let session = api(&client, &base, &token).new_session(&item).await;
+    api(&client, &base, &token)
+        .prepare_file(&session, "disk.vmdk")
+        .await;
+    let info = api(&client, &base, &token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(30))
+        .await;
     let uri = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
@@ -795,7 +701,7 @@ async fn postgres_restart_under_load_answers_503_then_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_a_slow_download_and_hands_claims_back() {
     let _serial = SERIAL.lock().await;
-    let db = fresh_database().await;
+    let db = fresh_database("dls_test_failover_").await;
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -816,24 +722,22 @@ async fn sigterm_drains_a_slow_download_and_hands_claims_back() {
     let mut a = Instance::start("a", free_port(), &env);
     a.ready(&client).await;
     let token = login(&client, &a.base(), "alice").await;
-    let session = create_session(&client, &a.base(), &token, &item).await;
-    prepare(&client, &a.base(), &token, &session, "served.vmdk").await;
-    let info = wait_prepared(
-        &client,
-        &a.base(),
-        &token,
-        &session,
-        "served.vmdk",
-        Duration::from_secs(60),
-    )
-    .await;
+    let session = api(&client, &a.base(), &token).new_session(&item).await;
+    api(&client, &a.base(), &token)
+        .prepare_file(&session, "served.vmdk")
+        .await;
+    let info = api(&client, &a.base(), &token)
+        .wait_prepared(&session, "served.vmdk", Duration::from_secs(60))
+        .await;
     let uri = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
         .to_string();
 
     // A stages the second file; B waits with workers of its own.
-    prepare(&client, &a.base(), &token, &session, "staged.vmdk").await;
+    api(&client, &a.base(), &token)
+        .prepare_file(&session, "staged.vmdk")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let owner_a = loop {
         let (status, owner, bytes, _, _) = file_row(&db, &session, "staged.vmdk").await;
@@ -918,15 +822,9 @@ async fn sigterm_drains_a_slow_download_and_hands_claims_back() {
     );
     assert!(a.log_text().contains("claim handed back at shutdown"));
 
-    let info = wait_prepared(
-        &client,
-        &b.base(),
-        &token,
-        &session,
-        "staged.vmdk",
-        Duration::from_secs(60),
-    )
-    .await;
+    let info = api(&client, &b.base(), &token)
+        .wait_prepared(&session, "staged.vmdk", Duration::from_secs(60))
+        .await;
     assert_eq!(info["checksum_info"]["checksum"], staged_sha.as_str());
     let (_, _, _, attempts, _) = file_row(&db, &session, "staged.vmdk").await;
     assert_eq!(attempts, 1, "a handed-back claim is not an attempt");
@@ -984,7 +882,7 @@ enum Op {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_under_load_loses_nothing() {
     let _serial = SERIAL.lock().await;
-    let db = fresh_database().await;
+    let db = fresh_database("dls_test_failover_").await;
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -1007,23 +905,21 @@ async fn rolling_restart_under_load_loses_nothing() {
     }
     let bases: Vec<String> = instances.iter().map(Instance::base).collect();
     let token = login(&client, &bases[0], "alice").await;
-    let session = create_session(&client, &bases[0], &token, &item).await;
-    prepare(&client, &bases[0], &token, &session, "small.ovf").await;
-    let info = wait_prepared(
-        &client,
-        &bases[0],
-        &token,
-        &session,
-        "small.ovf",
-        Duration::from_secs(30),
-    )
-    .await;
+    let session = api(&client, &bases[0], &token).new_session(&item).await;
+    api(&client, &bases[0], &token)
+        .prepare_file(&session, "small.ovf")
+        .await;
+    let info = api(&client, &bases[0], &token)
+        .wait_prepared(&session, "small.ovf", Duration::from_secs(30))
+        .await;
     let uri = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
         .to_string();
     // Staging of the big file (about 4 s) runs into the restarts.
-    prepare(&client, &bases[1], &token, &session, "disk.vmdk").await;
+    api(&client, &bases[1], &token)
+        .prepare_file(&session, "disk.vmdk")
+        .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn({
@@ -1119,15 +1015,9 @@ async fn rolling_restart_under_load_loses_nothing() {
 
     // No file state lost: both files PREPARED with their checksums, every
     // created session there exactly once (idempotent creates), the session active.
-    let info = wait_prepared(
-        &client,
-        &bases[0],
-        &token,
-        &session,
-        "disk.vmdk",
-        Duration::from_secs(60),
-    )
-    .await;
+    let info = api(&client, &bases[0], &token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
     assert_eq!(info["checksum_info"]["checksum"], big_sha.as_str());
     let big_uri = info["download_endpoint"]["uri"]
         .as_str()

@@ -3,145 +3,35 @@
 
 mod structs;
 mod value;
+mod wire;
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use actix_web::{web, HttpRequest};
+use serde_json::{Map, Value};
 
-use self::{structs::ToVapi, value::Input};
-use super::{basic_credentials, read_body, session_token, AppState};
+pub use self::wire::{
+    JsonRpcContext, JsonRpcError, JsonRpcMethod, JsonRpcParams, JsonRpcRequest, JsonRpcResponse,
+    JsonRpcResult, JsonRpcVersion,
+};
+use self::{
+    structs::ToVapi,
+    value::Input,
+    wire::{Rejection, INVALID_REQUEST, PARSE_ERROR},
+};
+use super::extract::{self, basic_credentials, login_name, session_token, Body};
 use crate::{
-    domain::{Caller, EndpointType, ItemId, LibraryId, Progress, SessionId},
+    domain::{
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, LoginToken,
+        NewSession, Password, Progress, SessionId,
+    },
     error::{Error, ErrorKind, LocalizableMessage, Result},
     service::Service,
 };
-
-// JSON-RPC 2.0 error codes, plus vAPI's own for a header/payload mismatch.
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-const INVALID_OPERATION: i64 = -31001;
-
-/// The one JSON-RPC method vAPI defines.
-const INVOKE: &str = "invoke";
 
 const USER_PASS_SCHEME: &str = "com.vmware.vapi.std.security.user_pass";
 const SESSION_ID_SCHEME: &str = "com.vmware.vapi.std.security.session_id";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api").route(web::post().to(invoke)));
-}
-
-// ------------------------------------------------------------------ envelope
-
-/// A request whose envelope could not be understood: answered with a
-/// JSON-RPC error object (still HTTP 200), not a vAPI error.
-struct Rejection {
-    id: Value,
-    code: i64,
-    message: String,
-}
-
-impl Rejection {
-    fn new(id: Value, code: i64, message: impl Into<String>) -> Self {
-        Rejection {
-            id,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn response(self) -> HttpResponse {
-        // The SDK checks that parse errors and invalid requests carry a null
-        // id (the server may not have been able to read one).
-        let id = if matches!(self.code, PARSE_ERROR | INVALID_REQUEST) {
-            Value::Null
-        } else {
-            self.id
-        };
-        HttpResponse::Ok().json(json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": { "code": self.code, "message": self.message },
-        }))
-    }
-}
-
-/// One decoded `invoke` call.
-struct Call {
-    id: Value,
-    service: String,
-    operation: String,
-    input: Input,
-    security: Option<Value>,
-}
-
-fn parse_call(request: Value, req: &HttpRequest) -> Result<Call, Rejection> {
-    let invalid = |message: &str| Rejection::new(Value::Null, INVALID_REQUEST, message);
-    let Value::Object(mut envelope) = request else {
-        return Err(invalid(
-            "The request must be one JSON-RPC 2.0 object (batches are not supported).",
-        ));
-    };
-    let id = envelope.remove("id").unwrap_or(Value::Null);
-    if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) {
-        return Err(invalid("id must be a string, a number or null."));
-    }
-    if envelope.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(invalid("jsonrpc must be \"2.0\"."));
-    }
-    let method = match envelope.remove("method") {
-        Some(Value::String(m)) => m,
-        _ => return Err(invalid("method must be a string.")),
-    };
-    if method != INVOKE {
-        return Err(Rejection::new(
-            id,
-            METHOD_NOT_FOUND,
-            format!("Method {method:?} not found; vAPI defines only \"{INVOKE}\"."),
-        ));
-    }
-    let bad_params = |message: String| Rejection::new(id.clone(), INVALID_PARAMS, message);
-    let Some(Value::Object(mut params)) = envelope.remove("params") else {
-        return Err(bad_params("params must be an object.".into()));
-    };
-    let mut name = |key: &str| match params.remove(key) {
-        Some(Value::String(s)) => Ok(s),
-        _ => Err(bad_params(format!("params.{key} must be a string."))),
-    };
-    let service = name("serviceId")?;
-    let operation = name("operationId")?;
-    // The SDK repeats service and operation in headers; a proxy or client
-    // that lets them disagree with the body is refused, as vAPI does.
-    for (header, expected) in [("vapi-service", &service), ("vapi-operation", &operation)] {
-        if let Some(sent) = req.headers().get(header) {
-            if sent.to_str().ok() != Some(expected.as_str()) {
-                return Err(Rejection::new(
-                    id,
-                    INVALID_OPERATION,
-                    format!("Header {header} does not match the request body."),
-                ));
-            }
-        }
-    }
-    let input = params
-        .remove("input")
-        .and_then(|v| Input::from_structure("operation-input", v))
-        .ok_or_else(|| {
-            bad_params("params.input must be {\"STRUCTURE\":{\"operation-input\":{...}}}.".into())
-        })?;
-    let security = match params.remove("ctx") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(mut ctx)) => ctx.remove("securityCtx").filter(|v| !v.is_null()),
-        Some(_) => return Err(bad_params("params.ctx must be an object.".into())),
-    };
-    Ok(Call {
-        id,
-        service,
-        operation,
-        input,
-        security,
-    })
+    cfg.service(web::resource("/api").route(extract::post(invoke)));
 }
 
 /// vAPI JSON-RPC 2.0 call
@@ -163,39 +53,35 @@ fn parse_call(request: Value, req: &HttpRequest) -> Result<Call, Rejection> {
         ("vapi-service" = Option<String>, Header, description = "When sent, must equal `params.serviceId`."),
         ("vapi-operation" = Option<String>, Header, description = "When sent, must equal `params.operationId`."),
     ),
-    request_body(content = crate::openapi::JsonRpcRequest, description = "The JSON-RPC envelope."),
+    security(),
+    request_body(content = JsonRpcRequest, description = "The JSON-RPC envelope."),
     responses(
-        (status = 200, description = "The JSON-RPC answer (success or error).", body = crate::openapi::JsonRpcResponse),
+        (status = 200, description = "The JSON-RPC answer (success or error).", body = JsonRpcResponse),
     )
 )]
-async fn invoke(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let body = match read_body(payload, state.max_body).await {
-        Ok(body) => body,
-        Err(e) => {
-            return Rejection::new(Value::Null, INVALID_REQUEST, e.first_message()).response()
+async fn invoke(service: Service, req: HttpRequest, body: Body) -> web::Json<JsonRpcResponse> {
+    web::Json(match read(&req, body).await {
+        Ok(call) => {
+            let id = call.id.clone().unwrap_or(Value::Null);
+            let result = execute(&service, &req, call).await;
+            JsonRpcResponse::result(id, result.map_err(|failure| failure.to_vapi()))
         }
-    };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Rejection::new(Value::Null, PARSE_ERROR, format!("Parse error: {e}")).response()
-        }
-    };
-    let call = match parse_call(request, &req) {
-        Ok(call) => call,
-        Err(rejection) => return rejection.response(),
-    };
-    tracing::debug!(service = %call.service, operation = %call.operation, "vAPI invoke");
-    let id = call.id.clone();
-    let result = match execute(&state, &req, call).await {
-        Ok(output) => json!({ "output": output }),
-        Err(failure) => json!({ "error": failure.to_vapi() }),
-    };
-    HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+        Err(rejection) => rejection.response(),
+    })
+}
+
+/// The call of a request, or why its envelope was refused.
+async fn read(req: &HttpRequest, body: Body) -> Result<JsonRpcRequest, Rejection> {
+    let body = body
+        .bytes()
+        .await
+        .map_err(|e| Rejection::new(Value::Null, INVALID_REQUEST, e.first_message()))?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| Rejection::new(Value::Null, PARSE_ERROR, format!("Parse error: {e}")))?;
+    let call = JsonRpcRequest::read(request, req)?;
+    let params = &call.params;
+    tracing::debug!(service = %params.service_id, operation = %params.operation_id, "vAPI invoke");
+    Ok(call)
 }
 
 // ------------------------------------------------------------------- errors
@@ -281,31 +167,59 @@ const ITEM_FILE: &str = "com.vmware.content.library.item.file";
 const DOWNLOAD_SESSION: &str = "com.vmware.content.library.item.download_session";
 const DOWNLOAD_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
 
-const OPERATIONS: &[(&str, &str, Op)] = &[
-    (CIS_SESSION, "create", Op::Login),
-    (CIS_SESSION, "delete", Op::Logout),
-    (CIS_SESSION, "get", Op::WhoAmI),
-    (LIBRARY, "list", Op::As(CallerOp::LibraryList)),
-    (LIBRARY, "get", Op::As(CallerOp::LibraryGet)),
-    (ITEM, "list", Op::As(CallerOp::ItemList)),
-    (ITEM, "get", Op::As(CallerOp::ItemGet)),
-    (ITEM_FILE, "list", Op::As(CallerOp::ItemFileList)),
-    (ITEM_FILE, "get", Op::As(CallerOp::ItemFileGet)),
-    (DOWNLOAD_SESSION, "create", Op::As(CallerOp::SessionCreate)),
-    (DOWNLOAD_SESSION, "get", Op::As(CallerOp::SessionGet)),
-    (DOWNLOAD_SESSION, "list", Op::As(CallerOp::SessionList)),
-    (
-        DOWNLOAD_SESSION,
-        "keep_alive",
-        Op::As(CallerOp::SessionKeepAlive),
-    ),
-    (DOWNLOAD_SESSION, "cancel", Op::As(CallerOp::SessionCancel)),
-    (DOWNLOAD_SESSION, "fail", Op::As(CallerOp::SessionFail)),
-    (DOWNLOAD_SESSION, "delete", Op::As(CallerOp::SessionDelete)),
-    (DOWNLOAD_FILE, "list", Op::As(CallerOp::FileList)),
-    (DOWNLOAD_FILE, "get", Op::As(CallerOp::FileGet)),
-    (DOWNLOAD_FILE, "prepare", Op::As(CallerOp::FilePrepare)),
-];
+/// Every operation, by service and operation name.
+const OPERATIONS: &[(&str, &[(&str, Op)])] = {
+    use CallerOp::*;
+    use Op::As;
+    &[
+        (
+            CIS_SESSION,
+            &[
+                ("create", Op::Login),
+                ("delete", Op::Logout),
+                ("get", Op::WhoAmI),
+            ],
+        ),
+        (
+            LIBRARY,
+            &[("list", As(LibraryList)), ("get", As(LibraryGet))],
+        ),
+        (ITEM, &[("list", As(ItemList)), ("get", As(ItemGet))]),
+        (
+            ITEM_FILE,
+            &[("list", As(ItemFileList)), ("get", As(ItemFileGet))],
+        ),
+        (
+            DOWNLOAD_SESSION,
+            &[
+                ("create", As(SessionCreate)),
+                ("get", As(SessionGet)),
+                ("list", As(SessionList)),
+                ("keep_alive", As(SessionKeepAlive)),
+                ("cancel", As(SessionCancel)),
+                ("fail", As(SessionFail)),
+                ("delete", As(SessionDelete)),
+            ],
+        ),
+        (
+            DOWNLOAD_FILE,
+            &[
+                ("list", As(FileList)),
+                ("get", As(FileGet)),
+                ("prepare", As(FilePrepare)),
+            ],
+        ),
+    ]
+};
+
+/// The operation `operation` of service `service`, if there is one.
+fn operation(service: &str, operation: &str) -> Option<Op> {
+    let (_, operations) = OPERATIONS.iter().find(|(s, _)| *s == service)?;
+    operations
+        .iter()
+        .find(|(o, _)| *o == operation)
+        .map(|(_, op)| *op)
+}
 
 /// What the request proves about its sender.
 enum Credentials {
@@ -351,9 +265,9 @@ impl Credentials {
     }
 
     /// The login token for operations on the login itself.
-    fn token(self) -> Result<String> {
+    fn token(self) -> Result<LoginToken> {
         match self {
-            Credentials::Token(token) => Ok(token),
+            Credentials::Token(token) => LoginToken::parse(&token),
             _ => Err(Error::unauthenticated()),
         }
     }
@@ -368,18 +282,22 @@ fn secret_field(ctx: &Map<String, Value>, name: &str) -> Option<String> {
     }
 }
 
-async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Value, Failure> {
-    let op = OPERATIONS
-        .iter()
-        .find(|(s, o, _)| *s == call.service && *o == call.operation)
-        .map(|(_, _, op)| *op)
-        .ok_or_else(|| Failure::OperationNotFound {
-            service: call.service.clone(),
-            operation: call.operation.clone(),
-        })?;
-    let credentials = Credentials::of(call.security, req)?;
-    let service = &state.service;
-    let input = call.input;
+async fn execute(
+    service: &Service,
+    req: &HttpRequest,
+    call: JsonRpcRequest,
+) -> Result<Value, Failure> {
+    let JsonRpcParams {
+        service_id,
+        operation_id,
+        input,
+        ctx,
+    } = call.params;
+    let op = operation(&service_id, &operation_id).ok_or(Failure::OperationNotFound {
+        service: service_id,
+        operation: operation_id,
+    })?;
+    let credentials = Credentials::of(ctx.and_then(|c| c.security_ctx), req)?;
     match op {
         Op::Login => {
             // Checked first: a login must not be created for a call that fails.
@@ -387,7 +305,10 @@ async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Valu
             let Credentials::UserPass { user, password } = credentials else {
                 return Err(Error::unauthenticated().into());
             };
-            Ok(value::secret(&service.login(&user, &password).await?))
+            let token = service
+                .login(&login_name(&user)?, &Password::new(password))
+                .await?;
+            Ok(value::secret(token.as_str()))
         }
         Op::Logout => {
             input.finish()?;
@@ -401,9 +322,12 @@ async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Valu
         Op::As(op) => {
             // user_pass on an ordinary operation: a login that lives for this call only.
             let (token, one_shot) = match credentials {
-                Credentials::Token(token) => (token, false),
+                Credentials::Token(token) => (LoginToken::parse(&token)?, false),
                 Credentials::UserPass { user, password } => {
-                    (service.login(&user, &password).await?, true)
+                    let token = service
+                        .login(&login_name(&user)?, &Password::new(password))
+                        .await?;
+                    (token, true)
                 }
                 Credentials::None => return Err(Error::unauthenticated().into()),
             };
@@ -421,138 +345,115 @@ async fn execute(state: &AppState, req: &HttpRequest, call: Call) -> Result<Valu
     }
 }
 
-fn session_id(input: &mut Input) -> Result<SessionId> {
-    SessionId::parse(&input.string("download_session_id")?)
-}
-
-fn item_id(input: &mut Input) -> Result<ItemId> {
-    ItemId::parse(&input.string("library_item_id")?)
-}
-
-/// Decodes the input of `op`, calls the core and encodes its answer.
-async fn run(service: &Service, caller: &Caller, op: CallerOp, mut input: Input) -> Result<Value> {
-    let output = match op {
-        CallerOp::LibraryList => {
+/// Decodes the input of `op`, calls the core and encodes its answer. Each input is
+/// read whole (unknown fields refused) before the core is called.
+async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> Result<Value> {
+    use CallerOp::*;
+    match op {
+        LibraryList => {
             input.finish()?;
-            service.list_libraries(caller).await?.to_vapi()
+            out(service.list_libraries(caller).await)
         }
-        CallerOp::LibraryGet => {
-            let id = LibraryId::parse(&input.string("library_id")?)?;
-            input.finish()?;
-            service.get_library(caller, id).await?.to_vapi()
+        LibraryGet => out(service.get_library(caller, input.read(library)?).await),
+        ItemList => out(service.list_items(caller, input.read(library)?).await),
+        ItemGet => out(service.get_item(caller, input.read(item)?).await),
+        ItemFileList => out(service.list_item_files(caller, input.read(item)?).await),
+        ItemFileGet => {
+            let (id, name) = input.read(|i| Ok((item(i)?, i.string("name")?)))?;
+            let name = FileName::parse_or_missing(&name);
+            out(service.get_item_file(caller, id, name).await)
         }
-        CallerOp::ItemList => {
-            let library = LibraryId::parse(&input.string("library_id")?)?;
-            input.finish()?;
-            service.list_items(caller, library).await?.to_vapi()
-        }
-        CallerOp::ItemGet => {
-            let id = item_id(&mut input)?;
-            input.finish()?;
-            service.get_item(caller, id).await?.to_vapi()
-        }
-        CallerOp::ItemFileList => {
-            let id = item_id(&mut input)?;
-            input.finish()?;
-            service.list_item_files(caller, id).await?.to_vapi()
-        }
-        CallerOp::ItemFileGet => {
-            let id = item_id(&mut input)?;
-            let name = input.string("name")?;
-            input.finish()?;
-            service.get_item_file(caller, id, &name).await?.to_vapi()
-        }
-        CallerOp::SessionCreate => {
-            let client_token = input.opt_string("client_token")?;
-            let item = match input.opt_structure("create_spec")? {
-                Some(mut spec) => {
-                    let item = spec.opt_string("library_item_id")?;
+        SessionCreate => {
+            let spec = input.read(|i| {
+                let client_token = i.opt_string("client_token")?;
+                let item = match i.opt_structure("create_spec")? {
                     // The rest of a DownloadSessionModel is accepted and ignored.
-                    spec.ignore(&[
-                        "id",
-                        "library_item_content_version",
-                        "error_message",
-                        "client_progress",
-                        "state",
-                        "expiration_time",
-                    ]);
-                    spec.finish()?;
-                    item
-                }
-                None => None,
-            };
-            input.finish()?;
-            let id = service
-                .create_session(caller, item.as_deref(), client_token.as_deref())
-                .await?;
-            Value::String(id.to_string())
+                    Some(spec) => spec.read(|s| {
+                        let item = s.opt_string(ITEM_ID)?;
+                        s.ignore(&[
+                            "id",
+                            "library_item_content_version",
+                            "error_message",
+                            "client_progress",
+                            "state",
+                            "expiration_time",
+                        ]);
+                        Ok(item)
+                    })?,
+                    None => None,
+                };
+                Ok(NewSession::parse(item.as_deref(), client_token.as_deref()))
+            })?;
+            let id = service.create_session(caller, spec).await?;
+            Ok(Value::String(id.to_string()))
         }
-        CallerOp::SessionGet => {
-            let id = session_id(&mut input)?;
-            input.finish()?;
-            service.get_session(caller, id).await?.to_vapi()
+        SessionGet => out(service.get_session(caller, input.read(session)?).await),
+        SessionList => {
+            let item = input.read(|i| i.opt_string(ITEM_ID))?;
+            out(service
+                .list_sessions(caller, item.as_deref().map(ItemId::parse))
+                .await)
         }
-        CallerOp::SessionList => {
-            let item = input.opt_string("library_item_id")?;
-            input.finish()?;
-            service
-                .list_sessions(caller, item.as_deref())
-                .await?
-                .to_vapi()
+        SessionKeepAlive => {
+            let (id, progress) = input.read(|i| {
+                let id = session(i)?;
+                Ok((
+                    id,
+                    i.opt_integer("progress")?.map(Progress::new).transpose()?,
+                ))
+            })?;
+            void(service.keep_alive(caller, id, progress).await)
         }
-        CallerOp::SessionKeepAlive => {
-            let id = session_id(&mut input)?;
-            let progress = input
-                .opt_integer("progress")?
-                .map(Progress::new)
-                .transpose()?;
-            input.finish()?;
-            service.keep_alive(caller, id, progress).await?;
-            Value::Null
+        SessionCancel => void(service.cancel(caller, input.read(session)?).await),
+        SessionFail => {
+            let (id, message) =
+                input.read(|i| Ok((session(i)?, i.opt_string("client_error_message")?)))?;
+            let message = ClientErrorMessage::parse(message.as_deref())?;
+            void(service.fail(caller, id, message).await)
         }
-        CallerOp::SessionCancel => {
-            let id = session_id(&mut input)?;
-            input.finish()?;
-            service.cancel(caller, id).await?;
-            Value::Null
+        SessionDelete => void(service.delete_session(caller, input.read(session)?).await),
+        FileList => out(service.list_files(caller, input.read(session)?).await),
+        FileGet => {
+            let (id, name) = input.read(|i| Ok((session(i)?, i.string("file_name")?)))?;
+            out(service.get_file(caller, id, FileName::parse(&name)).await)
         }
-        CallerOp::SessionFail => {
-            let id = session_id(&mut input)?;
-            let message = input.opt_string("client_error_message")?;
-            input.finish()?;
-            service.fail(caller, id, message.as_deref()).await?;
-            Value::Null
+        FilePrepare => {
+            let (id, name, endpoint) = input.read(|i| {
+                let (id, name) = (session(i)?, i.string("file_name")?);
+                let endpoint = i.opt_string("endpoint_type")?;
+                Ok((
+                    id,
+                    name,
+                    endpoint.map(|e| e.parse::<EndpointType>()).transpose()?,
+                ))
+            })?;
+            out(service
+                .prepare_file(caller, id, FileName::parse(&name), endpoint)
+                .await)
         }
-        CallerOp::SessionDelete => {
-            let id = session_id(&mut input)?;
-            input.finish()?;
-            service.delete_session(caller, id).await?;
-            Value::Null
-        }
-        CallerOp::FileList => {
-            let id = session_id(&mut input)?;
-            input.finish()?;
-            service.list_files(caller, id).await?.to_vapi()
-        }
-        CallerOp::FileGet => {
-            let id = session_id(&mut input)?;
-            let name = input.string("file_name")?;
-            input.finish()?;
-            service.get_file(caller, id, &name).await?.to_vapi()
-        }
-        CallerOp::FilePrepare => {
-            let id = session_id(&mut input)?;
-            let name = input.string("file_name")?;
-            let endpoint = input
-                .opt_string("endpoint_type")?
-                .map(|e| e.parse::<EndpointType>())
-                .transpose()?;
-            input.finish()?;
-            service
-                .prepare_file(caller, id, &name, endpoint)
-                .await?
-                .to_vapi()
-        }
-    };
-    Ok(output)
+    }
+}
+
+const ITEM_ID: &str = "library_item_id";
+
+fn library(input: &mut Input) -> Result<LibraryId> {
+    input.id("library_id")
+}
+
+fn item(input: &mut Input) -> Result<ItemId> {
+    input.id(ITEM_ID)
+}
+
+fn session(input: &mut Input) -> Result<SessionId> {
+    input.id("download_session_id")
+}
+
+/// An operation's output in vAPI encoding.
+fn out<T: ToVapi>(answer: Result<T>) -> Result<Value> {
+    Ok(answer?.to_vapi())
+}
+
+/// A void operation's output: `null`.
+fn void(answer: Result<()>) -> Result<Value> {
+    answer.map(|()| Value::Null)
 }

@@ -43,13 +43,8 @@ pub struct Readiness {
 }
 
 /// Liveness
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "Healthz",
-    tag = "ops",
-    responses((status = 200, description = "The process answers.", body = Health)),
-)]
+#[utoipa::path(get, path = "/healthz", operation_id = "Healthz", tag = "ops", security(),
+    responses((status = 200, description = "The process answers.", body = Health)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
@@ -57,31 +52,13 @@ async fn healthz() -> HttpResponse {
 /// Readiness
 ///
 /// Ready when the database answers and both stores can be read.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    operation_id = "Readyz",
-    tag = "ops",
-    responses(
-        (status = 200, description = "Ready.", body = Readiness),
+#[utoipa::path(get, path = "/readyz", operation_id = "Readyz", tag = "ops", security(),
+    responses((status = 200, description = "Ready.", body = Readiness),
         (status = 503, description = "Not ready: the database or a store cannot be reached.", body = Readiness,
-            example = json!({"status": "unavailable", "database": false, "stores": true})),
-    ),
-)]
+            example = json!({"status": "unavailable", "database": false, "stores": true}))))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let service = &state.service;
-    let database = service.store().ping().await.is_ok();
-    let mut stores = true;
-    // A listing, unlike a HEAD of some key, fails on a missing bucket.
-    for store in [&service.stores().content, &service.stores().transfer] {
-        match store.probe().await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "store not reachable");
-                stores = false;
-            }
-        }
-    }
+    let probe = state.service.probe().await;
+    let (database, stores) = (probe.database, probe.stores);
     let body = Readiness {
         status: if database && stores {
             "ready"
@@ -102,30 +79,23 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 ///
 /// Requests and latency by route template, sessions by state, files by prepare status,
 /// prepare queue depth; text exposition format 0.0.4.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "Metrics",
-    tag = "ops",
-    responses(
-        (status = 200, description = "The metrics.", body = String, content_type = "text/plain",
-            example = "dls_prepare_queue_depth 0\n"),
-    ),
-)]
+#[utoipa::path(get, path = "/metrics", operation_id = "Metrics", tag = "ops", security(),
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain",
+        example = "dls_prepare_queue_depth 0\n")))]
 async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     let m = metrics();
-    let store = state.service.store();
-    if let Ok(rows) = store.session_counts().await {
+    let service = &state.service;
+    if let Ok(rows) = service.session_counts().await {
         m.sessions.reset();
         for (s, n) in rows {
             m.sessions.with_label_values(&[s.as_str()]).set(n);
         }
     }
-    if let Ok(rows) = store.file_counts().await {
+    if let Ok(rows) = service.file_counts().await {
         m.files.reset();
         let mut queued = 0;
         for (s, n) in rows {
-            if PrepareStatus::from_db(&s) == PrepareStatus::PrepareRequested {
+            if s == PrepareStatus::PrepareRequested {
                 queued = n;
             }
             m.files.with_label_values(&[s.as_str()]).set(n);

@@ -1,21 +1,31 @@
 //! The legacy `/rest/com/vmware/...` surface (vSphere 6.5+, govc, Ansible): answers wrapped
 //! in `{"value": ...}`, `?~action=`, `id:{id}` path ids, 200 without body for void operations.
+//! Laid out like `rest_api`: one block per operation. Where one path serves several
+//! `~action`s, the handler takes the action and reads the body that action takes.
+
+mod wire;
 
 use actix_web::{
     cookie::{time::Duration as CookieAge, Cookie},
-    http::StatusCode,
-    web, HttpRequest, HttpResponse, ResponseError,
+    web, Either, HttpRequest, HttpResponse,
 };
-use serde::{Deserialize, Serialize};
 
+pub use self::wire::*;
 use super::{
-    caller, inputs::*, json_body, login_basic, path_param, query_param, required_body,
-    required_query, required_token, unknown_action, AppState, SessionAction, SESSION_HEADER,
+    errors::{
+        no_route, BadRequest, NotFound, PayloadTooLarge, RestError, RestErrors, Surface,
+        Unauthenticated, Unauthorized,
+    },
+    extract::{
+        delete, get, login_token, post, Action, BasicAuth, Body, FromQuery, Id, Json, Query,
+        QueryString,
+    },
+    wire::{LibraryItemsQuery, SessionAction, SessionActionBody, SessionsQuery},
+    SESSION_HEADER,
 };
 use crate::{
-    domain::{ItemId, LibraryId, SessionId},
-    error::{ApiErrorBody, Error},
-    openapi as doc,
+    domain::{Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId},
+    service::Service,
 };
 
 /// Request header with which a client asks not to get the session cookie.
@@ -24,101 +34,12 @@ const HEADER_AUTHN_ONLY: &str = "vmware-use-header-authn";
 /// The session cookie is scoped like vCenter's: only this surface reads it back.
 const COOKIE_PATH: &str = "/rest";
 
-/// An error rendered as the `/rest` body
-/// `{"type": "com.vmware.vapi.std.errors.<kind>", "value": {"error_type", "messages"}}`.
-#[derive(Debug)]
-pub struct RestError(pub Error);
+type Reply<T> = Result<T, RestError>;
 
-impl From<Error> for RestError {
-    fn from(e: Error) -> Self {
-        RestError(e)
-    }
+/// 200 with `{"value": answer}`.
+fn value<T, V: From<T>>(answer: crate::error::Result<T>) -> Reply<V> {
+    Ok(V::from(answer?))
 }
-
-impl std::fmt::Display for RestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// `/rest` error body: `{"type": "com.vmware.vapi.std.errors.<kind>", "value": {"error_type", "messages"}}`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RestErrorBody {
-    #[serde(rename = "type")]
-    #[schema(value_type = doc::VapiErrorType)]
-    vapi_type: &'static str,
-    value: ApiErrorBody,
-}
-
-impl ResponseError for RestError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        self.0.log();
-        HttpResponse::build(self.status_code()).json(RestErrorBody {
-            vapi_type: self.0.kind.vapi_type(),
-            value: ApiErrorBody::from(&self.0),
-        })
-    }
-}
-
-type Reply = Result<HttpResponse, RestError>;
-
-/// Every successful answer with a result is wrapped in `{"value": ...}`.
-#[derive(Serialize)]
-struct Wrapped<T> {
-    value: T,
-}
-
-fn value<T: Serialize>(v: T) -> Reply {
-    Ok(HttpResponse::Ok().json(Wrapped { value: v }))
-}
-
-/// Void operations answer 200 with no body (not 204 as on `/api`).
-fn void() -> Reply {
-    Ok(HttpResponse::Ok().finish())
-}
-
-fn action(req: &HttpRequest) -> Result<Option<String>, Error> {
-    query_param(req, "~action")
-}
-
-// ------------------------------------------------------------ request bodies
-// Only the /rest envelopes live here; their contents are the shared inputs.
-
-/// `POST .../download-session`: the spec travels inside `create_spec`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    client_token: Option<String>,
-    #[serde(default)]
-    create_spec: CreateSpec,
-}
-
-/// `POST .../download-session?~action=list`: the generic vAPI REST form of list.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListBody {
-    library_item_id: Option<String>,
-}
-
-/// `POST .../downloadsession/file/id:{id}?~action=get`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileNameBody {
-    file_name: String,
-}
-
-/// `POST .../library/item/file/id:{item}?~action=get`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ItemFileBody {
-    name: String,
-}
-
-// -------------------------------------------------------------------- routes
 
 /// A resource whose unmatched methods answer with the `/rest` error body, not
 /// actix's empty 405.
@@ -126,60 +47,47 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(not_found))
 }
 
+const SESSIONS: &str = "/com/vmware/content/library/item/download-session";
+const FILES: &str = "/com/vmware/content/library/item/downloadsession/file";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/rest")
+            .app_data(Surface::Rest)
             .service(
                 resource("/com/vmware/cis/session")
-                    .route(web::post().to(session_post))
-                    .route(web::delete().to(logout)),
+                    .route(post(session_post))
+                    .route(delete(logout)),
             )
             .service(
-                resource("/com/vmware/content/library/item/download-session")
-                    .route(web::post().to(download_session_post))
-                    .route(web::get().to(list_sessions)),
+                resource(SESSIONS)
+                    .route(post(download_session_post))
+                    .route(get(list_sessions)),
             )
             .service(
-                resource("/com/vmware/content/library/item/download-session/id:{id}")
-                    .route(web::get().to(get_session))
-                    .route(web::post().to(session_action))
-                    .route(web::delete().to(delete_session)),
+                resource(&format!("{SESSIONS}/id:{{id}}"))
+                    .route(get(get_session))
+                    .route(post(session_action))
+                    .route(delete(delete_session)),
             )
-            .service(
-                resource("/com/vmware/content/library/item/downloadsession/file")
-                    .route(web::get().to(list_files)),
-            )
-            .service(
-                resource("/com/vmware/content/library/item/downloadsession/file/id:{id}")
-                    .route(web::post().to(file_action)),
-            )
-            .service(
-                resource("/com/vmware/content/library/item/file").route(web::get().to(item_files)),
-            )
+            .service(resource(FILES).route(get(list_files)))
+            .service(resource(&format!("{FILES}/id:{{id}}")).route(post(file_action)))
+            .service(resource("/com/vmware/content/library/item/file").route(get(item_files)))
             .service(
                 resource("/com/vmware/content/library/item/file/id:{id}")
-                    .route(web::post().to(item_file_action)),
+                    .route(post(item_file_action)),
             )
-            .service(resource("/com/vmware/content/library/item").route(web::get().to(list_items)))
-            .service(
-                resource("/com/vmware/content/library/item/id:{id}").route(web::get().to(get_item)),
-            )
-            .service(resource("/com/vmware/content/library").route(web::get().to(list_libraries)))
-            .service(
-                resource("/com/vmware/content/library/id:{id}").route(web::get().to(get_library)),
-            )
+            .service(resource("/com/vmware/content/library/item").route(get(list_items)))
+            .service(resource("/com/vmware/content/library/item/id:{id}").route(get(get_item)))
+            .service(resource("/com/vmware/content/library").route(get(list_libraries)))
+            .service(resource("/com/vmware/content/library/id:{id}").route(get(get_library)))
             // Anything else under /rest still gets this surface's error body.
             .default_service(web::to(not_found)),
     );
 }
 
-async fn not_found(req: HttpRequest) -> Reply {
-    let path = req.path().to_string();
-    Err(RestError(Error::not_found(
-        "com.vmware.vapi.rest.not_found",
-        format!("No operation at {} {path}.", req.method()),
-        &[&path],
-    )))
+async fn not_found(req: HttpRequest) -> Reply<HttpResponse> {
+    Err(no_route(&req).into())
 }
 
 // ------------------------------------------------------------------- session
@@ -189,79 +97,51 @@ async fn not_found(req: HttpRequest) -> Reply {
 /// Without `~action`: checks the Basic credentials and answers `{"value": token}`, also
 /// setting the `vmware-api-session-id` cookie (for path `/rest`) unless the request has
 /// `vmware-use-header-authn: true`. With `~action=get`: the owner of the token sent.
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/cis/session",
-    operation_id = "RestSessionCreate",
-    tag = "rest",
+#[utoipa::path(post, path = "/rest/com/vmware/cis/session", operation_id = "RestSessionCreate", tag = "rest",
     security(("basic_auth" = []), ("api_key" = [])),
     params(
-        ("~action" = Option<doc::RestSessionAction>, Query, description = "`get`: who am I; absent: log in."),
+        ("~action" = Option<RestSessionAction>, Query, description = "`get`: who am I; absent: log in."),
         ("vmware-use-header-authn" = Option<String>, Header, description = "`true`: do not set the session cookie.", example = "true"),
     ),
     responses(
-        (status = 200, description = "`{\"value\": token}` (login) or `{\"value\": SessionInfo}` (`~action=get`).", body = doc::RestLoginOrWhoAmI),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn session_post(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    match action(&req)?.as_deref() {
-        None => login(&state, &req).await,
-        Some("get") => {
-            let token = required_token(&req)?;
-            value(state.service.whoami(&token).await?)
+        (status = 200, description = "`{\"value\": token}` (login) or `{\"value\": SessionInfo}` (`~action=get`).", body = RestLoginOrWhoAmI),
+        RestErrors<(BadRequest, Unauthenticated)>,
+    ))]
+async fn session_post(service: Service, Action(action): Action<Option<RestSessionAction>>, req: HttpRequest) -> Reply<HttpResponse> {
+    let mut reply = HttpResponse::Ok();
+    let answer = match action {
+        None => {
+            let login = BasicAuth::of(&req)?;
+            let token = service.login(&login.user, &login.password).await?.into_string();
+            if !header_authn_only(&req) {
+                reply.cookie(session_cookie(&req, token.clone()));
+            }
+            RestLoginOrWhoAmI::Token(token.into())
         }
-        other => Err(unknown_action("~action", other).into()),
-    }
+        Some(RestSessionAction::Get) => RestLoginOrWhoAmI::WhoAmI(service.whoami(&login_token(&req)?).await?.into()),
+    };
+    Ok(reply.json(answer))
 }
 
-async fn login(state: &AppState, req: &HttpRequest) -> Reply {
-    let token = login_basic(state, req).await?;
-    let mut reply = HttpResponse::Ok();
-    let header_only = req
-        .headers()
-        .get(HEADER_AUTHN_ONLY)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if !header_only {
-        reply.cookie(session_cookie(req, token.clone()));
-    }
-    Ok(reply.json(Wrapped { value: token }))
+fn header_authn_only(req: &HttpRequest) -> bool {
+    let value = req.headers().get(HEADER_AUTHN_ONLY).and_then(|v| v.to_str().ok());
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
     // Secure only when the client reached us over TLS: a Secure cookie sent
     // over plain HTTP would never come back.
     let https = req.connection_info().scheme() == "https";
-    Cookie::build(SESSION_HEADER, token)
-        .path(COOKIE_PATH)
-        .http_only(true)
-        .secure(https)
-        .finish()
+    Cookie::build(SESSION_HEADER, token).path(COOKIE_PATH).http_only(true).secure(https).finish()
 }
 
 /// Log out
 ///
 /// Ends the login everywhere and expires the session cookie.
-#[utoipa::path(
-    delete,
-    path = "/rest/com/vmware/cis/session",
-    operation_id = "RestSessionDelete",
-    tag = "rest",
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Logged out (no body)."),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let token = required_token(&req)?;
-    state.service.logout(&token).await?;
+#[utoipa::path(delete, path = "/rest/com/vmware/cis/session", operation_id = "RestSessionDelete", tag = "rest",
+    security(("api_key" = [])), responses((status = 200, description = "Logged out (no body)."), RestErrors<(Unauthenticated,)>))]
+async fn logout(service: Service, token: LoginToken, req: HttpRequest) -> Reply<HttpResponse> {
+    service.logout(&token).await?;
     let mut expired = session_cookie(&req, String::new());
     expired.set_max_age(CookieAge::ZERO);
     Ok(HttpResponse::Ok().cookie(expired).finish())
@@ -270,168 +150,63 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 // ------------------------------------------------------------------- catalog
 
 /// List libraries
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library",
-    operation_id = "RestLibraryList",
-    tag = "rest",
+#[utoipa::path(get, path = "/rest/com/vmware/content/library", operation_id = "RestLibraryList", tag = "rest",
     security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Library ids.", body = doc::RestValueStrings),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn list_libraries(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    value(state.service.list_libraries(&caller).await?)
+    responses((status = 200, description = "Library ids.", body = RestValueStrings), RestErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_libraries(service: Service, caller: Caller) -> Reply<RestValueStrings> {
+    value(service.list_libraries(&caller).await)
 }
 
 /// Get a library
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/id:{id}",
-    operation_id = "RestLibraryGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Library id.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"),
-    ),
-    responses(
-        (status = 200, description = "The library.", body = doc::RestValueLibrary),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn get_library(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let id = LibraryId::parse(&path_param(&req, "id"))?;
-    value(state.service.get_library(&caller, id).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/id:{id}", operation_id = "RestLibraryGet", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    responses((status = 200, description = "The library.", body = RestValueLibrary), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<RestValueLibrary> {
+    value(service.get_library(&caller, id).await)
 }
 
 /// List the items of a library
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item",
-    operation_id = "RestLibraryItemList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("library_id" = String, Query, description = "The library.", example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"),
-    ),
-    responses(
-        (status = 200, description = "Item ids.", body = doc::RestValueStrings),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn list_items(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let library = LibraryId::parse(&required_query(&req, "library_id")?)?;
-    value(state.service.list_items(&caller, library).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item", operation_id = "RestLibraryItemList", tag = "rest",
+    security(("api_key" = [])), params(LibraryItemsQuery),
+    responses((status = 200, description = "Item ids.", body = RestValueStrings), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_items(service: Service, caller: Caller, Query(query): Query<LibraryItemsQuery>) -> Reply<RestValueStrings> {
+    value(service.list_items(&caller, query.library_id).await)
 }
 
 /// Get a library item
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/id:{id}",
-    operation_id = "RestLibraryItemGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
-    ),
-    responses(
-        (status = 200, description = "The item.", body = doc::RestValueItem),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn get_item(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let id = ItemId::parse(&path_param(&req, "id"))?;
-    value(state.service.get_item(&caller, id).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/id:{id}", operation_id = "RestLibraryItemGet", tag = "rest",
+    security(("api_key" = [])), params(Id<ItemId>),
+    responses((status = 200, description = "The item.", body = RestValueItem), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<RestValueItem> {
+    value(service.get_item(&caller, id).await)
+}
+
+crate::query_params! {
+    /// `GET /rest/com/vmware/content/library/item/file`.
+    pub struct ItemFilesQuery {
+        /// The item.
+        #[param(value_type = String, example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
+        pub library_item_id: ItemId,
+    }
 }
 
 /// List the files of a library item
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/file",
-    operation_id = "RestLibraryItemFileList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("library_item_id" = String, Query, description = "The item.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
-    ),
-    responses(
-        (status = 200, description = "The files.", body = doc::RestValueItemFiles),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn item_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let item = ItemId::parse(&required_query(&req, "library_item_id")?)?;
-    value(state.service.list_item_files(&caller, item).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/file", operation_id = "RestLibraryItemFileList", tag = "rest",
+    security(("api_key" = [])), params(ItemFilesQuery),
+    responses((status = 200, description = "The files.", body = RestValueItemFiles), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn item_files(service: Service, caller: Caller, Query(query): Query<ItemFilesQuery>) -> Reply<RestValueItemFiles> {
+    value(service.list_item_files(&caller, query.library_item_id).await)
 }
 
 /// Get one file of a library item
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/file/id:{id}",
-    operation_id = "RestLibraryItemFileGet",
-    tag = "rest",
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/file/id:{id}", operation_id = "RestLibraryItemFileGet", tag = "rest",
     security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Library item id.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
-        ("~action" = doc::RestItemFileAction, Query, description = "The operation."),
-    ),
-    request_body(content = doc::RestItemFileBody, description = "Which file."),
-    responses(
-        (status = 200, description = "The file.", body = doc::RestValueItemFile),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 413, response = doc::RestPayloadTooLarge),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn item_file_action(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let action = action(&req)?;
-    if action.as_deref() != Some("get") {
-        return Err(unknown_action("~action", action.as_deref()).into());
-    }
-    let item = ItemId::parse(&path_param(&req, "id"))?;
-    let spec: ItemFileBody = required_body(&state, body, "name").await?;
-    value(
-        state
-            .service
-            .get_item_file(&caller, item, &spec.name)
-            .await?,
-    )
+    params(Id<ItemId>, ("~action" = RestItemFileAction, Query, description = "The operation.")),
+    request_body(content = RestItemFileBody, description = "Which file."),
+    responses((status = 200, description = "The file.", body = RestValueItemFile),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn item_file_action(service: Service, caller: Caller, _get: Action<RestItemFileAction>, Id(item): Id<ItemId>, Json(spec): Json<RestItemFileBody>) -> Reply<RestValueItemFile> {
+    value(service.get_item_file(&caller, item, FileName::parse_or_missing(&spec.name)).await)
 }
 
 // --------------------------------------------------------- download sessions
@@ -441,120 +216,52 @@ async fn item_file_action(
 /// Without `~action`: creates a session for `create_spec.library_item_id`; the same
 /// `client_token` from the same user answers the same id. With `~action=list`: the ids of
 /// the caller's sessions, of one item when `library_item_id` is given (body or query).
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/download-session",
-    operation_id = "RestDownloadSessionCreate",
-    tag = "rest",
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/download-session", operation_id = "RestDownloadSessionCreate",
+    tag = "rest", security(("api_key" = [])),
     params(
-        ("~action" = Option<doc::RestCollectionAction>, Query, description = "`list`: list sessions; absent: create."),
+        ("~action" = Option<RestCollectionAction>, Query, description = "`list`: list sessions; absent: create."),
         ("library_item_id" = Option<String>, Query, description = "list: only the sessions of this item (when the body has none)."),
     ),
-    request_body(content = Option<doc::RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.", example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
+    request_body(content = Option<RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.",
+        example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
     responses(
         // No links: with `~action=list` the value is a list, which a link would paste into a URL.
-        (status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (list).", body = doc::RestIdOrIds),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 413, response = doc::RestPayloadTooLarge),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn download_session_post(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Reply {
-    let caller = caller(&state, &req).await?;
-    match action(&req)?.as_deref() {
-        None => {
-            let spec: CreateBody = json_body(&state, body).await?.unwrap_or_default();
-            let id = state
-                .service
-                .create_session(
-                    &caller,
-                    spec.create_spec.library_item_id.as_deref(),
-                    spec.client_token.as_deref(),
-                )
-                .await?;
-            value(id.to_string())
+        (status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (list).", body = RestIdOrIds),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
+    ))]
+async fn download_session_post(service: Service, caller: Caller, Action(action): Action<Option<RestCollectionAction>>, body: Body, req: HttpRequest) -> Reply<RestIdOrIds> {
+    Ok(match RestCollectionBody::read(action, body).await? {
+        RestCollectionBody::Create(spec) => {
+            let spec = NewSession::parse(spec.create_spec.library_item_id.as_deref(), spec.client_token.as_deref());
+            RestIdOrIds::Id(service.create_session(&caller, spec).await?.to_string().into())
         }
-        Some("list") => {
-            let spec: ListBody = json_body(&state, body).await?.unwrap_or_default();
+        RestCollectionBody::List(spec) => {
+            // The query names the item only when the body does not.
             let item = match spec.library_item_id {
-                Some(item) => Some(item),
-                None => query_param(&req, "library_item_id")?,
+                Some(item) => Some(ItemId::parse(&item)),
+                None => SessionsQuery::from_query(&QueryString::of(&req))?.library_item_id,
             };
-            value(
-                state
-                    .service
-                    .list_sessions(&caller, item.as_deref())
-                    .await?,
-            )
+            RestIdOrIds::Ids(service.list_sessions(&caller, item).await?.into())
         }
-        other => Err(unknown_action("~action", other).into()),
-    }
+    })
 }
 
 /// List download sessions
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/download-session",
-    operation_id = "RestDownloadSessionList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("library_item_id" = Option<String>, Query, description = "Only the sessions of this item.", example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"),
-    ),
-    responses(
-        (status = 200, description = "Session ids.", body = doc::RestValueStrings),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn list_sessions(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let item = query_param(&req, "library_item_id")?;
-    value(
-        state
-            .service
-            .list_sessions(&caller, item.as_deref())
-            .await?,
-    )
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/download-session", operation_id = "RestDownloadSessionList",
+    tag = "rest", security(("api_key" = [])), params(SessionsQuery),
+    responses((status = 200, description = "Session ids.", body = RestValueStrings), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_sessions(service: Service, caller: Caller, Query(query): Query<SessionsQuery>) -> Reply<RestValueStrings> {
+    value(service.list_sessions(&caller, query.library_item_id).await)
 }
 
 /// Get a download session
 ///
 /// Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionGet",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
-    ),
-    responses(
-        (status = 200, description = "The session.", body = doc::RestValueDownloadSession),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn get_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let id = SessionId::parse(&path_param(&req, "id"))?;
-    value(state.service.get_session(&caller, id).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionGet",
+    tag = "rest", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 200, description = "The session.", body = RestValueDownloadSession), RestErrors<(Unauthenticated, NotFound)>))]
+async fn get_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<RestValueDownloadSession> {
+    value(service.get_session(&caller, id).await)
 }
 
 /// Keep alive, cancel or fail a download session (or list the sessions of an item)
@@ -562,97 +269,58 @@ async fn get_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 /// `keep-alive` (optional `progress`), `cancel` and `fail` (required `client_error_message`)
 /// act on the session `id` and answer 200 without a body. `list` is the generic vAPI form
 /// of list: there `id` names a library item, and the answer is `{"value": [id]}` (JSON).
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionAction",
-    tag = "rest",
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionAction",
+    tag = "rest", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "Download session id (library item id for `list`).", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
-        ("~action" = doc::RestSessionIdAction, Query, description = "The operation."),
+        ("~action" = RestSessionIdAction, Query, description = "The operation."),
     ),
-    request_body(content = Option<doc::SessionActionBody>, description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel, list: none.", example = json!({"client_error_message": "disk full"})),
-    responses(
-        (status = 200, description = "Done: no body; for `list`, `{\"value\": [id]}`."),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 404, response = doc::RestNotFound),
-        (status = 413, response = doc::RestPayloadTooLarge),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn session_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let action = action(&req)?;
-    let raw_id = path_param(&req, "id");
-    match action.as_deref() {
-        Some("list") => {
-            return value(state.service.list_sessions(&caller, Some(&raw_id)).await?);
-        }
-        other => {
-            let action = SessionAction::parse("~action", other)?;
-            action
-                .run(&state, &caller, SessionId::parse(&raw_id)?, body)
-                .await?;
-        }
-    }
-    void()
+    request_body(content = Option<SessionActionBody>,
+        description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; cancel, list: none.", example = json!({"client_error_message": "disk full"})),
+    responses((status = 200, description = "Done: no body; for `list`, `{\"value\": [id]}`."), RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn session_action(service: Service, caller: Caller, Action(action): Action<RestSessionIdAction>, req: HttpRequest, body: Body) -> Reply<Either<RestValueStrings, Void>> {
+    // The id names a library item for `list`, a session otherwise.
+    let raw_id = req.match_info().get("id").unwrap_or_default();
+    let action = match action {
+        RestSessionIdAction::List => return Ok(Either::Left(value(service.list_sessions(&caller, Some(ItemId::parse(raw_id))).await)?)),
+        RestSessionIdAction::KeepAlive => SessionAction::KeepAlive,
+        RestSessionIdAction::Cancel => SessionAction::Cancel,
+        RestSessionIdAction::Fail => SessionAction::Fail,
+    };
+    let id = SessionId::parse(raw_id)?;
+    SessionActionBody::read(action, body).await?.run(&service, &caller, id).await?;
+    Ok(Either::Right(Void))
 }
 
 /// Delete a download session
-#[utoipa::path(
-    delete,
-    path = "/rest/com/vmware/content/library/item/download-session/id:{id}",
-    operation_id = "RestDownloadSessionDelete",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
-    ),
-    responses(
-        (status = 200, description = "Deleted (no body)."),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn delete_session(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let id = SessionId::parse(&path_param(&req, "id"))?;
-    state.service.delete_session(&caller, id).await?;
-    void()
+#[utoipa::path(delete, path = "/rest/com/vmware/content/library/item/download-session/id:{id}", operation_id = "RestDownloadSessionDelete",
+    tag = "rest", security(("api_key" = [])), params(Id<SessionId>),
+    responses((status = 200, description = "Deleted (no body)."), RestErrors<(Unauthenticated, NotFound)>))]
+async fn delete_session(service: Service, caller: Caller, Id(id): Id<SessionId>) -> Reply<Void> {
+    service.delete_session(&caller, id).await?;
+    Ok(Void)
 }
 
 // ------------------------------------------------------------------- files
 
+crate::query_params! {
+    /// `GET /rest/com/vmware/content/library/item/downloadsession/file`.
+    pub struct SessionFilesQuery {
+        /// The session.
+        #[param(value_type = String, example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0")]
+        pub download_session_id: SessionId,
+    }
+}
+
 /// List the files of a download session
 ///
 /// Renews the session's lease.
-#[utoipa::path(
-    get,
-    path = "/rest/com/vmware/content/library/item/downloadsession/file",
-    operation_id = "RestDownloadSessionFileList",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("download_session_id" = String, Query, description = "The session.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
-    ),
-    responses(
-        (status = 200, description = "The files with their prepare status.", body = doc::RestValueDownloadFiles),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 404, response = doc::RestNotFound),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn list_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let id = SessionId::parse(&required_query(&req, "download_session_id")?)?;
-    value(state.service.list_files(&caller, id).await?)
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/downloadsession/file", operation_id = "RestDownloadSessionFileList",
+    tag = "rest", security(("api_key" = [])), params(SessionFilesQuery),
+    responses((status = 200, description = "The files with their prepare status.", body = RestValueDownloadFiles),
+        RestErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn list_files(service: Service, caller: Caller, Query(query): Query<SessionFilesQuery>) -> Reply<RestValueDownloadFiles> {
+    value(service.list_files(&caller, query.download_session_id).await)
 }
 
 /// Get or prepare one file of a download session
@@ -660,46 +328,16 @@ async fn list_files(state: web::Data<AppState>, req: HttpRequest) -> Reply {
 /// `get`: the file's info. `prepare`: asks for the file to be staged (`endpoint_type`
 /// `HTTPS` by default; `DIRECT` needs a session created with `ContentLibrary.ReadStorage`);
 /// poll with `get` until `PREPARED`.
-#[utoipa::path(
-    post,
-    path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}",
-    operation_id = "RestDownloadSessionFileAction",
-    tag = "rest",
-    security(("api_key" = [])),
-    params(
-        ("id" = String, Path, description = "Download session id.", example = "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0"),
-        ("~action" = doc::RestFileAction, Query, description = "The operation."),
-    ),
-    request_body(content = doc::RestFileActionBody, description = "`{\"file_name\"}`, plus `endpoint_type` for prepare.", example = json!({"file_name": "disk-0.vmdk"})),
-    responses(
-        (status = 200, description = "The file's info.", body = doc::RestValueDownloadFile),
-        (status = 400, response = doc::RestBadRequest),
-        (status = 401, response = doc::RestUnauthenticated),
-        (status = 403, response = doc::RestUnauthorized),
-        (status = 404, response = doc::RestNotFound),
-        (status = 413, response = doc::RestPayloadTooLarge),
-        (status = 500, response = doc::RestInternalServerError),
-        (status = 503, response = doc::RestServiceUnavailable),
-    )
-)]
-async fn file_action(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
-    let caller = caller(&state, &req).await?;
-    let action = action(&req)?;
-    let id = SessionId::parse(&path_param(&req, "id"))?;
-    match action.as_deref() {
-        Some("get") => {
-            let spec: FileNameBody = required_body(&state, body, "file_name").await?;
-            value(state.service.get_file(&caller, id, &spec.file_name).await?)
-        }
-        Some("prepare") => {
-            let spec: PrepareSpec = required_body(&state, body, "file_name").await?;
-            value(
-                state
-                    .service
-                    .prepare_file(&caller, id, &spec.file_name, spec.endpoint_type()?)
-                    .await?,
-            )
-        }
-        other => Err(unknown_action("~action", other).into()),
-    }
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}", operation_id = "RestDownloadSessionFileAction",
+    tag = "rest", security(("api_key" = [])),
+    params(Id<SessionId>, ("~action" = RestFileAction, Query, description = "The operation.")),
+    request_body(content = RestFileActionBody, description = "`{\"file_name\"}`, plus `endpoint_type` for prepare.",
+        example = json!({"file_name": "disk-0.vmdk"})),
+    responses((status = 200, description = "The file's info.", body = RestValueDownloadFile),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn file_action(service: Service, caller: Caller, Id(id): Id<SessionId>, Action(action): Action<RestFileAction>, body: Body) -> Reply<RestValueDownloadFile> {
+    value(match RestFileActionBody::read(action, body).await? {
+        RestFileActionBody::Get(spec) => service.get_file(&caller, id, FileName::parse(&spec.file_name)).await,
+        RestFileActionBody::Prepare(spec) => service.prepare_file(&caller, id, spec.file_name(), spec.endpoint_type()?).await,
+    })
 }

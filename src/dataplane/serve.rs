@@ -21,11 +21,13 @@ use actix_web::{
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use uuid::Uuid;
+use utoipa::IntoParams;
 
+use super::DataPlane;
 use crate::{
-    api::AppState,
-    error::{ApiErrorBody, Error},
+    api::errors::{data_plane_response, ApiErrors, NotFound},
+    domain::FileName,
+    error::Error,
     store::dataplane::Servable,
 };
 use range::Selection;
@@ -40,11 +42,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The path segments, fully percent-decoded (the URI builder encodes the file name).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 struct Target {
+    /// Signed token of the endpoint.
     token: String,
+    /// The file's name.
+    #[param(example = "disk-0.vmdk")]
     file_name: String,
 }
+
+/// The bytes of a file (`GET /cls/data/...`), as the document describes them.
+pub struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/octet-stream")
+            .description(Some("The file's bytes (the requested range for 206)."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FileBytes {}
 
 /// One answer for every refused URI, whatever the reason: a client must not
 /// learn whether a token was forged, revoked, expired or names an unprepared file.
@@ -62,61 +85,39 @@ fn refused() -> Error {
 /// path is the credential. Valid while the session is ACTIVE and its lease runs; each
 /// request renews the lease. One `Range` (`bytes=a-b`, `a-`, `-n`) answers 206, an
 /// unsatisfiable one 416; `If-Range` with the ETag or Last-Modified guards resumption.
-#[utoipa::path(
-    get,
-    path = "/cls/data/{token}/{file_name}",
-    operation_id = "DataDownload",
-    tag = "data",
-    params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
+#[utoipa::path(get, path = "/cls/data/{token}/{file_name}", operation_id = "DataDownload", tag = "data", security(),
+    params(Target,
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1048575`.", example = "bytes=0-1023"),
         ("If-Range" = Option<String>, Header, description = "Honour Range only if the file still has this ETag or Last-Modified."),
     ),
     responses(
-        (status = 200, description = "The whole file.", headers(
+        (status = 200, description = "The whole file.", content((FileBytes = "application/octet-stream"), ("*/*")), headers(
             ("ETag" = String, description = "Quoted SHA-256 of the content."),
             ("Accept-Ranges" = String, description = "`bytes`."),
             ("Last-Modified" = String),
             ("Content-Disposition" = String, description = "`attachment` with the file name."),
-        ), content(
-            (crate::openapi::FileBytes = "application/octet-stream"),
-            ("*/*"),
         )),
-        (status = 206, description = "The requested range.", headers(
+        (status = 206, description = "The requested range.", content((FileBytes = "application/octet-stream"), ("*/*")), headers(
             ("Content-Range" = String, description = "`bytes a-b/size`."),
             ("ETag" = String, description = "Quoted SHA-256 of the content."),
-        ), content(
-            (crate::openapi::FileBytes = "application/octet-stream"),
-            ("*/*"),
         )),
-        (status = 404, response = crate::openapi::ApiNotFound),
         (status = 416, description = "The range lies outside the file.", headers(
             ("Content-Range" = String, description = "`bytes */size`."),
         )),
-        (status = 500, response = crate::openapi::ApiInternalServerError),
-        (status = 503, response = crate::openapi::ApiServiceUnavailable),
+        ApiErrors<(NotFound,)>,
     )
 )]
-async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match serve(&req, &state).await {
+async fn download(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResponse {
+    match serve(&req, &dataplane).await {
         Ok(response) => response,
-        Err(e) => error_response(&e),
+        Err(e) => data_plane_response(e),
     }
 }
 
 /// Size and validators of a prepared file
 ///
 /// The headers a GET would send, without the body (Range is ignored). Renews the lease.
-#[utoipa::path(
-    head,
-    path = "/cls/data/{token}/{file_name}",
-    operation_id = "DataHead",
-    tag = "data",
-    params(
-        ("token" = String, Path, description = "Signed token of the endpoint."),
-        ("file_name" = String, Path, description = "The file's name.", example = "disk-0.vmdk"),
-    ),
+#[utoipa::path(head, path = "/cls/data/{token}/{file_name}", operation_id = "DataHead", tag = "data", security(), params(Target),
     responses(
         (status = 200, description = "The file exists; `Content-Length` is its size.", headers(
             ("Content-Length" = i64),
@@ -128,33 +129,17 @@ async fn download(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         (status = 503, description = "Database unreachable (no body)."),
     )
 )]
-async fn download_head(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    download(req, state).await
+async fn download_head(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResponse {
+    download(req, dataplane).await
 }
 
-fn error_response(e: &Error) -> HttpResponse {
-    e.log();
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ApiErrorBody::from(e))
-}
-
-async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Error> {
+async fn serve(req: &HttpRequest, dataplane: &DataPlane) -> Result<HttpResponse, Error> {
     let target: Target = req.match_info().load().map_err(|_| refused())?;
-    let service = &state.service;
-    let session: Uuid = service
-        .endpoints()
-        .signer
-        .verify(&target.token, &target.file_name)
-        .ok_or_else(refused)?;
-    let lease = service.settings().session_timeout();
+    // No file we hand out has a name that is not a file name.
+    let file = FileName::parse(&target.file_name).map_err(|_| refused())?;
+    let session = dataplane.verify(&target.token, &file).ok_or_else(refused)?;
     let asked = Instant::now();
-    let servable = service
-        .store()
-        .open_download(session, &target.file_name, lease)
-        .await?
-        .ok_or_else(refused)?;
+    let servable = dataplane.open(session, &file).await?.ok_or_else(refused)?;
     let size = u64::try_from(servable.size)
         .map_err(|_| Error::internal(anyhow::anyhow!("artifact has a negative size")))?;
     let etag = format!("\"{}\"", servable.sha256);
@@ -178,7 +163,7 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
             Selection::Partial { .. } => StatusCode::PARTIAL_CONTENT,
             Selection::Unsatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         },
-        &target.file_name,
+        file.as_str(),
         &etag,
         servable.staged_at,
     );
@@ -199,13 +184,12 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
         let none = futures_util::stream::empty::<std::io::Result<Bytes>>();
         return Ok(response.body(SizedStream::new(len, none)));
     }
-    let bytes = open_body(state, &servable, size, offset, len).await?;
+    let bytes = open_body(dataplane, &servable, size, offset, len).await?;
     let keeper = body::Download {
-        store: service.store().clone(),
+        dataplane: dataplane.clone(),
         session,
-        file: target.file_name,
+        file,
         sha256: servable.sha256,
-        lease,
         valid_until: asked
             + Duration::try_from_secs_f64(servable.lease_remaining).unwrap_or_default(),
         expected: len,
@@ -216,13 +200,13 @@ async fn serve(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, Erro
 /// The bytes `offset..offset + len` of the artifact: large direct reads when
 /// the transfer store is a local directory, a ranged GET otherwise.
 async fn open_body(
-    state: &AppState,
+    dataplane: &DataPlane,
     servable: &Servable,
     size: u64,
     offset: u64,
     len: u64,
 ) -> Result<body::ByteStream, Error> {
-    let transfer = &state.service.endpoints().transfer;
+    let transfer = dataplane.transfer();
     match transfer.local_path(&servable.transfer_key) {
         Some(path) => {
             let file = body::open_local(path, size).await.map_err(|e| {

@@ -7,6 +7,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::domain::SessionId;
+
 type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Clone)]
@@ -38,10 +40,10 @@ impl Signer {
         Ok(Signer { keys, active })
     }
 
-    fn mac(secret: &[u8], kid: &str, session: Uuid, file: &str) -> HmacSha256 {
+    fn mac(secret: &[u8], kid: &str, session: SessionId, file: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
         // Length-prefixed fields: no two (kid, session, file) triples collide.
-        for part in [kid.as_bytes(), session.as_bytes(), file.as_bytes()] {
+        for part in [kid.as_bytes(), session.0.as_bytes(), file.as_bytes()] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
@@ -49,24 +51,24 @@ impl Signer {
     }
 
     /// `{session}.{kid}.{mac}`, URL-safe.
-    pub fn sign(&self, session: Uuid, file: &str) -> String {
+    pub fn sign(&self, session: SessionId, file: &str) -> String {
         let (kid, secret) = &self.keys[self.active];
         let tag = Self::mac(secret, kid, session, file)
             .finalize()
             .into_bytes();
         format!(
             "{}.{}.{}",
-            URL_SAFE_NO_PAD.encode(session.as_bytes()),
+            URL_SAFE_NO_PAD.encode(session.0.as_bytes()),
             kid,
             URL_SAFE_NO_PAD.encode(tag)
         )
     }
 
     /// The session a token was issued for, when it is genuine for `file`.
-    pub fn verify(&self, token: &str, file: &str) -> Option<Uuid> {
+    pub fn verify(&self, token: &str, file: &str) -> Option<SessionId> {
         let mut parts = token.splitn(3, '.');
         let (session, kid, tag) = (parts.next()?, parts.next()?, parts.next()?);
-        let session = Uuid::from_slice(&URL_SAFE_NO_PAD.decode(session).ok()?).ok()?;
+        let session = SessionId(Uuid::from_slice(&URL_SAFE_NO_PAD.decode(session).ok()?).ok()?);
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let (_, secret) = self.keys.iter().find(|(k, _)| k == kid)?;
         Self::mac(secret, kid, session, file)
@@ -93,7 +95,7 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let s = signer(&[("a", 1)], None);
-        let id = Uuid::new_v4();
+        let id = SessionId::new_random();
         let t = s.sign(id, "disk.vmdk");
         assert_eq!(s.verify(&t, "disk.vmdk"), Some(id));
         assert_eq!(s.verify(&t, "other.vmdk"), None);
@@ -109,7 +111,7 @@ mod tests {
     fn rotation_old_keys_verify_new_key_signs() {
         let old = signer(&[("a", 1)], None);
         let rotated = signer(&[("a", 1), ("b", 2)], Some("b"));
-        let id = Uuid::new_v4();
+        let id = SessionId::new_random();
         let old_token = old.sign(id, "f");
         assert_eq!(rotated.verify(&old_token, "f"), Some(id));
         let new_token = rotated.sign(id, "f");

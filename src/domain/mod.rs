@@ -1,6 +1,7 @@
 //! Value types and state machines of the contract, pure: no I/O. Raw client
 //! strings become these types at the edge, so the core never re-checks them.
 
+pub mod credentials;
 pub mod models;
 
 use std::{fmt, str::FromStr};
@@ -10,11 +11,19 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use credentials::{LoginToken, Password, UserName, MAX_USER_NAME};
+
+/// A client value parsed at the edge whose error the operation reports in its
+/// turn: after the checks the contract makes first (the caller's privileges,
+/// the session or item the value concerns). An operation thus answers the same
+/// whichever of its inputs is wrong, and the core still never sees a raw string.
+pub type Parsed<T> = Result<T>;
 
 macro_rules! id_type {
     ($name:ident, $what:literal, $msg_id:literal) => {
-        /// An identifier of the contract: a UUID on the wire.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        /// An identifier of the contract: a UUID on the wire and in the database.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
+        #[sqlx(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -59,8 +68,9 @@ id_type!(
 );
 
 /// State of a download session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionState {
     Active,
     Canceled,
@@ -92,19 +102,12 @@ impl SessionState {
             &[op, &sid, self.as_str()],
         ))
     }
-
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "CANCELED" => SessionState::Canceled,
-            "ERROR" => SessionState::Error,
-            _ => SessionState::Active,
-        }
-    }
 }
 
 /// Prepare status of one file of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PrepareStatus {
     Unprepared,
     PrepareRequested,
@@ -124,16 +127,6 @@ impl PrepareStatus {
         }
     }
 
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "PREPARE_REQUESTED" => PrepareStatus::PrepareRequested,
-            "PREPARING" => PrepareStatus::Preparing,
-            "PREPARED" => PrepareStatus::Prepared,
-            "ERROR" => PrepareStatus::Error,
-            _ => PrepareStatus::Unprepared,
-        }
-    }
-
     /// `prepare` starts work only from these; otherwise it reports the current info.
     pub fn can_request_prepare(self) -> bool {
         matches!(self, PrepareStatus::Unprepared | PrepareStatus::Error)
@@ -141,8 +134,11 @@ impl PrepareStatus {
 }
 
 /// How a prepared file is handed out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EndpointType {
     #[default]
     Https,
@@ -154,14 +150,6 @@ impl EndpointType {
         match self {
             EndpointType::Https => "HTTPS",
             EndpointType::Direct => "DIRECT",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Self {
-        if s == "DIRECT" {
-            EndpointType::Direct
-        } else {
-            EndpointType::Https
         }
     }
 }
@@ -226,18 +214,119 @@ impl FileName {
         Ok(FileName(raw.to_string()))
     }
 
+    /// A name looked up among a library item's files: one that no file can
+    /// have is simply not there ([`FileName::missing`]).
+    pub fn parse_or_missing(raw: &str) -> Result<Self> {
+        FileName::parse(raw).map_err(|_| FileName::missing(raw))
+    }
+
+    /// The item (and so the session) has no file of this name.
+    pub fn missing(name: &str) -> Error {
+        Error::invalid_argument(
+            "com.vmware.content.library.item.file.not_found",
+            format!("File {name:?} does not exist in the library item."),
+            &[name],
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// Longest user name, in bytes (login failures are counted in an index by name).
-pub const MAX_USER_NAME: usize = 256;
+impl fmt::Display for FileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
-/// Whether `raw` can name a user: 1 to [`MAX_USER_NAME`] bytes, no NUL (which
-/// PostgreSQL text cannot hold).
-pub fn is_user_name(raw: &str) -> bool {
-    !raw.is_empty() && raw.len() <= MAX_USER_NAME && !raw.contains('\0')
+/// Longest accepted `Client-Token`, in bytes.
+pub const MAX_CLIENT_TOKEN: usize = 256;
+
+/// The idempotency token of a create: the same token from the same user
+/// answers the same session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientToken(String);
+
+impl ClientToken {
+    pub fn parse(raw: &str) -> Result<Self> {
+        // NUL: PostgreSQL text cannot hold it.
+        if raw.is_empty() || raw.len() > MAX_CLIENT_TOKEN || raw.contains('\0') {
+            return Err(Error::invalid_argument(
+                "com.vmware.vapi.std.errors.invalid_client_token",
+                format!(
+                    "The client token must be 1 to {MAX_CLIENT_TOKEN} characters, none of them NUL."
+                ),
+                &[],
+            ));
+        }
+        Ok(ClientToken(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a create spec asks for, parsed at the edge. The core reports its
+/// errors after the privilege check, item first, then token.
+#[derive(Debug)]
+pub struct NewSession {
+    pub library_item_id: Parsed<ItemId>,
+    pub client_token: Parsed<Option<ClientToken>>,
+}
+
+impl NewSession {
+    pub fn parse(library_item_id: Option<&str>, client_token: Option<&str>) -> NewSession {
+        NewSession {
+            library_item_id: library_item_id
+                .ok_or_else(|| {
+                    Error::invalid_argument(
+                        "com.vmware.content.library.item.download_session.missing_library_item_id",
+                        "The create spec must name a library_item_id.",
+                        &[],
+                    )
+                })
+                .and_then(ItemId::parse),
+            client_token: client_token.map(ClientToken::parse).transpose(),
+        }
+    }
+}
+
+/// Longest accepted `client_error_message`, in bytes.
+pub const MAX_CLIENT_ERROR_MESSAGE: usize = 4096;
+
+/// Why a client failed its session (`fail`), kept as the session's error message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientErrorMessage(String);
+
+impl ClientErrorMessage {
+    /// `fail` requires one: `None` is an error too.
+    pub fn parse(raw: Option<&str>) -> Result<Self> {
+        match raw {
+            // PostgreSQL (jsonb) cannot hold it.
+            Some(m) if m.contains('\0') => Err(Error::invalid_argument(
+                "com.vmware.content.library.item.download_session.fail.invalid_message",
+                "client_error_message must not contain NUL characters.",
+                &[],
+            )),
+            Some(m) if m.len() <= MAX_CLIENT_ERROR_MESSAGE => Ok(ClientErrorMessage(m.to_string())),
+            Some(_) => Err(Error::invalid_argument(
+                "com.vmware.content.library.item.download_session.fail.message_too_long",
+                format!("client_error_message is longer than {MAX_CLIENT_ERROR_MESSAGE} bytes."),
+                &[],
+            )),
+            None => Err(Error::invalid_argument(
+                "com.vmware.content.library.item.download_session.fail.missing_message",
+                "fail requires a client_error_message.",
+                &[],
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Privileges a user can hold (CONTRACT.md "Privileges").
@@ -359,11 +448,63 @@ mod tests {
     }
 
     #[test]
-    fn user_names() {
-        assert!(is_user_name("administrator@vsphere.local"));
-        assert!(!is_user_name(""));
-        assert!(!is_user_name("a\0b"));
-        assert!(!is_user_name(&"x".repeat(MAX_USER_NAME + 1)));
+    fn item_file_names_that_cannot_exist_are_missing() {
+        let e = FileName::parse_or_missing("a/b").unwrap_err();
+        assert_eq!(
+            e.messages[0].id,
+            "com.vmware.content.library.item.file.not_found"
+        );
+        assert!(FileName::parse_or_missing("disk-0.vmdk").is_ok());
+    }
+
+    #[test]
+    fn client_tokens() {
+        assert!(ClientToken::parse("6f9d2c4e").is_ok());
+        for bad in [
+            String::new(),
+            "a\0".into(),
+            "t".repeat(MAX_CLIENT_TOKEN + 1),
+        ] {
+            assert_eq!(
+                ClientToken::parse(&bad).unwrap_err().messages[0].id,
+                "com.vmware.vapi.std.errors.invalid_client_token"
+            );
+        }
+    }
+
+    #[test]
+    fn new_session_errors_come_item_first() {
+        let spec = NewSession::parse(None, Some(""));
+        assert!(spec
+            .library_item_id
+            .unwrap_err()
+            .first_message()
+            .contains("library_item_id"));
+        assert!(spec.client_token.is_err());
+        let spec = NewSession::parse(Some("nope"), None);
+        assert_eq!(spec.library_item_id.unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(spec.client_token.unwrap(), None);
+    }
+
+    #[test]
+    fn client_error_messages() {
+        assert_eq!(
+            ClientErrorMessage::parse(Some("disk full"))
+                .unwrap()
+                .as_str(),
+            "disk full"
+        );
+        for (raw, id) in [
+            (Some("x\0y".to_string()), "invalid_message"),
+            (
+                Some("m".repeat(MAX_CLIENT_ERROR_MESSAGE + 1)),
+                "message_too_long",
+            ),
+            (None, "missing_message"),
+        ] {
+            let e = ClientErrorMessage::parse(raw.as_deref()).unwrap_err();
+            assert!(e.messages[0].id.ends_with(id), "{e:?}");
+        }
     }
 
     #[test]

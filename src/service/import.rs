@@ -10,25 +10,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::{
-    domain::FileName,
-    storage,
-    store::{catalog::NewItemFile, Store},
+    domain::{FileName, ItemId},
+    storage::{content_key, Bucket},
+    store::{catalog::NewItemFile, Db},
 };
-
-/// Content-store key of bytes with this SHA-256.
-pub fn content_key(sha256: &str) -> String {
-    format!("blobs/{sha256}")
-}
 
 /// Imports `files` as the next content version of `library`/`item` (both
 /// created when missing). Returns the item id and its new content version.
 pub async fn import_files(
-    store: &Store,
-    content: &storage::Store,
+    db: &Db,
+    content: &Bucket,
     library: &str,
     item: &str,
     files: &[&Path],
-) -> anyhow::Result<(Uuid, i64)> {
+) -> anyhow::Result<(ItemId, i64)> {
     anyhow::ensure!(!library.trim().is_empty(), "the library name is empty");
     anyhow::ensure!(!item.trim().is_empty(), "the item name is empty");
     anyhow::ensure!(!files.is_empty(), "no files to import");
@@ -38,7 +33,7 @@ pub async fn import_files(
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", path.display()))?;
-        FileName::parse(name).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let name = FileName::parse(name).with_context(|| path.display().to_string())?;
         anyhow::ensure!(
             !new_files.iter().any(|f: &NewItemFile| f.name == name),
             "two files are named {name}"
@@ -47,20 +42,19 @@ pub async fn import_files(
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
         new_files.push(NewItemFile {
-            name: name.to_string(),
+            name,
             size,
             sha256: sha256.clone(),
             content_key: content_key(&sha256),
         });
     }
-    store
-        .import_item(library, item, &new_files)
+    db.import_item(library, item, &new_files)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot record the import: {e:?}"))
+        .context("cannot record the import")
 }
 
 /// Streams one file into the content store, returning its size and SHA-256.
-async fn copy_in(content: &storage::Store, path: &Path) -> anyhow::Result<(i64, String)> {
+async fn copy_in(content: &Bucket, path: &Path) -> anyhow::Result<(i64, String)> {
     let mut file = tokio::fs::File::open(path).await?;
     let incoming = ObjectPath::from(format!("incoming/{}", Uuid::new_v4()));
     let mut writer = BufWriter::new(content.inner.clone(), incoming.clone());

@@ -9,107 +9,139 @@ pub use auth::hash_password;
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    config::Settings,
+    config::{LoginSettings, Settings},
     dataplane::Endpoints,
     domain::{
         models::{
             ChecksumInfo, DownloadFileInfo, DownloadSessionModel, FileState, ItemFileInfo,
             ItemModel, LibraryModel,
         },
-        Caller, EndpointType, FileName, ItemId, LibraryId, Privilege, Progress, SessionId,
-        SessionState,
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, NewSession, Parsed,
+        PrepareStatus, Privilege, Progress, SessionId, SessionState,
     },
     error::{Error, LocalizableMessage, Result},
-    storage::Stores,
+    storage::Buckets,
     store::{
         catalog::{ItemRow, LibraryRow},
-        sessions::{Created, SessionRow},
-        Store,
+        sessions::{Created, LockedSession, SessionRow},
+        Db, DbError,
     },
 };
 
-/// Longest accepted `client_error_message` / `Client-Token`.
-const MAX_TEXT: usize = 4096;
-const MAX_CLIENT_TOKEN: usize = 256;
+/// The one place a database failure becomes an API error: a database that
+/// cannot be reached is SERVICE_UNAVAILABLE (the client's cue to retry, not a
+/// bug); anything else is an internal error, logged with its cause chain.
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            Error::unavailable(e)
+        } else {
+            Error::internal(e)
+        }
+    }
+}
 
-/// Shared, cheaply cloned handle to the core.
+/// Shared, cheaply cloned handle to the core: the one door to the database
+/// for the API surfaces and the ops routes.
 #[derive(Clone)]
 pub struct Service {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    store: Store,
-    stores: Stores,
-    settings: Arc<Settings>,
+    db: Db,
+    buckets: Buckets,
     endpoints: Endpoints,
+    /// How long activity keeps a download session alive.
+    session_lease: Duration,
+    login: LoginSettings,
+}
+
+/// What the readiness probe found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The database answers.
+    pub database: bool,
+    /// Both object stores can be listed.
+    pub stores: bool,
 }
 
 impl Service {
-    pub fn new(
-        store: Store,
-        stores: Stores,
-        settings: Arc<Settings>,
-        endpoints: Endpoints,
-    ) -> Service {
+    pub fn new(db: Db, buckets: Buckets, endpoints: Endpoints, settings: &Settings) -> Service {
         Service {
             inner: Arc::new(Inner {
-                store,
-                stores,
-                settings,
+                db,
+                buckets,
                 endpoints,
+                session_lease: settings.session_timeout(),
+                login: settings.login.clone(),
             }),
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
-    /// The content and transfer object stores.
-    pub fn stores(&self) -> &Stores {
-        &self.inner.stores
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
-    }
-
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.inner.endpoints
+    fn db(&self) -> &Db {
+        &self.inner.db
     }
 
     fn lease(&self) -> Duration {
-        self.inner.settings.session_timeout()
+        self.inner.session_lease
+    }
+
+    // -------------------------------------------------------------------- ops
+
+    /// Whether the database and both object stores answer (readiness).
+    pub async fn probe(&self) -> Probe {
+        let database = self.db().ping().await.is_ok();
+        let mut stores = true;
+        let buckets = &self.inner.buckets;
+        // A listing, unlike a HEAD of some key, fails on a missing bucket.
+        for bucket in [&buckets.content, &buckets.transfer] {
+            if let Err(e) = bucket.probe().await {
+                tracing::warn!(error = %e, "store not reachable");
+                stores = false;
+            }
+        }
+        Probe { database, stores }
+    }
+
+    /// Live sessions by state (a metrics gauge).
+    pub async fn session_counts(&self) -> Result<Vec<(SessionState, i64)>> {
+        Ok(self.db().session_counts().await?)
+    }
+
+    /// Files of live sessions by prepare status (a metrics gauge).
+    pub async fn file_counts(&self) -> Result<Vec<(PrepareStatus, i64)>> {
+        Ok(self.db().file_counts().await?)
     }
 
     // ---------------------------------------------------------------- catalog
 
     pub async fn list_libraries(&self, caller: &Caller) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        let rows = self.store().list_libraries().await?;
-        Ok(rows.into_iter().map(|r| r.id.to_string()).collect())
+        let ids = self.db().list_library_ids().await?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
     pub async fn get_library(&self, caller: &Caller, id: LibraryId) -> Result<LibraryModel> {
         caller.require(Privilege::Read)?;
-        let row = self.store().get_library(id.0).await?;
+        let row = self.db().get_library(id).await?;
         row.map(library_model)
             .ok_or_else(|| LibraryId::not_found(&id.to_string()))
     }
 
     pub async fn list_items(&self, caller: &Caller, library: LibraryId) -> Result<Vec<String>> {
         caller.require(Privilege::Read)?;
-        if !self.store().library_exists(library.0).await? {
-            return Err(LibraryId::not_found(&library.to_string()));
-        }
-        let ids = self.store().list_item_ids(library.0).await?;
+        let ids = self
+            .db()
+            .list_item_ids(library)
+            .await?
+            .ok_or_else(|| LibraryId::not_found(&library.to_string()))?;
         Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
     pub async fn get_item(&self, caller: &Caller, id: ItemId) -> Result<ItemModel> {
         caller.require(Privilege::Read)?;
-        let row = self.store().get_item(id.0).await?;
+        let row = self.db().get_item(id).await?;
         row.map(item_model)
             .ok_or_else(|| ItemId::not_found(&id.to_string()))
     }
@@ -120,10 +152,10 @@ impl Service {
         item: ItemId,
     ) -> Result<Vec<ItemFileInfo>> {
         caller.require(Privilege::Read)?;
-        if !self.store().item_exists(item.0).await? {
+        if !self.db().item_exists(item).await? {
             return Err(ItemId::not_found(&item.to_string()));
         }
-        let rows = self.store().list_item_files(item.0).await?;
+        let rows = self.db().list_item_files(item).await?;
         Ok(rows
             .into_iter()
             .map(|f| ItemFileInfo {
@@ -136,71 +168,49 @@ impl Service {
             .collect())
     }
 
+    /// One file of the item; `name` comes from [`FileName::parse_or_missing`].
     pub async fn get_item_file(
         &self,
         caller: &Caller,
         item: ItemId,
-        name: &str,
+        name: Parsed<FileName>,
     ) -> Result<ItemFileInfo> {
         let files = self.list_item_files(caller, item).await?;
+        let name = name?;
         files
             .into_iter()
-            .find(|f| f.name == name)
-            .ok_or_else(|| no_such_file(name))
+            .find(|f| f.name == name.as_str())
+            .ok_or_else(|| FileName::missing(name.as_str()))
     }
 
     // ------------------------------------------------------- download sessions
 
-    /// Creates a session for `library_item_id`; the same client token from the
+    /// Creates a session for the spec's item; the same client token from the
     /// same user answers the same id.
-    pub async fn create_session(
-        &self,
-        caller: &Caller,
-        library_item_id: Option<&str>,
-        client_token: Option<&str>,
-    ) -> Result<SessionId> {
+    pub async fn create_session(&self, caller: &Caller, spec: NewSession) -> Result<SessionId> {
         caller.require(Privilege::DownloadSession)?;
-        let raw = library_item_id.ok_or_else(|| {
-            Error::invalid_argument(
-                "com.vmware.content.library.item.download_session.missing_library_item_id",
-                "The create spec must name a library_item_id.",
-                &[],
-            )
-        })?;
-        let item = ItemId::parse(raw)?;
-        let token = match client_token {
-            // NUL: PostgreSQL text cannot hold it.
-            Some(t) if t.is_empty() || t.len() > MAX_CLIENT_TOKEN || t.contains('\0') => {
-                return Err(Error::invalid_argument(
-                    "com.vmware.vapi.std.errors.invalid_client_token",
-                    format!(
-                        "The client token must be 1 to {MAX_CLIENT_TOKEN} characters, none of them NUL."
-                    ),
-                    &[],
-                ))
-            }
-            other => other,
-        };
+        let item = spec.library_item_id?;
+        let token = spec.client_token?;
         let created = self
-            .store()
+            .db()
             .create_session(
                 caller.user_id,
-                item.0,
+                item,
                 caller.has(Privilege::ReadStorage),
-                token,
+                token.as_ref(),
                 self.lease(),
             )
             .await?;
         match created {
-            Created::NoSuchItem => Err(ItemId::not_found(raw)),
-            Created::Session(id) => Ok(SessionId(id)),
+            Created::NoSuchItem => Err(ItemId::not_found(&item.to_string())),
+            Created::Session(id) => Ok(id),
         }
     }
 
     /// The caller's live session, renewed by this use.
     async fn session(&self, caller: &Caller, id: SessionId) -> Result<SessionRow> {
-        self.store()
-            .touch_session(caller.user_id, id.0, self.lease())
+        self.db()
+            .touch_session(caller.user_id, id, self.lease())
             .await?
             .ok_or_else(|| SessionId::not_found(&id.to_string()))
     }
@@ -214,19 +224,20 @@ impl Service {
         Ok(session_model(row))
     }
 
-    pub async fn list_sessions(&self, caller: &Caller, item: Option<&str>) -> Result<Vec<String>> {
+    /// The caller's live sessions, all or those of one item.
+    pub async fn list_sessions(
+        &self,
+        caller: &Caller,
+        item: Option<Parsed<ItemId>>,
+    ) -> Result<Vec<String>> {
         caller.require(Privilege::DownloadSession)?;
-        let item = match item {
-            Some(raw) => {
-                let id = ItemId::parse(raw)?;
-                if !self.store().item_exists(id.0).await? {
-                    return Err(ItemId::not_found(raw));
-                }
-                Some(id.0)
+        let item = item.transpose()?;
+        if let Some(id) = item {
+            if !self.db().item_exists(id).await? {
+                return Err(ItemId::not_found(&id.to_string()));
             }
-            None => None,
-        };
-        let ids = self.store().list_sessions(caller.user_id, item).await?;
+        }
+        let ids = self.db().list_sessions(caller.user_id, item).await?;
         Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
@@ -237,9 +248,7 @@ impl Service {
         progress: Option<Progress>,
     ) -> Result<()> {
         let locked = self.locked_active(caller, id, "keep_alive").await?;
-        locked
-            .renew(progress.map(Progress::get), self.lease())
-            .await
+        Ok(locked.renew(progress, self.lease()).await?)
     }
 
     pub async fn cancel(&self, caller: &Caller, id: SessionId) -> Result<()> {
@@ -249,46 +258,21 @@ impl Service {
             "The download session was canceled.",
             &[],
         );
-        locked
-            .finish(
-                SessionState::Canceled.as_str(),
-                None,
-                &file_error,
-                self.lease(),
-            )
-            .await
+        Ok(locked
+            .finish(SessionState::Canceled, None, &file_error, self.lease())
+            .await?)
     }
 
-    pub async fn fail(&self, caller: &Caller, id: SessionId, message: Option<&str>) -> Result<()> {
-        let message = match message {
-            Some(m) if m.contains('\0') => {
-                // PostgreSQL (jsonb) cannot hold it.
-                return Err(Error::invalid_argument(
-                    "com.vmware.content.library.item.download_session.fail.invalid_message",
-                    "client_error_message must not contain NUL characters.",
-                    &[],
-                ));
-            }
-            Some(m) if m.len() <= MAX_TEXT => m,
-            Some(_) => {
-                return Err(Error::invalid_argument(
-                    "com.vmware.content.library.item.download_session.fail.message_too_long",
-                    format!("client_error_message is longer than {MAX_TEXT} bytes."),
-                    &[],
-                ))
-            }
-            None => {
-                return Err(Error::invalid_argument(
-                    "com.vmware.content.library.item.download_session.fail.missing_message",
-                    "fail requires a client_error_message.",
-                    &[],
-                ))
-            }
-        };
+    pub async fn fail(
+        &self,
+        caller: &Caller,
+        id: SessionId,
+        message: ClientErrorMessage,
+    ) -> Result<()> {
         let locked = self.locked_active(caller, id, "fail").await?;
         let error = LocalizableMessage::new(
             "com.vmware.content.library.item.download_session.client_error",
-            message,
+            message.as_str(),
             &[],
         );
         let file_error = LocalizableMessage::new(
@@ -296,18 +280,13 @@ impl Service {
             "The download session was failed by the client.",
             &[],
         );
-        locked
-            .finish(
-                SessionState::Error.as_str(),
-                Some(&error),
-                &file_error,
-                self.lease(),
-            )
-            .await
+        Ok(locked
+            .finish(SessionState::Error, Some(&error), &file_error, self.lease())
+            .await?)
     }
 
     pub async fn delete_session(&self, caller: &Caller, id: SessionId) -> Result<()> {
-        if self.store().delete_session(caller.user_id, id.0).await? {
+        if self.db().delete_session(caller.user_id, id).await? {
             Ok(())
         } else {
             Err(SessionId::not_found(&id.to_string()))
@@ -320,13 +299,13 @@ impl Service {
         caller: &Caller,
         id: SessionId,
         op: &str,
-    ) -> Result<crate::store::sessions::LockedSession> {
+    ) -> Result<LockedSession> {
         let locked = self
-            .store()
-            .lock_session(caller.user_id, id.0)
+            .db()
+            .lock_session(caller.user_id, id)
             .await?
             .ok_or_else(|| SessionId::not_found(&id.to_string()))?;
-        SessionState::from_db(&locked.row.state).require_active(op, id)?;
+        locked.row.state.require_active(op, id)?;
         Ok(locked)
     }
 
@@ -338,7 +317,7 @@ impl Service {
         id: SessionId,
     ) -> Result<Vec<DownloadFileInfo>> {
         let session = self.session(caller, id).await?;
-        let files = self.store().list_files(session.id).await?;
+        let files = self.db().list_files(session.id).await?;
         let mut out = Vec::with_capacity(files.len());
         for f in files {
             out.push(self.file_info(&session, f).await?);
@@ -350,15 +329,15 @@ impl Service {
         &self,
         caller: &Caller,
         id: SessionId,
-        name: &str,
+        name: Parsed<FileName>,
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
-        let name = FileName::parse(name)?;
+        let name = name?;
         let file = self
-            .store()
-            .get_file(session.id, name.as_str())
+            .db()
+            .get_file(session.id, &name)
             .await?
-            .ok_or_else(|| no_such_file(name.as_str()))?;
+            .ok_or_else(|| FileName::missing(name.as_str()))?;
         self.file_info(&session, file).await
     }
 
@@ -366,12 +345,12 @@ impl Service {
         &self,
         caller: &Caller,
         id: SessionId,
-        name: &str,
+        name: Parsed<FileName>,
         endpoint: Option<EndpointType>,
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
-        let name = FileName::parse(name)?;
-        SessionState::from_db(&session.state).require_active("prepare", id)?;
+        let name = name?;
+        session.state.require_active("prepare", id)?;
         let endpoint = endpoint.unwrap_or_default();
         if endpoint == EndpointType::Direct && !session.created_with_read_storage {
             return Err(Error::unauthorized(
@@ -384,17 +363,17 @@ impl Service {
             ));
         }
         let file = self
-            .store()
-            .request_prepare(session.id, name.as_str(), endpoint)
+            .db()
+            .request_prepare(session.id, &name, endpoint)
             .await?
-            .ok_or_else(|| no_such_file(name.as_str()))?;
+            .ok_or_else(|| FileName::missing(name.as_str()))?;
         self.file_info(&session, file).await
     }
 
     async fn file_info(&self, session: &SessionRow, f: FileState) -> Result<DownloadFileInfo> {
-        let active = SessionState::from_db(&session.state) == SessionState::Active;
-        let download_endpoint = if active {
-            self.endpoints()
+        let download_endpoint = if session.state == SessionState::Active {
+            self.inner
+                .endpoints
                 .endpoint(session.id, &f, session.expiration_time)
                 .await?
         } else {
@@ -412,14 +391,6 @@ impl Service {
     }
 }
 
-fn no_such_file(name: &str) -> Error {
-    Error::invalid_argument(
-        "com.vmware.content.library.item.file.not_found",
-        format!("File {name:?} does not exist in the library item."),
-        &[name],
-    )
-}
-
 fn session_model(row: SessionRow) -> DownloadSessionModel {
     DownloadSessionModel {
         id: None,
@@ -427,7 +398,7 @@ fn session_model(row: SessionRow) -> DownloadSessionModel {
         library_item_content_version: row.content_version.to_string(),
         error_message: row.error_message.map(|j| j.0),
         client_progress: i64::from(row.client_progress),
-        state: SessionState::from_db(&row.state),
+        state: row.state,
         expiration_time: row.expiration_time,
     }
 }

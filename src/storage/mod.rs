@@ -1,20 +1,35 @@
-//! Construction of the two object stores (content, transfer) from config, and
-//! what the rest of the service needs to know about each backend.
+//! The two object stores (content, transfer) as [`Bucket`]s built from config,
+//! where objects live in them, and the object operations the rest of the
+//! service needs (probe, presign, move into place, remove).
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+use anyhow::Context;
 use object_store::{
     aws::{AmazonS3, AmazonS3Builder},
     local::LocalFileSystem,
     path::Path,
     signer::Signer,
-    BackoffConfig, ClientOptions, ObjectStore, RetryConfig,
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 
 use crate::config::{Settings, StoreSettings};
 
 /// Prefix that readiness probes list (nothing is ever stored under it).
 const PROBE_PREFIX: &str = "readyz-probe";
+
+/// Content-bucket key of imported bytes with this SHA-256.
+pub fn content_key(sha256: &str) -> String {
+    format!("blobs/{sha256}")
+}
+
+/// Transfer-bucket key of the prepared bytes with this SHA-256.
+pub fn artifact_key(sha256: &str) -> String {
+    format!("artifacts/{sha256}")
+}
+
+/// Prefix of the transfer-bucket keys that copies write before they are verified.
+pub const STAGING_PREFIX: &str = "staging";
 
 /// Network behaviour of S3 clients. object_store's defaults (30 s per request,
 /// 10 retries within 3 minutes) would cut a download streamed to a slow client
@@ -91,9 +106,9 @@ fn virtual_hosted_endpoint(endpoint: &str, bucket: &str, path_style: bool) -> St
 /// Longest validity S3 accepts for a presigned URL.
 const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// One configured store: the generic handle plus backend specifics.
+/// One configured object store: the generic handle plus backend specifics.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct Bucket {
     pub inner: Arc<dyn ObjectStore>,
     /// Root directory when the store is a local directory (served with large reads).
     pub local_root: Option<PathBuf>,
@@ -101,33 +116,32 @@ pub struct Store {
     presigner: Option<Arc<AmazonS3>>,
 }
 
-/// Both stores of an instance.
+/// Both object stores of an instance.
 #[derive(Clone, Debug)]
-pub struct Stores {
-    pub content: Store,
-    pub transfer: Store,
+pub struct Buckets {
+    pub content: Bucket,
+    pub transfer: Bucket,
 }
 
-impl Stores {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Stores> {
-        Ok(Stores {
-            content: Store::build(settings, &settings.storage.content)?,
-            transfer: Store::build(settings, &settings.storage.transfer)?,
+impl Buckets {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Buckets> {
+        Ok(Buckets {
+            content: Bucket::build(settings, &settings.storage.content)?,
+            transfer: Bucket::build(settings, &settings.storage.transfer)?,
         })
     }
 }
 
-impl Store {
-    fn build(settings: &Settings, cfg: &StoreSettings) -> anyhow::Result<Store> {
+impl Bucket {
+    fn build(settings: &Settings, cfg: &StoreSettings) -> anyhow::Result<Bucket> {
         match cfg.kind.as_str() {
             "local" => {
                 let root = settings.under_data_dir(cfg.path.as_deref().unwrap_or("".as_ref()));
-                std::fs::create_dir_all(&root).map_err(|e| {
-                    anyhow::anyhow!("cannot create store directory {}: {e}", root.display())
-                })?;
+                std::fs::create_dir_all(&root)
+                    .with_context(|| format!("cannot create store directory {}", root.display()))?;
                 let root = root.canonicalize()?;
                 let fs = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
-                Ok(Store {
+                Ok(Bucket {
                     inner: Arc::new(fs),
                     local_root: Some(root),
                     presigner: None,
@@ -141,7 +155,7 @@ impl Store {
                     Some(public) => Arc::new(s3_builder(cfg, Some(public)).build()?),
                     None => s3.clone(),
                 };
-                Ok(Store {
+                Ok(Bucket {
                     inner: s3.clone(),
                     local_root: None,
                     presigner: Some(presigner),
@@ -189,27 +203,100 @@ impl Store {
     }
 }
 
+impl Bucket {
+    /// Whether `key` exists with `size` bytes. An unreachable store answers
+    /// false (logged): copying again is the safe answer, and the copy reports
+    /// a real outage.
+    pub async fn has_object(&self, key: &str, size: i64) -> bool {
+        match self.inner.head(&Path::from(key)).await {
+            Ok(meta) => i64::try_from(meta.size) == Ok(size),
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, key, "cannot check an object");
+                false
+            }
+        }
+    }
+
+    /// Renames `from` to `to`; durable on local disks.
+    pub async fn move_into_place(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        if let (Some(from), Some(to)) = (self.local_path(from), self.local_path(to)) {
+            return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let dir = to
+                    .parent()
+                    .with_context(|| format!("object path {} has no parent", to.display()))?;
+                // The store removes a directory it empties (a collector deleting the
+                // last artifact), which can happen between these two calls: try again.
+                let mut tries = 0;
+                loop {
+                    std::fs::create_dir_all(dir)?;
+                    match std::fs::rename(&from, &to) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {
+                            tries += 1
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // The rename is only durable once the directory entry is.
+                std::fs::File::open(dir)?.sync_all()?;
+                Ok(())
+            })
+            .await?;
+        }
+        self.inner
+            .rename(&Path::from(from), &Path::from(to))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes `key` through the store (a local store also drops the
+    /// directories it empties); an object already gone counts as deleted.
+    pub async fn delete(&self, key: &str) -> object_store::Result<()> {
+        match self.inner.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a staging object when it exists; a failure is only logged (the
+    /// maintenance sweep of old staging objects catches what is left).
+    pub async fn remove(&self, key: &str) {
+        let removed = match self.local_path(key) {
+            // A plain unlink: the staging directory stays for the next copy.
+            Some(path) => match tokio::fs::remove_file(&path).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(anyhow::Error::new(e)),
+                _ => Ok(()),
+            },
+            None => self.delete(key).await.map_err(anyhow::Error::new),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, key, "cannot delete a staging object");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn virtual_hosted_endpoints_name_the_bucket() {
-        assert_eq!(
-            virtual_hosted_endpoint("https://s3.example.com/", "b", false),
-            "https://b.s3.example.com"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("https://b.s3.example.com", "b", false),
-            "https://b.s3.example.com"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("http://minio:9000", "b", true),
-            "http://minio:9000"
-        );
-        assert_eq!(
-            virtual_hosted_endpoint("http://minio:9000", "b", false),
-            "http://b.minio:9000"
-        );
+        for (endpoint, path_style, expected) in [
+            ("https://s3.example.com/", false, "https://b.s3.example.com"),
+            (
+                "https://b.s3.example.com",
+                false,
+                "https://b.s3.example.com",
+            ),
+            ("http://minio:9000", true, "http://minio:9000"),
+            ("http://minio:9000", false, "http://b.minio:9000"),
+        ] {
+            assert_eq!(
+                virtual_hosted_endpoint(endpoint, "b", path_style),
+                expected,
+                "{endpoint} path_style={path_style}"
+            );
+        }
     }
 }

@@ -1,24 +1,22 @@
 //! Per-file prepare state as clients read and request it.
 
 use sqlx::types::Json;
-use uuid::Uuid;
 
-use super::Store;
+use super::{Db, Result};
 use crate::{
-    domain::{models::FileState, EndpointType, PrepareStatus},
-    error::{LocalizableMessage, Result},
+    domain::{models::FileState, EndpointType, FileName, PrepareStatus, SessionId},
+    error::LocalizableMessage,
 };
 
 /// Channel that wakes prepare workers on every instance.
 pub const PREPARE_CHANNEL: &str = "dls_prepare";
 
-#[derive(sqlx::FromRow, Clone, Debug)]
 struct FileRow {
     name: String,
     size: Option<i64>,
     bytes_transferred: i64,
-    status: String,
-    endpoint_type: Option<String>,
+    status: PrepareStatus,
+    endpoint_type: Option<EndpointType>,
     checksum: Option<String>,
     error_message: Option<Json<LocalizableMessage>>,
     transfer_key: Option<String>,
@@ -30,8 +28,8 @@ impl From<FileRow> for FileState {
             name: r.name,
             size: r.size,
             bytes_transferred: r.bytes_transferred,
-            status: PrepareStatus::from_db(&r.status),
-            endpoint_type: r.endpoint_type.as_deref().map(EndpointType::from_db),
+            status: r.status,
+            endpoint_type: r.endpoint_type,
             checksum: r.checksum,
             error_message: r.error_message.map(|j| j.0),
             artifact_key: r.transfer_key,
@@ -39,33 +37,34 @@ impl From<FileRow> for FileState {
     }
 }
 
-const FILE_COLUMNS: &str = "f.name, f.size, f.bytes_transferred, f.status, f.endpoint_type, \
-     f.checksum, f.error_message, a.transfer_key";
+impl Db {
+    /// The session's files, by name.
+    pub async fn list_files(&self, session: SessionId) -> Result<Vec<FileState>> {
+        self.files(session, None).await
+    }
 
-impl Store {
-    pub async fn list_files(&self, session: Uuid) -> Result<Vec<FileState>> {
-        let rows: Vec<FileRow> = sqlx::query_as(&format!(
-            "SELECT {FILE_COLUMNS} FROM download_files f \
-             LEFT JOIN artifacts a ON a.sha256 = f.artifact_sha256 \
-             WHERE f.session_id = $1 ORDER BY f.name"
-        ))
-        .bind(session)
+    pub async fn get_file(&self, session: SessionId, name: &FileName) -> Result<Option<FileState>> {
+        Ok(self.files(session, Some(name)).await?.pop())
+    }
+
+    /// All files of a session, or only the one named `only`.
+    async fn files(&self, session: SessionId, only: Option<&FileName>) -> Result<Vec<FileState>> {
+        let rows = sqlx::query_as!(
+            FileRow,
+            r#"SELECT f.name, f.size, f.bytes_transferred, f.status AS "status: PrepareStatus",
+                   f.endpoint_type AS "endpoint_type: EndpointType", f.checksum,
+                   f.error_message AS "error_message: Json<LocalizableMessage>",
+                   a.transfer_key AS "transfer_key?"
+               FROM download_files f
+               LEFT JOIN artifacts a ON a.sha256 = f.artifact_sha256
+               WHERE f.session_id = $1 AND ($2::text IS NULL OR f.name = $2)
+               ORDER BY f.name"#,
+            session.0,
+            only.map(FileName::as_str)
+        )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(FileState::from).collect())
-    }
-
-    pub async fn get_file(&self, session: Uuid, name: &str) -> Result<Option<FileState>> {
-        let row: Option<FileRow> = sqlx::query_as(&format!(
-            "SELECT {FILE_COLUMNS} FROM download_files f \
-             LEFT JOIN artifacts a ON a.sha256 = f.artifact_sha256 \
-             WHERE f.session_id = $1 AND f.name = $2"
-        ))
-        .bind(session)
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(FileState::from))
     }
 
     /// Requests preparation of a file: UNPREPARED or ERROR becomes
@@ -74,50 +73,56 @@ impl Store {
     /// latest request). None when the session has no such file.
     pub async fn request_prepare(
         &self,
-        session: Uuid,
-        name: &str,
+        session: SessionId,
+        name: &FileName,
         endpoint: EndpointType,
     ) -> Result<Option<FileState>> {
         let mut tx = self.pool.begin().await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM download_files WHERE session_id = $1 AND name = $2 FOR UPDATE",
+        let status = sqlx::query_scalar!(
+            r#"SELECT status AS "status: PrepareStatus" FROM download_files
+               WHERE session_id = $1 AND name = $2 FOR UPDATE"#,
+            session.0,
+            name.as_str()
         )
-        .bind(session)
-        .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(status) = status else {
             return Ok(None);
         };
-        if PrepareStatus::from_db(&status).can_request_prepare() {
-            sqlx::query(
+        if status.can_request_prepare() {
+            sqlx::query!(
                 "UPDATE download_files SET status = 'PREPARE_REQUESTED', endpoint_type = $3, \
                      error_message = NULL, bytes_transferred = 0, attempts = 0, size = NULL, \
                      checksum = NULL, artifact_sha256 = NULL, lease_owner = NULL, \
                      lease_until = NULL, requested_at = now(), updated_at = now() \
                  WHERE session_id = $1 AND name = $2",
+                session.0,
+                name.as_str(),
+                endpoint.as_str()
             )
-            .bind(session)
-            .bind(name)
-            .bind(endpoint.as_str())
             .execute(&mut *tx)
             .await?;
             // Delivered at commit, to every instance's listener.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(PREPARE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify_prepare(&mut tx).await?;
         } else {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE download_files SET endpoint_type = $3 WHERE session_id = $1 AND name = $2",
+                session.0,
+                name.as_str(),
+                endpoint.as_str()
             )
-            .bind(session)
-            .bind(name)
-            .bind(endpoint.as_str())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         self.get_file(session, name).await
     }
+}
+
+/// Wakes the prepare workers of every instance once `tx` commits.
+pub(super) async fn notify_prepare(tx: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query!("SELECT pg_notify($1, '')", PREPARE_CHANNEL)
+        .execute(tx)
+        .await?;
+    Ok(())
 }

@@ -1,9 +1,14 @@
 //! SQL of the prepare pipeline: claiming a requested file, fenced heartbeats and
 //! outcomes, content-addressed artifacts, and the maintenance statements (rescue, GC).
 //!
-//! Every write of a worker is fenced on (session, file, lease owner, PREPARING):
+//! Every write of a worker is fenced on (session, file, claim owner, PREPARING):
 //! zero rows means the claim is gone (canceled, deleted, rescued) and the worker
 //! must stop without touching anything else.
+//!
+//! A worker's claim on a file is held in the columns `lease_owner` and
+//! `lease_until` (named before claims had a name of their own; renaming them
+//! would break the previous version's instances during a rolling upgrade).
+//! In code it is always a claim: session leases are the only leases.
 
 use std::time::Duration;
 
@@ -13,24 +18,31 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{files::PREPARE_CHANNEL, secs, Store};
-use crate::error::{LocalizableMessage, Result};
+use super::{
+    files::{notify_prepare, PREPARE_CHANNEL},
+    secs, Db, Result,
+};
+use crate::{
+    domain::{PrepareStatus, SessionId},
+    error::LocalizableMessage,
+};
 
-/// A file this worker holds the lease of, with what the catalog promises for it.
-#[derive(sqlx::FromRow, Clone, Debug, PartialEq, Eq)]
+/// A file a worker has claimed, with what the catalog promises for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub name: String,
     pub expected_size: i64,
     pub expected_sha256: String,
     pub content_key: String,
     /// Claims of this file so far, this one included.
     pub attempts: i32,
-    pub lease_owner: Uuid,
+    /// The worker holding the claim (column `lease_owner`).
+    pub owner: Uuid,
 }
 
 /// An artifact row: staged bytes in the transfer store, keyed by their SHA-256.
-#[derive(sqlx::FromRow, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArtifactRow {
     pub sha256: String,
     pub size: i64,
@@ -65,40 +77,45 @@ const ABANDONED_TEXT: &str =
 /// A collector that marked an artifact and then died is relieved after this long.
 const STALE_DELETION: Duration = Duration::from_secs(300);
 
-const CLAIM_COLUMNS: &str = "session_id, name, expected_size, expected_sha256, content_key, \
-     attempts, lease_owner";
-
-impl Store {
-    /// Claims the oldest requested file of a live session for `owner`, in one
-    /// statement committed before any I/O. None when nothing is waiting.
-    pub async fn claim_next_file(&self, owner: Uuid, lease: Duration) -> Result<Option<Claim>> {
-        Ok(sqlx::query_as(&format!(
-            "UPDATE download_files AS d \
-             SET status = 'PREPARING', lease_owner = $1, \
-                 lease_until = now() + $2 * interval '1 second', \
-                 attempts = d.attempts + 1, bytes_transferred = 0, error_message = NULL, \
-                 updated_at = now() \
-             WHERE (d.session_id, d.name) = ( \
-                 SELECT f.session_id, f.name FROM download_files f \
-                 JOIN download_sessions s ON s.id = f.session_id \
-                 WHERE f.status = 'PREPARE_REQUESTED' AND f.requested_at <= now() \
-                   AND s.state = 'ACTIVE' AND s.expiration_time > now() \
-                 ORDER BY f.requested_at \
-                 LIMIT 1 \
-                 FOR UPDATE OF f SKIP LOCKED) \
-               AND d.status = 'PREPARE_REQUESTED' \
-             RETURNING {CLAIM_COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(secs(lease))
+impl Db {
+    /// Claims the oldest requested file of a live session for `owner`, valid
+    /// for `valid_for`, in one statement committed before any I/O. None when
+    /// nothing is waiting.
+    pub async fn claim_next_file(&self, owner: Uuid, valid_for: Duration) -> Result<Option<Claim>> {
+        Ok(sqlx::query_as!(
+            Claim,
+            r#"UPDATE download_files AS d
+               SET status = 'PREPARING', lease_owner = $1,
+                   lease_until = now() + $2 * interval '1 second',
+                   attempts = d.attempts + 1, bytes_transferred = 0, error_message = NULL,
+                   updated_at = now()
+               WHERE (d.session_id, d.name) = (
+                   SELECT f.session_id, f.name FROM download_files f
+                   JOIN download_sessions s ON s.id = f.session_id
+                   WHERE f.status = 'PREPARE_REQUESTED' AND f.requested_at <= now()
+                     AND s.state = 'ACTIVE' AND s.expiration_time > now()
+                   ORDER BY f.requested_at
+                   LIMIT 1
+                   FOR UPDATE OF f SKIP LOCKED)
+                 AND d.status = 'PREPARE_REQUESTED'
+               RETURNING session_id AS "session_id: SessionId", name, expected_size,
+                   expected_sha256, content_key, attempts, lease_owner AS "owner!""#,
+            owner,
+            secs(valid_for)
+        )
         .fetch_optional(&self.pool)
         .await?)
     }
 
-    /// Heartbeat: renews the lease and publishes progress. False when the claim
-    /// is gone or its session is no longer live: the copy must stop.
-    pub async fn renew_claim(&self, claim: &Claim, lease: Duration, bytes: u64) -> Result<bool> {
-        let done = sqlx::query(
+    /// Heartbeat: renews the claim for `valid_for` and publishes progress. False
+    /// when the claim is gone or its session is no longer live: the copy must stop.
+    pub async fn renew_claim(
+        &self,
+        claim: &Claim,
+        valid_for: Duration,
+        bytes: u64,
+    ) -> Result<bool> {
+        let done = sqlx::query!(
             "UPDATE download_files AS d \
              SET lease_until = now() + $4 * interval '1 second', bytes_transferred = $5, \
                  updated_at = now() \
@@ -106,12 +123,12 @@ impl Store {
                AND d.status = 'PREPARING' \
                AND EXISTS (SELECT 1 FROM download_sessions s WHERE s.id = d.session_id \
                            AND s.state = 'ACTIVE' AND s.expiration_time > now())",
+            claim.session_id.0,
+            claim.name,
+            claim.owner,
+            secs(valid_for),
+            i64::try_from(bytes).unwrap_or(i64::MAX)
         )
-        .bind(claim.session_id)
-        .bind(&claim.name)
-        .bind(claim.lease_owner)
-        .bind(secs(lease))
-        .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -119,17 +136,17 @@ impl Store {
 
     /// Puts a claim back in the queue for another attempt, not before `delay`.
     pub async fn retry_claim(&self, claim: &Claim, delay: Duration) -> Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE download_files \
              SET status = 'PREPARE_REQUESTED', lease_owner = NULL, lease_until = NULL, \
                  bytes_transferred = 0, requested_at = now() + $4 * interval '1 second', \
                  updated_at = now() \
              WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+            claim.session_id.0,
+            claim.name,
+            claim.owner,
+            secs(delay)
         )
-        .bind(claim.session_id)
-        .bind(&claim.name)
-        .bind(claim.lease_owner)
-        .bind(secs(delay))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -137,16 +154,16 @@ impl Store {
 
     /// Ends a claim in ERROR with `message` for the client.
     pub async fn fail_claim(&self, claim: &Claim, message: &LocalizableMessage) -> Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE download_files \
              SET status = 'ERROR', error_message = $4, lease_owner = NULL, lease_until = NULL, \
                  updated_at = now() \
              WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+            claim.session_id.0,
+            claim.name,
+            claim.owner,
+            Json(message) as _
         )
-        .bind(claim.session_id)
-        .bind(&claim.name)
-        .bind(claim.lease_owner)
-        .bind(Json(message))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -156,26 +173,24 @@ impl Store {
     /// does not count (the file did nothing wrong). Wakes the other instances.
     pub async fn hand_back_claim(&self, claim: &Claim) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE download_files \
              SET status = 'PREPARE_REQUESTED', attempts = GREATEST(attempts - 1, 0), \
                  lease_owner = NULL, lease_until = NULL, bytes_transferred = 0, \
                  updated_at = now() \
              WHERE session_id = $1 AND name = $2 AND lease_owner = $3 AND status = 'PREPARING'",
+            claim.session_id.0,
+            claim.name,
+            claim.owner
         )
-        .bind(claim.session_id)
-        .bind(&claim.name)
-        .bind(claim.lease_owner)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(PREPARE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+        let handed_back = done.rows_affected() > 0;
+        if handed_back {
+            notify_prepare(&mut tx).await?;
         }
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(handed_back)
     }
 
     /// The usable artifact holding these bytes, marked as just used; None when
@@ -183,12 +198,13 @@ impl Store {
     /// holds the row, so an artifact seen here is not deleted under the caller
     /// (whose PREPARING claim on the same bytes keeps collectors away from now on).
     pub async fn touch_artifact(&self, sha256: &str) -> Result<Option<ArtifactRow>> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            ArtifactRow,
             "UPDATE artifacts SET last_used_at = now() \
              WHERE sha256 = $1 AND deleting_since IS NULL \
              RETURNING sha256, size, transfer_key",
+            sha256
         )
-        .bind(sha256)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -196,21 +212,16 @@ impl Store {
     /// Records an artifact before its object is moved into place. False while a
     /// collector is still deleting an older object under the same key: the
     /// caller must wait, or its fresh object could be the one deleted.
-    pub async fn reserve_artifact(
-        &self,
-        sha256: &str,
-        size: i64,
-        transfer_key: &str,
-    ) -> Result<bool> {
-        let row: Option<String> = sqlx::query_scalar(
+    pub async fn reserve_artifact(&self, artifact: &ArtifactRow) -> Result<bool> {
+        let row = sqlx::query_scalar!(
             "INSERT INTO artifacts (sha256, size, transfer_key) VALUES ($1, $2, $3) \
              ON CONFLICT (sha256) DO UPDATE SET last_used_at = now() \
                  WHERE artifacts.deleting_since IS NULL \
              RETURNING sha256",
+            artifact.sha256,
+            artifact.size,
+            artifact.transfer_key
         )
-        .bind(sha256)
-        .bind(size)
-        .bind(transfer_key)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
@@ -222,73 +233,70 @@ impl Store {
     /// transaction left open between its statements (the worker is busy awaiting
     /// that heartbeat) would never commit.
     pub async fn mark_prepared(&self, claim: &Claim, sha256: &str, size: i64) -> Result<Published> {
-        let (touched, prepared): (bool, bool) = sqlx::query_as(
-            "WITH a AS ( \
-                UPDATE artifacts SET last_used_at = now() \
-                WHERE sha256 = $5 AND deleting_since IS NULL RETURNING sha256), \
-             f AS ( \
-                UPDATE download_files \
-                SET status = 'PREPARED', size = $4, checksum = $5, bytes_transferred = $4, \
-                    artifact_sha256 = $5, error_message = NULL, lease_owner = NULL, \
-                    lease_until = NULL, updated_at = now() \
-                WHERE session_id = $1 AND name = $2 AND lease_owner = $3 \
-                  AND status = 'PREPARING' AND EXISTS (SELECT 1 FROM a) \
-                RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM a), EXISTS (SELECT 1 FROM f)",
+        let found = sqlx::query!(
+            r#"WITH a AS (
+                  UPDATE artifacts SET last_used_at = now()
+                  WHERE sha256 = $5 AND deleting_since IS NULL RETURNING sha256),
+               f AS (
+                  UPDATE download_files
+                  SET status = 'PREPARED', size = $4, checksum = $5, bytes_transferred = $4,
+                      artifact_sha256 = $5, error_message = NULL, lease_owner = NULL,
+                      lease_until = NULL, updated_at = now()
+                  WHERE session_id = $1 AND name = $2 AND lease_owner = $3
+                    AND status = 'PREPARING' AND EXISTS (SELECT 1 FROM a)
+                  RETURNING 1)
+               SELECT EXISTS (SELECT 1 FROM a) AS "touched!", EXISTS (SELECT 1 FROM f) AS "prepared!""#,
+            claim.session_id.0,
+            claim.name,
+            claim.owner,
+            size,
+            sha256
         )
-        .bind(claim.session_id)
-        .bind(&claim.name)
-        .bind(claim.lease_owner)
-        .bind(size)
-        .bind(sha256)
         .fetch_one(&self.pool)
         .await?;
         // A touched but unreferenced artifact (claim lost) is simply collected
         // after the grace period.
-        Ok(match (touched, prepared) {
+        Ok(match (found.touched, found.prepared) {
             (false, _) => Published::ArtifactGone,
             (true, true) => Published::Prepared,
             (true, false) => Published::Lost,
         })
     }
 
-    /// Claims whose lease lapsed (their instance died) go back to the queue, or
-    /// to ERROR once `max_attempts` claims were made. Safe on every instance at once.
+    /// Claims that lapsed (their instance died) go back to the queue, or to
+    /// ERROR once `max_attempts` claims were made. Safe on every instance at once.
     pub async fn rescue_lapsed_claims(&self, max_attempts: i32, batch: i64) -> Result<Rescued> {
         let mut tx = self.pool.begin().await?;
-        let statuses: Vec<String> = sqlx::query_scalar(
-            "WITH lapsed AS ( \
-                 SELECT session_id, name FROM download_files \
-                 WHERE status = 'PREPARING' AND lease_until < now() \
-                 ORDER BY lease_until LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED) \
-             UPDATE download_files AS d \
-             SET status = CASE WHEN d.attempts < $1 THEN 'PREPARE_REQUESTED' ELSE 'ERROR' END, \
-                 error_message = CASE WHEN d.attempts < $1 THEN NULL ELSE jsonb_build_object( \
-                     'id', $3::text, \
-                     'default_message', format($4::text, d.name, d.attempts), \
-                     'args', jsonb_build_array(d.name, d.attempts::text)) END, \
-                 lease_owner = NULL, lease_until = NULL, bytes_transferred = 0, \
-                 updated_at = now() \
-             FROM lapsed \
-             WHERE d.session_id = lapsed.session_id AND d.name = lapsed.name \
-             RETURNING d.status",
+        let statuses = sqlx::query_scalar!(
+            r#"WITH lapsed AS (
+                   SELECT session_id, name FROM download_files
+                   WHERE status = 'PREPARING' AND lease_until < now()
+                   ORDER BY lease_until LIMIT $2
+                   FOR UPDATE SKIP LOCKED)
+               UPDATE download_files AS d
+               SET status = CASE WHEN d.attempts < $1 THEN 'PREPARE_REQUESTED' ELSE 'ERROR' END,
+                   error_message = CASE WHEN d.attempts < $1 THEN NULL ELSE jsonb_build_object(
+                       'id', $3::text,
+                       'default_message', format($4::text, d.name, d.attempts),
+                       'args', jsonb_build_array(d.name, d.attempts::text)) END,
+                   lease_owner = NULL, lease_until = NULL, bytes_transferred = 0,
+                   updated_at = now()
+               FROM lapsed
+               WHERE d.session_id = lapsed.session_id AND d.name = lapsed.name
+               RETURNING d.status AS "status: PrepareStatus""#,
+            max_attempts,
+            batch,
+            ABANDONED_ID,
+            ABANDONED_TEXT
         )
-        .bind(max_attempts)
-        .bind(batch)
-        .bind(ABANDONED_ID)
-        .bind(ABANDONED_TEXT)
         .fetch_all(&mut *tx)
         .await?;
         let requeued = statuses
             .iter()
-            .filter(|s| *s == "PREPARE_REQUESTED")
+            .filter(|s| **s == PrepareStatus::PrepareRequested)
             .count() as u64;
         if requeued > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(PREPARE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify_prepare(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(Rescued {
@@ -305,7 +313,8 @@ impl Store {
         grace: Duration,
         batch: i64,
     ) -> Result<Vec<ArtifactRow>> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            ArtifactRow,
             "UPDATE artifacts SET deleting_since = now() \
              WHERE sha256 IN ( \
                  SELECT a.sha256 FROM artifacts a \
@@ -321,10 +330,10 @@ impl Store {
                  LIMIT $2 \
                  FOR UPDATE SKIP LOCKED) \
              RETURNING sha256, size, transfer_key",
+            secs(grace),
+            batch,
+            secs(STALE_DELETION)
         )
-        .bind(secs(grace))
-        .bind(batch)
-        .bind(secs(STALE_DELETION))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -334,10 +343,10 @@ impl Store {
         if sha256s.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "DELETE FROM artifacts WHERE sha256 = ANY($1) AND deleting_since IS NOT NULL",
+            sha256s
         )
-        .bind(sha256s)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

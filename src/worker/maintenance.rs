@@ -1,17 +1,20 @@
 //! The maintenance pass, safe on every instance at once: rescue of lapsed claims,
 //! expiry of sessions and logins, collection of unused artifacts and stale staging objects.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    future::Future,
+    time::{Duration, Instant, SystemTime},
+};
 
+use anyhow::Context;
 use futures_util::StreamExt;
-use object_store::{path::Path, ObjectStoreExt};
+use object_store::path::Path;
 
-use super::prepare::{remove_object, STAGING_PREFIX};
 use crate::{
+    config::Settings,
     metrics::metrics,
-    service::Service,
-    storage::{self, Stores},
-    store::Store,
+    storage::{Bucket, Buckets, STAGING_PREFIX},
+    store::Db,
 };
 
 /// Rows handled per statement: bounded so no pass holds many locks for long.
@@ -46,19 +49,18 @@ impl MaintenanceReport {
 
 /// Maintenance of one instance; remembers when it last swept the staging prefix.
 pub struct Maintenance {
-    store: Store,
-    transfer: storage::Store,
+    db: Db,
+    transfer: Bucket,
     max_attempts: i32,
     grace: Duration,
     last_sweep: Option<Instant>,
 }
 
 impl Maintenance {
-    pub fn new(service: &Service, stores: &Stores) -> Maintenance {
-        let settings = service.settings();
+    pub fn new(db: &Db, buckets: &Buckets, settings: &Settings) -> Maintenance {
         Maintenance {
-            store: service.store().clone(),
-            transfer: stores.transfer.clone(),
+            db: db.clone(),
+            transfer: buckets.transfer.clone(),
             max_attempts: settings.workers.max_attempts,
             grace: Duration::from_secs(settings.maintenance.artifact_grace_seconds),
             last_sweep: None,
@@ -69,35 +71,27 @@ impl Maintenance {
     /// object-store errors are logged per object and the pass goes on.
     pub async fn pass(&mut self) -> anyhow::Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
-        for _ in 0..MAX_BATCHES {
-            let r = self
-                .store
-                .rescue_lapsed_claims(self.max_attempts, BATCH)
-                .await
-                .map_err(|e| anyhow::anyhow!("rescue of lapsed claims: {e:?}"))?;
+        let this = &*self;
+        let rescued = in_batches(
+            move || this.db.rescue_lapsed_claims(this.max_attempts, BATCH),
+            |r| r.requeued + r.failed,
+        )
+        .await
+        .context("rescue of lapsed claims")?;
+        for r in rescued {
             report.requeued += r.requeued;
             report.abandoned += r.failed;
             metrics().worker_rescues.inc_by(r.requeued + r.failed);
-            if r.requeued + r.failed < BATCH as u64 {
-                break;
-            }
         }
-        for _ in 0..MAX_BATCHES {
-            let n = self
-                .store
-                .expire_sessions(BATCH)
-                .await
-                .map_err(|e| anyhow::anyhow!("expiry of sessions: {e:?}"))?;
-            report.expired_sessions += n;
-            if n < BATCH as u64 {
-                break;
-            }
-        }
+        let expired = in_batches(move || this.db.expire_sessions(BATCH), |n| *n)
+            .await
+            .context("expiry of sessions")?;
+        report.expired_sessions = expired.iter().sum();
         report.expired_logins = self
-            .store
+            .db
             .purge_expired_logins()
             .await
-            .map_err(|e| anyhow::anyhow!("expiry of logins: {e:?}"))?;
+            .context("expiry of logins")?;
         report.artifacts_deleted = self.collect_artifacts().await?;
         if self
             .last_sweep
@@ -126,39 +120,32 @@ impl Maintenance {
     /// objects really gone. A worker staging the same bytes meanwhile waits for
     /// the row to go before it moves its own object under the key.
     async fn collect_artifacts(&self) -> anyhow::Result<u64> {
-        let mut deleted = 0;
-        for _ in 0..MAX_BATCHES {
-            let marked = self
-                .store
-                .mark_artifacts_for_deletion(self.grace, BATCH)
-                .await
-                .map_err(|e| anyhow::anyhow!("marking artifacts: {e:?}"))?;
-            let mut gone = Vec::with_capacity(marked.len());
-            for artifact in &marked {
-                match self
-                    .transfer
-                    .inner
-                    .delete(&Path::from(artifact.transfer_key.as_str()))
-                    .await
-                {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                        gone.push(artifact.sha256.clone())
-                    }
-                    // The row stays marked; a later pass retries it.
-                    Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
-                        "cannot delete an artifact object"),
-                }
-            }
-            deleted += self
-                .store
-                .delete_marked_artifacts(&gone)
-                .await
-                .map_err(|e| anyhow::anyhow!("deleting artifact rows: {e:?}"))?;
-            if (marked.len() as i64) < BATCH {
-                break;
+        let batches = in_batches(move || self.collect_batch(), |(marked, _)| *marked).await?;
+        Ok(batches.iter().map(|(_, deleted)| deleted).sum())
+    }
+
+    /// One batch of [`Maintenance::collect_artifacts`]: (rows marked, rows deleted).
+    async fn collect_batch(&self) -> anyhow::Result<(u64, u64)> {
+        let marked = self
+            .db
+            .mark_artifacts_for_deletion(self.grace, BATCH)
+            .await
+            .context("marking artifacts")?;
+        let mut gone = Vec::with_capacity(marked.len());
+        for artifact in &marked {
+            match self.transfer.delete(&artifact.transfer_key).await {
+                Ok(()) => gone.push(artifact.sha256.clone()),
+                // The row stays marked; a later pass retries it.
+                Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
+                    "cannot delete an artifact object"),
             }
         }
-        Ok(deleted)
+        let deleted = self
+            .db
+            .delete_marked_artifacts(&gone)
+            .await
+            .context("deleting artifact rows")?;
+        Ok((marked.len() as u64, deleted))
     }
 
     /// Deletes staging objects a crashed copy left behind. Returns how many.
@@ -180,16 +167,39 @@ impl Maintenance {
             }
         }
         for key in &old {
-            remove_object(&self.transfer, key).await;
+            self.transfer.remove(key).await;
         }
         old.len() as u64
     }
 }
 
+/// Repeats `step` while its batches come back full (`size` of a result is the
+/// rows it handled), at most [`MAX_BATCHES`] times: what is left waits for the
+/// next pass. Returns every batch's result.
+async fn in_batches<T, E, Fut>(
+    mut step: impl FnMut() -> Fut,
+    size: impl Fn(&T) -> u64,
+) -> Result<Vec<T>, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut done = Vec::new();
+    for _ in 0..MAX_BATCHES {
+        let batch = step().await?;
+        let full = size(&batch) >= BATCH as u64;
+        done.push(batch);
+        if !full {
+            break;
+        }
+    }
+    Ok(done)
+}
+
 /// One pass with fresh state (tests drive maintenance with this).
 pub async fn maintenance_pass(
-    service: &Service,
-    stores: &Stores,
+    db: &Db,
+    buckets: &Buckets,
+    settings: &Settings,
 ) -> anyhow::Result<MaintenanceReport> {
-    Maintenance::new(service, stores).pass().await
+    Maintenance::new(db, buckets, settings).pass().await
 }

@@ -1,8 +1,9 @@
 //! Background work of an instance: prepare workers (woken by NOTIFY, polling as
 //! a fallback), the listener that wakes them, and the periodic maintenance pass.
 //!
-//! Nothing here is shared between instances except through PostgreSQL: claims,
-//! leases and artifacts live in the database, bytes in the object stores.
+//! Nothing here is shared between instances except through PostgreSQL: claims
+//! and artifacts live in the database, bytes in the object stores. Background
+//! work holds its own handles (database, buckets, settings), built at start-up.
 
 mod maintenance;
 mod prepare;
@@ -16,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::store::worker::Claim;
 pub use maintenance::{maintenance_pass, Maintenance, MaintenanceReport};
-pub use prepare::{artifact_key, Outcome, Worker, STAGING_PREFIX};
+pub use prepare::{Outcome, Worker};
 pub use stage::StageTuning;
 
-use crate::{service::Service, storage::Stores, store::Store};
+use crate::{config::Settings, storage::Buckets, store::Db};
 
 /// Longest pause after a database error before a worker or the listener tries again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -27,26 +28,26 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Starts this instance's background tasks: `workers.count` prepare workers and
 /// their listener (none when the count is 0), and the maintenance loop. They
 /// stop when `stop` is cancelled; running copies hand their claims back first.
-pub fn spawn(service: &Service, stores: &Stores, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let settings = service.settings();
+pub fn spawn(
+    db: &Db,
+    buckets: &Buckets,
+    settings: &Settings,
+    stop: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     let count = settings.workers.count;
     if count > 0 {
         let wake = Arc::new(Notify::new());
-        tasks.push(tokio::spawn(listen(
-            service.store().clone(),
-            wake.clone(),
-            stop.clone(),
-        )));
+        tasks.push(tokio::spawn(listen(db.clone(), wake.clone(), stop.clone())));
         let poll = Duration::from_secs(settings.workers.poll_seconds);
         for _ in 0..count {
-            let worker = Worker::new(service, stores).with_stop(stop.clone());
+            let worker = Worker::new(db, buckets, &settings.workers).with_stop(stop.clone());
             tasks.push(tokio::spawn(work(worker, wake.clone(), poll, stop.clone())));
         }
     }
     let every = Duration::from_secs(settings.maintenance.interval_seconds);
     tasks.push(tokio::spawn(maintain(
-        Maintenance::new(service, stores),
+        Maintenance::new(db, buckets, settings),
         every,
         stop.clone(),
     )));
@@ -90,10 +91,10 @@ async fn work(worker: Worker, wake: Arc<Notify>, poll: Duration, stop: Cancellat
 /// Turns NOTIFYs on the prepare channel into wake-ups of this instance's idle
 /// workers. Reconnects after losing the database; every reconnect wakes the
 /// workers too, since notifications sent meanwhile are lost.
-async fn listen(store: Store, wake: Arc<Notify>, stop: CancellationToken) {
+async fn listen(db: Db, wake: Arc<Notify>, stop: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     while !stop.is_cancelled() {
-        let mut listener = match store.prepare_listener().await {
+        let mut listener = match db.prepare_listener().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = ?e, retry_in_s = backoff.as_secs(),

@@ -1,12 +1,13 @@
 //! One prepare worker: claims a requested file, reuses or stages its bytes under a
-//! heartbeat-renewed lease, and records the outcome with fenced writes.
+//! heartbeat-renewed claim, and records the outcome with fenced writes.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use object_store::{path::Path, ObjectStoreExt};
+use anyhow::Context;
+use object_store::path::Path;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -14,23 +15,15 @@ use uuid::Uuid;
 use super::stage::{self, Control, Sink, Source, StageError, StageTuning};
 use crate::{
     config::WorkerSettings,
+    domain::SessionId,
     error::LocalizableMessage,
     metrics::metrics,
-    service::Service,
-    storage::{self, Stores},
+    storage::{artifact_key, Buckets, STAGING_PREFIX},
     store::{
-        worker::{Claim, Published},
-        Store,
+        worker::{ArtifactRow, Claim, Published},
+        Db,
     },
 };
-
-/// Transfer-store key of the prepared bytes with this SHA-256.
-pub fn artifact_key(sha256: &str) -> String {
-    format!("artifacts/{sha256}")
-}
-
-/// Prefix of the transfer-store keys that copies write before they are verified.
-pub const STAGING_PREFIX: &str = "staging";
 
 /// How long a finished copy waits for a collector that is deleting an older
 /// object under the same key before it gives up (and retries later).
@@ -43,28 +36,28 @@ pub enum Outcome {
     Empty,
     /// The file is PREPARED; `reused`: an artifact with its bytes existed, nothing was copied.
     Prepared {
-        session: Uuid,
+        session: SessionId,
         file: String,
         size: i64,
         reused: bool,
     },
     /// The file is in ERROR with `message`.
     Failed {
-        session: Uuid,
+        session: SessionId,
         file: String,
         message: LocalizableMessage,
     },
     /// A transient failure: the file is queued again for another attempt.
     Retrying {
-        session: Uuid,
+        session: SessionId,
         file: String,
         attempts: i32,
     },
     /// The claim went away while working (session canceled, failed, deleted or
-    /// expired; lease rescued): nothing was written.
-    Lost { session: Uuid, file: String },
+    /// expired; claim rescued): nothing was written.
+    Lost { session: SessionId, file: String },
     /// The worker was told to stop: the claim was handed back, not counted as an attempt.
-    HandedBack { session: Uuid, file: String },
+    HandedBack { session: SessionId, file: String },
 }
 
 impl Outcome {
@@ -82,12 +75,12 @@ impl Outcome {
     }
 }
 
-/// A prepare worker; each has its own lease-owner id. Cheap to build.
+/// A prepare worker; each has its own id, the owner of its claims. Cheap to build.
 #[derive(Clone)]
 pub struct Worker {
     id: Uuid,
-    store: Store,
-    stores: Stores,
+    db: Db,
+    buckets: Buckets,
     settings: WorkerSettings,
     stop: CancellationToken,
     tuning: StageTuning,
@@ -121,14 +114,14 @@ enum Cause {
 }
 
 impl Worker {
-    pub fn new(service: &Service, stores: &Stores) -> Worker {
+    pub fn new(db: &Db, buckets: &Buckets, settings: &WorkerSettings) -> Worker {
         Worker {
             id: Uuid::new_v4(),
-            store: service.store().clone(),
-            stores: stores.clone(),
-            settings: service.settings().workers.clone(),
+            db: db.clone(),
+            buckets: buckets.clone(),
+            settings: settings.clone(),
             stop: CancellationToken::new(),
-            tuning: StageTuning::throttled(service.settings().workers.throttle_bytes_per_second),
+            tuning: StageTuning::throttled(settings.throttle_bytes_per_second),
             retry_delay: Duration::from_secs(2),
         }
     }
@@ -151,7 +144,7 @@ impl Worker {
         self
     }
 
-    /// The lease owner this worker writes into the files it claims.
+    /// The claim owner this worker writes into the files it claims.
     pub fn id(&self) -> Uuid {
         self.id
     }
@@ -166,28 +159,28 @@ impl Worker {
         }
     }
 
-    /// Only the claim step: the file becomes PREPARING under this worker's lease
+    /// Only the claim step: the file becomes PREPARING under this worker's claim
     /// and nothing else happens. Tests use it to play an instance that dies.
     pub async fn claim(&self) -> anyhow::Result<Option<Claim>> {
         let claim = self
-            .store
-            .claim_next_file(self.id, self.lease())
+            .db
+            .claim_next_file(self.id, self.claim_duration())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot claim a file: {e:?}"))?;
+            .context("cannot claim a file")?;
         if claim.is_some() {
             metrics().worker_claims.inc();
         }
         Ok(claim)
     }
 
-    /// Prepares a claimed file, renewing its lease until the outcome is written.
+    /// Prepares a claimed file, renewing its claim until the outcome is written.
     pub async fn process(&self, claim: Claim) -> anyhow::Result<Outcome> {
         let started = Instant::now();
         let ctl = Arc::new(Control::default());
         // Dropping this future (a test's timeout, a runtime shutdown) must not
         // leave copy threads running.
         let _stop_copy = ctl.cancel.clone().drop_guard();
-        let lease = self.lease();
+        let claim_for = self.claim_duration();
         let every = Duration::from_secs(self.settings.heartbeat_seconds.max(1));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -205,10 +198,10 @@ impl Worker {
             tokio::select! {
                 done = &mut work => break done,
                 _ = heartbeat.tick(), if interrupted.is_none() => {
-                    // The database starts the new lease before we hear back:
+                    // The database starts the renewed claim before we hear back:
                     // count it from the request, so we never outlive it.
                     let sent = Instant::now();
-                    match self.store.renew_claim(&claim, lease, ctl.written()).await {
+                    match self.db.renew_claim(&claim, claim_for, ctl.written()).await {
                         Ok(true) => renewed = sent,
                         Ok(false) => {
                             interrupted = Some(Why::Lost);
@@ -217,9 +210,9 @@ impl Worker {
                         Err(e) => {
                             tracing::warn!(error = ?e, session = %claim.session_id,
                                 file = %claim.name, "heartbeat failed");
-                            // Past its lease the claim may be rescued by another
+                            // Past its validity the claim may be rescued by another
                             // instance: stop before two copies publish.
-                            if renewed.elapsed() >= lease {
+                            if renewed.elapsed() >= claim_for {
                                 interrupted = Some(Why::Lost);
                                 ctl.cancel.cancel();
                             }
@@ -266,7 +259,12 @@ impl Worker {
             }
             Done::Lost => Outcome::Lost { session, file },
             Done::Canceled if interrupted == Some(Why::Stopping) => {
-                if self.store.hand_back_claim(&claim).await.map_err(db)? {
+                if self
+                    .db
+                    .hand_back_claim(&claim)
+                    .await
+                    .context("cannot hand a claim back")?
+                {
                     tracing::info!(session = %session, file = %file, "claim handed back at shutdown");
                     Outcome::HandedBack { session, file }
                 } else {
@@ -288,7 +286,12 @@ impl Worker {
                     error = ?detail, "preparation attempt failed");
                 if claim.attempts < self.settings.max_attempts {
                     let delay = self.retry_delay_after(claim.attempts);
-                    if self.store.retry_claim(&claim, delay).await.map_err(db)? {
+                    if self
+                        .db
+                        .retry_claim(&claim, delay)
+                        .await
+                        .context("cannot queue a file again")?
+                    {
                         Outcome::Retrying {
                             session,
                             file,
@@ -313,7 +316,12 @@ impl Worker {
         let session = claim.session_id;
         let file = claim.name.clone();
         Ok(
-            if self.store.fail_claim(claim, &message).await.map_err(db)? {
+            if self
+                .db
+                .fail_claim(claim, &message)
+                .await
+                .context("cannot record a failed preparation")?
+            {
                 Outcome::Failed {
                     session,
                     file,
@@ -330,20 +338,23 @@ impl Worker {
     async fn run(&self, claim: &Claim, ctl: &Arc<Control>) -> anyhow::Result<Done> {
         let sha = claim.expected_sha256.as_str();
         let size = claim.expected_size;
-        let transfer = &self.stores.transfer;
+        let transfer = &self.buckets.transfer;
 
-        if let Some(artifact) = self.store.touch_artifact(sha).await.map_err(db)? {
-            if artifact.size == size
-                && object_has_size(transfer, &artifact.transfer_key, size).await
-            {
+        let reusable = self
+            .db
+            .touch_artifact(sha)
+            .await
+            .context("cannot look for an artifact")?;
+        if let Some(artifact) = reusable {
+            if artifact.size == size && transfer.has_object(&artifact.transfer_key, size).await {
                 if ctl.cancel.is_cancelled() {
                     return Ok(Done::Canceled);
                 }
                 match self
-                    .store
+                    .db
                     .mark_prepared(claim, sha, size)
                     .await
-                    .map_err(db)?
+                    .context("cannot record a prepared file")?
                 {
                     Published::Prepared => return Ok(Done::Prepared { reused: true }),
                     Published::Lost => return Ok(Done::Lost),
@@ -357,7 +368,7 @@ impl Worker {
         let result = self.copy_and_publish(claim, ctl, &staging).await;
         // A published copy was renamed away; any other ending may leave a partial object.
         if !matches!(result, Ok(Done::Prepared { .. })) {
-            remove_object(transfer, &staging).await;
+            transfer.remove(&staging).await;
         }
         result
     }
@@ -371,8 +382,8 @@ impl Worker {
         let sha = claim.expected_sha256.as_str();
         let size = claim.expected_size;
         let expected = u64::try_from(size).unwrap_or(0);
-        let content = &self.stores.content;
-        let transfer = &self.stores.transfer;
+        let content = &self.buckets.content;
+        let transfer = &self.buckets.transfer;
         let source = match content.local_path(&claim.content_key) {
             Some(path) => Source::Local(path),
             None => Source::Remote(
@@ -407,20 +418,24 @@ impl Worker {
         // A claim lost while the last chunks were copied (canceled session) is
         // caught here rather than leaving an artifact nobody asked for.
         if !self
-            .store
-            .renew_claim(claim, self.lease(), staged.size)
+            .db
+            .renew_claim(claim, self.claim_duration(), staged.size)
             .await
-            .map_err(db)?
+            .context("cannot renew a claim")?
         {
             return Ok(Done::Lost);
         }
-        let key = artifact_key(sha);
+        let artifact = ArtifactRow {
+            sha256: sha.to_string(),
+            size,
+            transfer_key: artifact_key(sha),
+        };
         let waited = Instant::now();
         while !self
-            .store
-            .reserve_artifact(sha, size, &key)
+            .db
+            .reserve_artifact(&artifact)
             .await
-            .map_err(db)?
+            .context("cannot reserve an artifact")?
         {
             if ctl.cancel.is_cancelled() {
                 return Ok(Done::Canceled);
@@ -437,7 +452,10 @@ impl Worker {
             return Ok(Done::Canceled);
         }
         // Same key, same bytes: a concurrent identical rename is harmless.
-        if let Err(e) = move_into_place(transfer, staging, &key).await {
+        if let Err(e) = transfer
+            .move_into_place(staging, &artifact.transfer_key)
+            .await
+        {
             return Ok(Done::Transient {
                 class: Cause::Write,
                 detail: e.context("cannot move the staged object into place"),
@@ -449,10 +467,10 @@ impl Worker {
         }
         Ok(
             match self
-                .store
+                .db
                 .mark_prepared(claim, sha, size)
                 .await
-                .map_err(db)?
+                .context("cannot record a prepared file")?
             {
                 Published::Prepared => Done::Prepared { reused: false },
                 Published::Lost => Done::Lost,
@@ -464,7 +482,8 @@ impl Worker {
         )
     }
 
-    fn lease(&self) -> Duration {
+    /// How long a claim holds without a heartbeat (`workers.lease_seconds`).
+    fn claim_duration(&self) -> Duration {
         Duration::from_secs(self.settings.lease_seconds)
     }
 
@@ -472,10 +491,6 @@ impl Worker {
         let factor = 1u32 << attempts.clamp(1, 6).saturating_sub(1);
         (self.retry_delay * factor).min(Duration::from_secs(60))
     }
-}
-
-fn db(e: crate::error::Error) -> anyhow::Error {
-    anyhow::anyhow!("database: {e:?}")
 }
 
 /// MB/s of a copy; 0 for a reuse (nothing moved) or an instant.
@@ -556,65 +571,4 @@ fn gave_up(claim: &Claim, class: Cause) -> LocalizableMessage {
         ),
         &[&claim.name, &attempts],
     )
-}
-
-/// Whether `key` exists in `store` with `size` bytes.
-async fn object_has_size(store: &storage::Store, key: &str, size: i64) -> bool {
-    match store.inner.head(&Path::from(key)).await {
-        Ok(meta) => i64::try_from(meta.size) == Ok(size),
-        Err(object_store::Error::NotFound { .. }) => false,
-        Err(e) => {
-            // Copying again is the safe answer; the copy reports a real outage.
-            tracing::warn!(error = %e, key, "cannot check an artifact");
-            false
-        }
-    }
-}
-
-/// Renames a verified staging object to its artifact key; durable on local disks.
-async fn move_into_place(store: &storage::Store, from: &str, to: &str) -> anyhow::Result<()> {
-    if let (Some(from), Some(to)) = (store.local_path(from), store.local_path(to)) {
-        return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let dir = to
-                .parent()
-                .ok_or_else(|| anyhow::anyhow!("artifact path {} has no parent", to.display()))?;
-            // The store removes a directory it empties (a collector deleting the
-            // last artifact), which can happen between these two calls: try again.
-            let mut tries = 0;
-            loop {
-                std::fs::create_dir_all(dir)?;
-                match std::fs::rename(&from, &to) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            // The rename is only durable once the directory entry is.
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(())
-        })
-        .await?;
-    }
-    store
-        .inner
-        .rename(&Path::from(from), &Path::from(to))
-        .await?;
-    Ok(())
-}
-
-/// Deletes `key` if it exists; failures are logged (the maintenance sweep of
-/// old staging objects catches what is left).
-pub(super) async fn remove_object(store: &storage::Store, key: &str) {
-    if let Some(path) = store.local_path(key) {
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(error = %e, key, "cannot delete a staging object"),
-        }
-        return;
-    }
-    match store.inner.delete(&Path::from(key)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => tracing::warn!(error = %e, key, "cannot delete a staging object"),
-    }
 }

@@ -10,8 +10,6 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-const DS: &str = "/api/content/library/item/download-session";
-
 /// 4.5 GiB + 7 bytes: crosses 2^32, odd size.
 const SIZE: u64 = (9 << 29) + 7;
 
@@ -57,9 +55,9 @@ async fn a_multi_gib_file_is_staged_and_downloaded_intact() {
     let expected = hex::encode(expected.finalize());
     eprintln!("wrote {SIZE} bytes in {:?}", started.elapsed());
 
-    let stores = download_sessions::storage::Stores::from_settings(&app.settings).unwrap();
+    let stores = download_sessions::storage::Buckets::from_settings(&app.settings).unwrap();
     let (item, _) = download_sessions::service::import::import_files(
-        app.service.store(),
+        &app.db,
         &stores.content,
         "big",
         "big",
@@ -69,19 +67,17 @@ async fn a_multi_gib_file_is_staged_and_downloaded_intact() {
     .unwrap();
     drop(dir);
     let token = app.user("big", DOWNLOADER).await;
-    let id = app.create_session(&token, &item.to_string()).await;
+    let id = app.api(&token).new_session(&item.to_string()).await;
     let started = Instant::now();
     let r = app
-        .post(
-            &token,
-            &format!("{DS}/{id}/file?action=prepare"),
-            Some(json!({"file_name": "big.vmdk"})),
-        )
+        .api(&token)
+        .prepare(&id, Some(json!({"file_name": "big.vmdk"})))
         .await;
     assert_eq!(r.status(), 200);
     let info = loop {
         let info: Value = app
-            .get(&token, &format!("{DS}/{id}/file?file_name=big.vmdk"))
+            .api(&token)
+            .get_file(&id, "big.vmdk")
             .await
             .json()
             .await

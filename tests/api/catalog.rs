@@ -12,15 +12,11 @@ async fn libraries_items_and_files() {
         .await;
     let token = app.user("reader", &["System.Read"]).await;
 
-    let libs: Vec<String> = app
-        .get(&token, "/api/content/library")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let libs: Vec<String> = app.api(&token).list_libraries().await.json().await.unwrap();
     assert_eq!(libs.len(), 1);
     let lib: Value = app
-        .get(&token, &format!("/api/content/library/{}", libs[0]))
+        .api(&token)
+        .get_library(&libs[0])
         .await
         .json()
         .await
@@ -29,21 +25,14 @@ async fn libraries_items_and_files() {
     assert_eq!(lib["type"], "LOCAL");
 
     let items: Vec<String> = app
-        .get(
-            &token,
-            &format!("/api/content/library/item?library_id={}", libs[0]),
-        )
+        .api(&token)
+        .list_items(&libs[0])
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(items, vec![item.clone()]);
-    let it: Value = app
-        .get(&token, &format!("/api/content/library/item/{item}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let it: Value = app.api(&token).get_item(&item).await.json().await.unwrap();
     assert_eq!(it["name"], "ubuntu");
     assert_eq!(it["library_id"], libs[0].as_str());
     assert_eq!(it["size"], 5);
@@ -51,7 +40,8 @@ async fn libraries_items_and_files() {
     assert_eq!(it["cached"], true);
 
     let files: Vec<Value> = app
-        .get(&token, &format!("/api/content/library/item/{item}/file"))
+        .api(&token)
+        .item_files(&item)
         .await
         .json()
         .await
@@ -65,32 +55,20 @@ async fn libraries_items_and_files() {
         "61be55a8e2f6b4e172338bddf184d6dbee29c98853e0a0485ecee7f27b9af0b4"
     );
     let one: Value = app
-        .get(
-            &token,
-            &format!("/api/content/library/item/{item}/file?name=b.txt"),
-        )
+        .api(&token)
+        .item_file(&item, "b.txt")
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(one["size"], 1);
-    let r = app
-        .get(
-            &token,
-            &format!("/api/content/library/item/{item}/file?name=zzz"),
-        )
-        .await;
+    let r = app.api(&token).item_file(&item, "zzz").await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 
     // Re-import: new content version, new size.
     app.import("isos", "ubuntu", &[("a.iso", b"aaaaaaaa")])
         .await;
-    let it: Value = app
-        .get(&token, &format!("/api/content/library/item/{item}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let it: Value = app.api(&token).get_item(&item).await.json().await.unwrap();
     assert_eq!(it["content_version"], "2");
     assert_eq!(it["size"], 8);
 }
@@ -111,9 +89,9 @@ async fn catalog_errors() {
     ] {
         assert_api_error(app.get(&token, &path).await, 404, "NOT_FOUND").await;
     }
-    let r = app.get(&token, "/api/content/library/item").await;
+    let r = app.api(&token).get_library("item").await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = app.get(&nobody, "/api/content/library").await;
+    let r = app.api(&nobody).list_libraries().await;
     assert_api_error(r, 403, "UNAUTHORIZED").await;
     let r = app.get(&token, "/api/content/library?x=1&x=2").await;
     assert_eq!(r.status(), 200);

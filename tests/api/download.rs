@@ -5,29 +5,17 @@
 
 use std::time::{Duration, Instant};
 
+use download_sessions::domain::SessionId;
 use futures_util::StreamExt;
 use reqwest::{header, Response, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::helpers::*;
 
-const DS: &str = "/api/content/library/item/download-session";
 const NOT_FOUND_ID: &str =
     "com.vmware.content.library.item.downloadsession.file.endpoint_not_found";
-
-/// Deterministic bytes that differ at every offset of interest.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 11)) as u8)
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 struct Fixture {
     app: TestApp,
@@ -49,7 +37,7 @@ async fn fixture_with(
     .await;
     let item = app.import("lib", "vm", files).await;
     let token = app.user("alice", DOWNLOADER).await;
-    let session = app.create_session(&token, &item).await;
+    let session = app.api(&token).new_session(&item).await;
     Fixture {
         app,
         token,
@@ -126,13 +114,7 @@ async fn make_prepared(app: &TestApp, session: &str, name: &str) {
 
 /// File.Info of `name` over /api.
 async fn file_info(f: &Fixture, name: &str) -> Value {
-    let q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    let r = f
-        .app
-        .get(&f.token, &format!("{DS}/{}/file?file_name={q}", f.session))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    f.app.api(&f.token).file_info(&f.session, name).await
 }
 
 /// Prepares `name` and returns its download URI as the API hands it out.
@@ -428,14 +410,14 @@ async fn forged_and_misused_tokens_are_refused_alike() {
     }
     // A genuine URI of a file that is not prepared, and of one with a DIRECT endpoint.
     let sid = Uuid::parse_str(&f.session).unwrap();
-    let unprepared = f.app.service.endpoints().https_uri(sid, "my disk.iso");
+    let unprepared = f.app.endpoints.https_uri(SessionId(sid), "my disk.iso");
     bodies.push(assert_refused(fetch(&f.app, &unprepared, &[]).await).await);
     sqlx::query("UPDATE download_files SET endpoint_type = 'DIRECT' WHERE session_id = $1 AND name = 'disk-0.vmdk'")
         .bind(sid)
         .execute(&mut db(&f.app).await)
         .await
         .unwrap();
-    let direct = f.app.service.endpoints().https_uri(sid, "disk-0.vmdk");
+    let direct = f.app.endpoints.https_uri(SessionId(sid), "disk-0.vmdk");
     bodies.push(assert_refused(fetch(&f.app, &direct, &[]).await).await);
     // Nothing in the answer tells the cases apart.
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
@@ -453,10 +435,7 @@ async fn cancel_revokes_the_uri() {
     let (f, _) = fixture().await;
     let uri = prepared_uri(&f, "one.bin").await;
     assert_eq!(fetch(&f.app, &uri, &[]).await.status(), StatusCode::OK);
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{}?action=cancel", f.session), None)
-        .await;
+    let r = f.app.api(&f.token).cancel(&f.session).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_refused(fetch(&f.app, &uri, &[]).await).await;
     let r = f.app.client.head(&uri).send().await.unwrap();
@@ -469,9 +448,10 @@ async fn fail_and_delete_revoke_the_uri() {
     let uri = prepared_uri(&f, "one.bin").await;
     let r = f
         .app
-        .post(
-            &f.token,
-            &format!("{DS}/{}?action=fail", f.session),
+        .api(&f.token)
+        .session_action(
+            &f.session,
+            "fail",
             Some(json!({"client_error_message": "disk full"})),
         )
         .await;
@@ -480,7 +460,7 @@ async fn fail_and_delete_revoke_the_uri() {
 
     let (g, _) = fixture().await;
     let uri = prepared_uri(&g, "one.bin").await;
-    let r = g.app.delete(&g.token, &format!("{DS}/{}", g.session)).await;
+    let r = g.app.api(&g.token).delete_session(&g.session).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_refused(fetch(&g.app, &uri, &[]).await).await;
 }
@@ -500,14 +480,7 @@ async fn keep_alive_keeps_the_same_uri_valid() {
     let uri = prepared_uri(&f, "one.bin").await;
     let before = expiration(&f.app, &f.session).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{}?action=keep-alive", f.session),
-            None,
-        )
-        .await;
+    let r = f.app.api(&f.token).keep_alive(&f.session, None).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(expiration(&f.app, &f.session).await > before);
     let again = file_info(&f, "one.bin").await;
@@ -619,7 +592,9 @@ async fn cancel_stops_a_transfer_in_progress() {
     let r = fetch(&f.app, &uri, &[]).await;
     assert_eq!(r.status(), StatusCode::OK);
     let (client, token) = (f.app.client.clone(), f.token.clone());
-    let cancel_url = f.app.url(&format!("{DS}/{}?action=cancel", f.session));
+    let cancel_url = f
+        .app
+        .url(&format!("{}/{}?action=cancel", api::SESSIONS, f.session));
     let cancel = move || {
         // Canceled while the client is busy reading the body.
         let (client, token, url) = (client.clone(), token.clone(), cancel_url.clone());

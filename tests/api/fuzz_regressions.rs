@@ -12,45 +12,8 @@ async fn setup() -> (TestApp, String, String, String) {
     let app = spawn_app_with(|s| s.workers.count = 0).await;
     let item = app.import("lib", "vm", &[(FILE, b"disk bytes")]).await;
     let token = app.user("fuzz", ALL_PRIVILEGES).await;
-    let session = app.create_session(&token, &item).await;
+    let session = app.api(&token).new_session(&item).await;
     (app, item, token, session)
-}
-
-/// A vAPI call on `POST /api`; returns the vAPI error kind (`None` on success).
-async fn rpc_error(
-    app: &TestApp,
-    security: Value,
-    service: &str,
-    op: &str,
-    input: Value,
-) -> Option<String> {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "method": "invoke",
-        "id": "1",
-        "params": {
-            "serviceId": service,
-            "operationId": op,
-            "input": {"STRUCTURE": {"operation-input": input}},
-            "ctx": {"securityCtx": security},
-        },
-    });
-    let r = app
-        .client
-        .post(app.url("/api"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    let error = v["result"].get("error")?;
-    let (kind, _) = error["ERROR"].as_object().unwrap().iter().next().unwrap();
-    Some(kind.clone())
-}
-
-fn session_ctx(token: &str) -> Value {
-    json!({"schemeId": "com.vmware.vapi.std.security.session_id", "sessionId": token})
 }
 
 /// Found by schemathesis: `POST /rest/.../downloadsession/file/id:{id}?~action=get`
@@ -85,14 +48,15 @@ async fn nul_in_file_name_of_file_get_is_invalid_argument() {
         .await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 
-    let kind = rpc_error(
-        &app,
-        session_ctx(&token),
-        "com.vmware.content.library.item.downloadsession.file",
-        "get",
-        json!({"download_session_id": session, "file_name": "a\u{0}"}),
-    )
-    .await;
+    let kind = app
+        .rpc()
+        .error_type(
+            session_ctx(&token),
+            "com.vmware.content.library.item.downloadsession.file",
+            "get",
+            json!({"download_session_id": session, "file_name": "a\u{0}"}),
+        )
+        .await;
     assert_eq!(
         kind.as_deref(),
         Some("com.vmware.vapi.std.errors.invalid_argument")
@@ -127,9 +91,7 @@ async fn nul_in_client_token_is_invalid_argument() {
         "{body}"
     );
 
-    let kind = rpc_error(
-        &app,
-        session_ctx(&token),
+    let kind = app.rpc().error_type(session_ctx(&token),
         "com.vmware.content.library.item.download_session",
         "create",
         json!({
@@ -169,13 +131,7 @@ async fn nul_in_fail_message_is_invalid_argument() {
 #[tokio::test]
 async fn nul_in_user_name_is_unauthenticated() {
     let (app, _item, _token, _session) = setup().await;
-    let r = app
-        .client
-        .post(app.url("/api/session"))
-        .basic_auth("fu\u{0}zz", Some("pw-for-tests"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.api_anonymous().login("fu\u{0}zz", "pw-for-tests").await;
     assert_api_error(r, 401, "UNAUTHENTICATED").await;
 
     let r = app
@@ -187,9 +143,7 @@ async fn nul_in_user_name_is_unauthenticated() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    let kind = rpc_error(
-        &app,
-        json!({"schemeId": "com.vmware.vapi.std.security.user_pass", "userName": "a\u{0}", "password": "p"}),
+    let kind = app.rpc().error_type(json!({"schemeId": "com.vmware.vapi.std.security.user_pass", "userName": "a\u{0}", "password": "p"}),
         "com.vmware.cis.session",
         "create",
         json!({}),
@@ -210,19 +164,10 @@ async fn nul_in_user_name_is_unauthenticated() {
 async fn null_body_is_no_body() {
     let (app, _item, token, session) = setup().await;
     let r = app
-        .post(
-            &token,
-            &format!("/api/content/library/item/download-session/{session}?action=keep-alive"),
-            Some(Value::Null),
-        )
+        .api(&token)
+        .keep_alive(&session, Some(Value::Null))
         .await;
     assert_eq!(r.status(), 204);
-    let r = app
-        .post(
-            &token,
-            &format!("/api/content/library/item/download-session/{session}/file?action=prepare"),
-            Some(Value::Null),
-        )
-        .await;
+    let r = app.api(&token).prepare(&session, Some(Value::Null)).await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 }

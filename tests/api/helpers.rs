@@ -1,41 +1,39 @@
-//! Starting the real application against a fresh database, and small client helpers.
+//! Starting the real application against a fresh database (zero2prod's `TestApp`),
+//! and what tests do with it: users, imports, and the surface clients of `tests/common`.
 
 use std::path::PathBuf;
 
-use download_sessions::{config::Settings, service::Service, Application};
-use reqwest::{Response, StatusCode};
+use download_sessions::{
+    config::Settings, dataplane::Endpoints, domain::UserName, store::Db, Application,
+};
+use reqwest::Response;
 use serde_json::Value;
-use sqlx::{Connection, Executor, PgConnection};
-use uuid::Uuid;
 
-/// Server used for test databases (`TEST_DATABASE_URL`, default the local cluster).
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+pub use crate::common::{
+    self,
+    api::{self, assert_api_error},
+    pattern, pseudo_random,
+    rest::{self, assert_rest_error, assert_void, value_of},
+    rpc::{self, session_ctx, structure, user_pass_ctx},
+    sha256_hex, Api, Http, Rest, Rpc,
+};
 
-/// Creates an empty database and returns its URL.
+/// A fresh database for one test.
 pub async fn fresh_database() -> String {
-    let server = server_url();
-    let name = format!("dls_test_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server)
-        .await
-        .expect("PostgreSQL must run for the tests (see README)");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&name);
-    url.to_string()
+    common::fresh_database("dls_test_").await
 }
 
+/// The test application: the real service on port 0 with a fresh database, and a
+/// client for each surface (`app.api(&token)`, `app.rest(&token)`, `app.rpc()`) with a
+/// method per operation, so tests read as the scenario they check.
 pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub db_url: String,
     pub data_dir: PathBuf,
     pub settings: Settings,
-    pub service: Service,
+    pub db: Db,
+    pub endpoints: Endpoints,
     pub client: reqwest::Client,
     _data_dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -50,7 +48,7 @@ impl Drop for TestApp {
 /// Settings every test starts from: port 0, quiet logs.
 pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     let mut s = Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
-    s.http.listen = "127.0.0.1:0".into();
+    s.http.listen = "127.0.0.1:0".parse().unwrap();
     s.http.threads = 2;
     s.http.shutdown_grace_seconds = 1;
     s.database.url = Some(db_url.to_string());
@@ -90,7 +88,8 @@ pub async fn spawn_instance(
         .await
         .expect("application builds");
     let port = app.port();
-    let service = app.service().clone();
+    let db = app.db().clone();
+    let endpoints = app.endpoints().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -98,7 +97,8 @@ pub async fn spawn_instance(
         db_url: db_url.to_string(),
         data_dir: data_dir.to_path_buf(),
         settings,
-        service,
+        db,
+        endpoints,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -124,24 +124,45 @@ impl TestApp {
     pub async fn add_user(&self, name: &str, password: &str, privileges: &[&str]) {
         let hash = download_sessions::service::hash_password(password).unwrap();
         let privileges: Vec<String> = privileges.iter().map(|p| p.to_string()).collect();
-        self.service
-            .store()
-            .upsert_user(name, &hash, &privileges)
+        self.db
+            .upsert_user(&UserName::new(name).unwrap(), &hash, &privileges)
             .await
             .unwrap();
     }
 
+    /// This instance, spoken to without a login.
+    pub fn http(&self) -> Http<'_> {
+        Http::new(&self.client, &self.address)
+    }
+
+    /// `/api` as the holder of `token`.
+    pub fn api<'a>(&'a self, token: &'a str) -> Api<'a> {
+        Api(self.http().with_token(token))
+    }
+
+    /// `/api` without a login.
+    pub fn api_anonymous(&self) -> Api<'_> {
+        Api(self.http())
+    }
+
+    /// `/rest` as the holder of `token`.
+    pub fn rest<'a>(&'a self, token: &'a str) -> Rest<'a> {
+        Rest(self.http().with_token(token))
+    }
+
+    /// `/rest` without a login.
+    pub fn rest_anonymous(&self) -> Rest<'_> {
+        Rest(self.http())
+    }
+
+    /// JSON-RPC on `POST /api` (credentials travel in each call's security context).
+    pub fn rpc(&self) -> Rpc<'_> {
+        Rpc(self.http())
+    }
+
     /// Logs in on `/api/session` and returns the token.
     pub async fn login(&self, name: &str, password: &str) -> String {
-        let r = self
-            .client
-            .post(self.url("/api/session"))
-            .basic_auth(name, Some(password))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "login of {name}");
-        r.json::<String>().await.unwrap()
+        self.api_anonymous().logged_in(name, password).await
     }
 
     /// A user with `privileges`, logged in.
@@ -160,9 +181,9 @@ impl TestApp {
             paths.push(p);
         }
         let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-        let stores = download_sessions::storage::Stores::from_settings(&self.settings).unwrap();
+        let stores = download_sessions::storage::Buckets::from_settings(&self.settings).unwrap();
         let (id, _) = download_sessions::service::import::import_files(
-            self.service.store(),
+            &self.db,
             &stores.content,
             library,
             item,
@@ -173,57 +194,13 @@ impl TestApp {
         id.to_string()
     }
 
+    /// A raw `GET` of `path` as the holder of `token` (odd requests the clients do not make).
     pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .header("vmware-api-session-id", token)
-            .send()
-            .await
-            .unwrap()
+        self.http().with_token(token).get(path).await
     }
 
+    /// A raw `POST` of `body` (or none) to `path` as the holder of `token`.
     pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> Response {
-        let mut r = self
-            .client
-            .post(self.url(path))
-            .header("vmware-api-session-id", token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        r.send().await.unwrap()
+        self.http().with_token(token).post(path, body).await
     }
-
-    pub async fn delete(&self, token: &str, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .header("vmware-api-session-id", token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Creates a download session for `item` on `/api`; returns its id.
-    pub async fn create_session(&self, token: &str, item: &str) -> String {
-        let r = self
-            .post(
-                token,
-                "/api/content/library/item/download-session",
-                Some(serde_json::json!({ "library_item_id": item })),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<String>().await.unwrap()
-    }
-}
-
-/// Asserts an `/api` error answer: status and `error_type`; returns the body.
-pub async fn assert_api_error(r: Response, status: u16, kind: &str) -> Value {
-    assert_eq!(r.status().as_u16(), status, "status");
-    let body: Value = r.json().await.expect("error body is JSON");
-    assert_eq!(body["error_type"], kind, "{body}");
-    assert!(
-        body["messages"].as_array().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    body
 }

@@ -10,146 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-const DS: &str = "com.vmware.content.library.item.download_session";
-const DS_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
-const DS_MODEL: &str = "com.vmware.content.library.item.download_session_model";
-const FILE_INFO: &str = "com.vmware.content.library.item.downloadsession.file.info";
+use crate::helpers::rpc::{create_input, DS, DS_FILE, DS_MODEL, FILE_INFO};
 
 const DISK: &[u8] = b"bytes of disk-0 for the JSON-RPC surface";
-
-fn session_ctx(token: &str) -> Value {
-    json!({"schemeId": "com.vmware.vapi.std.security.session_id", "sessionId": token})
-}
-
-fn user_pass_ctx(user: &str, password: &str) -> Value {
-    json!({"schemeId": "com.vmware.vapi.std.security.user_pass", "userName": user, "password": password})
-}
-
-/// Posts a raw body to `/api`; JSON-RPC always answers HTTP 200 with JSON.
-async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>) -> Value {
-    let r = app
-        .client
-        .post(app.url("/api"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "JSON-RPC answers 200");
-    r.json().await.expect("JSON-RPC answer is JSON")
-}
-
-/// One `invoke` as the SDK sends it; returns the whole response.
-async fn invoke(app: &TestApp, security: Value, service: &str, op: &str, input: Value) -> Value {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "method": "invoke",
-        "params": {
-            "serviceId": service,
-            "operationId": op,
-            "input": {"STRUCTURE": {"operation-input": input}},
-            "ctx": {"appCtx": {"opId": "test-op"}, "securityCtx": security},
-        },
-        "id": "7",
-    });
-    let r = app
-        .client
-        .post(app.url("/api"))
-        .header("vapi-service", service)
-        .header("vapi-operation", op)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "JSON-RPC answers 200");
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["jsonrpc"], "2.0");
-    assert_eq!(v["id"], "7", "{v}");
-    v
-}
-
-/// The output of a call that must succeed.
-async fn output(app: &TestApp, token: &str, service: &str, op: &str, input: Value) -> Value {
-    let v = invoke(app, session_ctx(token), service, op, input).await;
-    assert!(
-        v["result"].get("error").is_none(),
-        "{service}.{op} failed: {v}"
-    );
-    v["result"]["output"].clone()
-}
-
-/// The error of a call that must fail with `kind` (e.g. `not_found`); returns its fields.
-async fn error(
-    app: &TestApp,
-    security: Value,
-    service: &str,
-    op: &str,
-    input: Value,
-    kind: &str,
-) -> Value {
-    let v = invoke(app, security, service, op, input).await;
-    assert!(v["result"].get("output").is_none(), "{v}");
-    let name = format!("com.vmware.vapi.std.errors.{kind}");
-    let fields = v["result"]["error"]["ERROR"][&name].clone();
-    assert!(fields.is_object(), "expected {name}: {v}");
-    assert_eq!(fields["data"], json!({"OPTIONAL": null}));
-    assert_eq!(
-        fields["error_type"],
-        json!({"OPTIONAL": kind.to_uppercase()})
-    );
-    let messages = fields["messages"].as_array().expect("messages");
-    assert!(!messages.is_empty());
-    for m in messages {
-        let m = &m["STRUCTURE"]["com.vmware.vapi.std.localizable_message"];
-        assert!(
-            m["id"].is_string() && m["default_message"].is_string(),
-            "{m}"
-        );
-        assert!(m["args"].is_array(), "{m}");
-    }
-    fields
-}
-
-fn structure<'a>(v: &'a Value, name: &str) -> &'a Value {
-    let s = &v["STRUCTURE"][name];
-    assert!(s.is_object(), "expected structure {name}: {v}");
-    s
-}
-
-fn create_input(item: &str, client_token: Option<&str>) -> Value {
-    json!({
-        "client_token": {"OPTIONAL": client_token},
-        "create_spec": {"STRUCTURE": {DS_MODEL: {
-            "id": {"OPTIONAL": null},
-            "library_item_id": {"OPTIONAL": item},
-            "library_item_content_version": {"OPTIONAL": null},
-            "error_message": {"OPTIONAL": null},
-            "client_progress": {"OPTIONAL": null},
-            "state": {"OPTIONAL": null},
-            "expiration_time": {"OPTIONAL": null},
-        }}},
-    })
-}
-
-async fn rpc_login(app: &TestApp, user: &str, password: &str) -> String {
-    let v = invoke(
-        app,
-        user_pass_ctx(user, password),
-        "com.vmware.cis.session",
-        "create",
-        json!({}),
-    )
-    .await;
-    v["result"]["output"]["SECRET"]
-        .as_str()
-        .unwrap_or_else(|| panic!("token as SECRET: {v}"))
-        .to_string()
-}
-
-async fn rpc_create(app: &TestApp, token: &str, item: &str) -> String {
-    let out = output(app, token, DS, "create", create_input(item, None)).await;
-    out.as_str().expect("id string").to_string()
-}
 
 /// An app with one item and alice (downloader), logged in over JSON-RPC.
 async fn setup() -> (TestApp, String, String) {
@@ -162,7 +25,7 @@ async fn setup() -> (TestApp, String, String) {
         )
         .await;
     app.add_user("alice", "Secr3t!", DOWNLOADER).await;
-    let token = rpc_login(&app, "alice", "Secr3t!").await;
+    let token = app.rpc().login("alice", "Secr3t!").await;
     (app, token, item)
 }
 
@@ -171,58 +34,62 @@ async fn setup() -> (TestApp, String, String) {
 #[tokio::test]
 async fn cis_session_create_get_delete() {
     let (app, token, _item) = setup().await;
-    let info = output(&app, &token, "com.vmware.cis.session", "get", json!({})).await;
+    let info = app
+        .rpc()
+        .output(&token, "com.vmware.cis.session", "get", json!({}))
+        .await;
     let info = structure(&info, "com.vmware.cis.session.info");
     assert_eq!(info["user"], "alice");
     assert!(info["created_time"].as_str().unwrap().ends_with('Z'));
     assert!(info["last_accessed_time"].is_string());
 
     // The JSON-RPC token is an ordinary login token.
-    assert_eq!(
-        app.get(&token, "/api/session").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api(&token).whoami().await.status(), StatusCode::OK);
 
-    let out = output(&app, &token, "com.vmware.cis.session", "delete", json!({})).await;
+    let out = app
+        .rpc()
+        .output(&token, "com.vmware.cis.session", "delete", json!({}))
+        .await;
     assert!(out.is_null());
-    let e = error(
-        &app,
-        session_ctx(&token),
-        "com.vmware.cis.session",
-        "get",
-        json!({}),
-        "unauthenticated",
-    )
-    .await;
+    let e = app
+        .rpc()
+        .error(
+            session_ctx(&token),
+            "com.vmware.cis.session",
+            "get",
+            json!({}),
+            "unauthenticated",
+        )
+        .await;
     assert_eq!(e["challenge"], json!({"OPTIONAL": null}));
 
-    error(
-        &app,
-        user_pass_ctx("alice", "wrong"),
-        "com.vmware.cis.session",
-        "create",
-        json!({}),
-        "unauthenticated",
-    )
-    .await;
-    error(
-        &app,
-        json!({"schemeId": "com.vmware.vapi.std.security.saml_hok_token"}),
-        DS,
-        "list",
-        json!({"library_item_id": {"OPTIONAL": null}}),
-        "unauthenticated",
-    )
-    .await;
-    error(
-        &app,
-        Value::Null,
-        DS,
-        "list",
-        json!({"library_item_id": {"OPTIONAL": null}}),
-        "unauthenticated",
-    )
-    .await;
+    app.rpc()
+        .error(
+            user_pass_ctx("alice", "wrong"),
+            "com.vmware.cis.session",
+            "create",
+            json!({}),
+            "unauthenticated",
+        )
+        .await;
+    app.rpc()
+        .error(
+            json!({"schemeId": "com.vmware.vapi.std.security.saml_hok_token"}),
+            DS,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": null}}),
+            "unauthenticated",
+        )
+        .await;
+    app.rpc()
+        .error(
+            Value::Null,
+            DS,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": null}}),
+            "unauthenticated",
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -248,14 +115,15 @@ async fn rest_session_header_and_user_pass_also_authenticate() {
         "{v}"
     );
     // user_pass on an ordinary operation works for that one call.
-    let v = invoke(
-        &app,
-        user_pass_ctx("alice", "Secr3t!"),
-        "com.vmware.content.library",
-        "list",
-        json!({}),
-    )
-    .await;
+    let v = app
+        .rpc()
+        .invoke(
+            user_pass_ctx("alice", "Secr3t!"),
+            "com.vmware.content.library",
+            "list",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         v["result"]["output"].as_array().map(Vec::len),
         Some(1),
@@ -268,69 +136,70 @@ async fn rest_session_header_and_user_pass_also_authenticate() {
 #[tokio::test]
 async fn catalog_services() {
     let (app, token, item) = setup().await;
-    let libraries = output(
-        &app,
-        &token,
-        "com.vmware.content.library",
-        "list",
-        json!({}),
-    )
-    .await;
+    let libraries = app
+        .rpc()
+        .output(&token, "com.vmware.content.library", "list", json!({}))
+        .await;
     let library = libraries[0].as_str().unwrap().to_string();
-    let lib = output(
-        &app,
-        &token,
-        "com.vmware.content.library",
-        "get",
-        json!({"library_id": library}),
-    )
-    .await;
+    let lib = app
+        .rpc()
+        .output(
+            &token,
+            "com.vmware.content.library",
+            "get",
+            json!({"library_id": library}),
+        )
+        .await;
     let lib = structure(&lib, "com.vmware.content.library_model");
     assert_eq!(lib["id"], json!({"OPTIONAL": library}));
     assert_eq!(lib["name"], json!({"OPTIONAL": "lib"}));
     assert_eq!(lib["type"], json!({"OPTIONAL": "LOCAL"}));
     assert_eq!(lib["last_sync_time"], json!({"OPTIONAL": null}));
 
-    let items = output(
-        &app,
-        &token,
-        "com.vmware.content.library.item",
-        "list",
-        json!({"library_id": library}),
-    )
-    .await;
+    let items = app
+        .rpc()
+        .output(
+            &token,
+            "com.vmware.content.library.item",
+            "list",
+            json!({"library_id": library}),
+        )
+        .await;
     assert_eq!(items, json!([item]));
-    let model = output(
-        &app,
-        &token,
-        "com.vmware.content.library.item",
-        "get",
-        json!({"library_item_id": item}),
-    )
-    .await;
+    let model = app
+        .rpc()
+        .output(
+            &token,
+            "com.vmware.content.library.item",
+            "get",
+            json!({"library_item_id": item}),
+        )
+        .await;
     let model = structure(&model, "com.vmware.content.library.item_model");
     assert_eq!(model["name"], json!({"OPTIONAL": "vm"}));
     assert_eq!(model["library_id"], json!({"OPTIONAL": library}));
     assert_eq!(model["cached"], json!({"OPTIONAL": true}));
     assert!(model["size"]["OPTIONAL"].is_i64());
 
-    let files = output(
-        &app,
-        &token,
-        "com.vmware.content.library.item.file",
-        "list",
-        json!({"library_item_id": item}),
-    )
-    .await;
+    let files = app
+        .rpc()
+        .output(
+            &token,
+            "com.vmware.content.library.item.file",
+            "list",
+            json!({"library_item_id": item}),
+        )
+        .await;
     assert_eq!(files.as_array().unwrap().len(), 2);
-    let file = output(
-        &app,
-        &token,
-        "com.vmware.content.library.item.file",
-        "get",
-        json!({"library_item_id": item, "name": "disk-0.vmdk"}),
-    )
-    .await;
+    let file = app
+        .rpc()
+        .output(
+            &token,
+            "com.vmware.content.library.item.file",
+            "get",
+            json!({"library_item_id": item, "name": "disk-0.vmdk"}),
+        )
+        .await;
     let file = structure(&file, "com.vmware.content.library.item.file.info");
     assert_eq!(file["name"], "disk-0.vmdk");
     assert_eq!(file["size"], DISK.len() as u64);
@@ -343,33 +212,33 @@ async fn catalog_services() {
     assert_eq!(checksum["algorithm"], json!({"OPTIONAL": "SHA256"}));
     assert_eq!(checksum["checksum"], hex::encode(Sha256::digest(DISK)));
 
-    error(
-        &app,
-        session_ctx(&token),
-        "com.vmware.content.library.item.file",
-        "get",
-        json!({"library_item_id": item, "name": "nope"}),
-        "invalid_argument",
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
-        "com.vmware.content.library",
-        "get",
-        json!({"library_id": "nope"}),
-        "not_found",
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
-        "com.vmware.content.library.item",
-        "get",
-        json!({"library_item_id": uuid::Uuid::new_v4().to_string()}),
-        "not_found",
-    )
-    .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            "com.vmware.content.library.item.file",
+            "get",
+            json!({"library_item_id": item, "name": "nope"}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            "com.vmware.content.library",
+            "get",
+            json!({"library_id": "nope"}),
+            "not_found",
+        )
+        .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            "com.vmware.content.library.item",
+            "get",
+            json!({"library_item_id": uuid::Uuid::new_v4().to_string()}),
+            "not_found",
+        )
+        .await;
 }
 
 // -------------------------------------------------------- download sessions
@@ -377,9 +246,12 @@ async fn catalog_services() {
 #[tokio::test]
 async fn download_session_operations() {
     let (app, token, item) = setup().await;
-    let id = rpc_create(&app, &token, &item).await;
+    let id = app.rpc().new_session(&token, &item).await;
 
-    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    let model = app
+        .rpc()
+        .output(&token, DS, "get", json!({"download_session_id": id}))
+        .await;
     let model = structure(&model, DS_MODEL);
     assert_eq!(model["id"], json!({"OPTIONAL": null}));
     assert_eq!(model["library_item_id"], json!({"OPTIONAL": item}));
@@ -391,163 +263,157 @@ async fn download_session_operations() {
     assert_eq!(expires.len(), "2030-01-01T00:05:00.000Z".len(), "{expires}");
     assert!(expires.ends_with('Z'));
 
-    let out = output(
-        &app,
-        &token,
-        DS,
-        "keep_alive",
-        json!({"download_session_id": id, "progress": {"OPTIONAL": 100}}),
-    )
-    .await;
+    let out = app
+        .rpc()
+        .output(
+            &token,
+            DS,
+            "keep_alive",
+            json!({"download_session_id": id, "progress": {"OPTIONAL": 100}}),
+        )
+        .await;
     assert!(out.is_null());
-    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    let model = app
+        .rpc()
+        .output(&token, DS, "get", json!({"download_session_id": id}))
+        .await;
     assert_eq!(
         structure(&model, DS_MODEL)["client_progress"],
         json!({"OPTIONAL": 100})
     );
-    output(
-        &app,
-        &token,
-        DS,
-        "keep_alive",
-        json!({"download_session_id": id, "progress": {"OPTIONAL": null}}),
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "keep_alive",
-        json!({"download_session_id": id, "progress": {"OPTIONAL": 101}}),
-        "invalid_argument",
-    )
-    .await;
+    app.rpc()
+        .output(
+            &token,
+            DS,
+            "keep_alive",
+            json!({"download_session_id": id, "progress": {"OPTIONAL": null}}),
+        )
+        .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "keep_alive",
+            json!({"download_session_id": id, "progress": {"OPTIONAL": 101}}),
+            "invalid_argument",
+        )
+        .await;
 
     // list, with and without the item filter.
     let other = app.import("lib", "other", &[("x.bin", b"x")]).await;
-    rpc_create(&app, &token, &other).await;
-    let all = output(
-        &app,
-        &token,
-        DS,
-        "list",
-        json!({"library_item_id": {"OPTIONAL": null}}),
-    )
-    .await;
+    app.rpc().new_session(&token, &other).await;
+    let all = app
+        .rpc()
+        .output(
+            &token,
+            DS,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": null}}),
+        )
+        .await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let filtered = output(
-        &app,
-        &token,
-        DS,
-        "list",
-        json!({"library_item_id": {"OPTIONAL": item}}),
-    )
-    .await;
+    let filtered = app
+        .rpc()
+        .output(
+            &token,
+            DS,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": item}}),
+        )
+        .await;
     assert_eq!(filtered, json!([id]));
 
     // cancel, then the state rule.
-    assert!(output(
-        &app,
-        &token,
-        DS,
-        "cancel",
-        json!({"download_session_id": id})
-    )
-    .await
-    .is_null());
-    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    assert!(app
+        .rpc()
+        .output(&token, DS, "cancel", json!({"download_session_id": id}))
+        .await
+        .is_null());
+    let model = app
+        .rpc()
+        .output(&token, DS, "get", json!({"download_session_id": id}))
+        .await;
     assert_eq!(
         structure(&model, DS_MODEL)["state"],
         json!({"OPTIONAL": "CANCELED"})
     );
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "cancel",
-        json!({"download_session_id": id}),
-        "not_allowed_in_current_state",
-    )
-    .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "cancel",
+            json!({"download_session_id": id}),
+            "not_allowed_in_current_state",
+        )
+        .await;
 
     // delete, then NOT_FOUND.
-    assert!(output(
-        &app,
-        &token,
-        DS,
-        "delete",
-        json!({"download_session_id": id})
-    )
-    .await
-    .is_null());
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "get",
-        json!({"download_session_id": id}),
-        "not_found",
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "get",
-        json!({"download_session_id": "nope"}),
-        "not_found",
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "create",
-        create_input("nope", None),
-        "not_found",
-    )
-    .await;
+    assert!(app
+        .rpc()
+        .output(&token, DS, "delete", json!({"download_session_id": id}))
+        .await
+        .is_null());
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "get",
+            json!({"download_session_id": id}),
+            "not_found",
+        )
+        .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "get",
+            json!({"download_session_id": "nope"}),
+            "not_found",
+        )
+        .await;
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "create",
+            create_input("nope", None),
+            "not_found",
+        )
+        .await;
 }
 
 #[tokio::test]
 async fn fail_and_idempotent_create() {
     let (app, token, item) = setup().await;
-    let a = output(
-        &app,
-        &token,
-        DS,
-        "create",
-        create_input(&item, Some("ct-1")),
-    )
-    .await;
-    let b = output(
-        &app,
-        &token,
-        DS,
-        "create",
-        create_input(&item, Some("ct-1")),
-    )
-    .await;
+    let a = app
+        .rpc()
+        .output(&token, DS, "create", create_input(&item, Some("ct-1")))
+        .await;
+    let b = app
+        .rpc()
+        .output(&token, DS, "create", create_input(&item, Some("ct-1")))
+        .await;
     assert_eq!(a, b);
     let id = a.as_str().unwrap();
-    error(
-        &app,
-        session_ctx(&token),
-        DS,
-        "fail",
-        json!({"download_session_id": id}),
-        "invalid_argument",
-    )
-    .await;
-    output(
-        &app,
-        &token,
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS,
+            "fail",
+            json!({"download_session_id": id}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc().output(&token,
         DS,
         "fail",
         json!({"download_session_id": id, "client_error_message": "client could not write file"}),
     )
     .await;
-    let model = output(&app, &token, DS, "get", json!({"download_session_id": id})).await;
+    let model = app
+        .rpc()
+        .output(&token, DS, "get", json!({"download_session_id": id}))
+        .await;
     let model = structure(&model, DS_MODEL);
     assert_eq!(model["state"], json!({"OPTIONAL": "ERROR"}));
     let message = structure(
@@ -562,15 +428,11 @@ async fn fail_and_idempotent_create() {
 #[tokio::test]
 async fn downloadsession_file_operations() {
     let (app, token, item) = setup().await;
-    let id = rpc_create(&app, &token, &item).await;
-    let files = output(
-        &app,
-        &token,
-        DS_FILE,
-        "list",
-        json!({"download_session_id": id}),
-    )
-    .await;
+    let id = app.rpc().new_session(&token, &item).await;
+    let files = app
+        .rpc()
+        .output(&token, DS_FILE, "list", json!({"download_session_id": id}))
+        .await;
     let files = files.as_array().unwrap();
     assert_eq!(files.len(), 2);
     for f in files {
@@ -588,9 +450,7 @@ async fn downloadsession_file_operations() {
         }
     }
 
-    let info = output(
-        &app,
-        &token,
+    let info = app.rpc().output(&token,
         DS_FILE,
         "prepare",
         json!({"download_session_id": id, "file_name": "disk-0.vmdk", "endpoint_type": {"OPTIONAL": "HTTPS"}}),
@@ -603,46 +463,41 @@ async fn downloadsession_file_operations() {
         ["PREPARE_REQUESTED", "PREPARING", "PREPARED"].contains(&status),
         "{status}"
     );
-    let info = output(
-        &app,
-        &token,
-        DS_FILE,
-        "get",
-        json!({"download_session_id": id, "file_name": "disk-0.vmdk"}),
-    )
-    .await;
+    let info = app
+        .rpc()
+        .output(
+            &token,
+            DS_FILE,
+            "get",
+            json!({"download_session_id": id, "file_name": "disk-0.vmdk"}),
+        )
+        .await;
     assert_eq!(structure(&info, FILE_INFO)["name"], "disk-0.vmdk");
 
-    error(
-        &app,
-        session_ctx(&token),
+    app.rpc().error(session_ctx(&token),
         DS_FILE,
         "prepare",
         json!({"download_session_id": id, "file_name": "nope.bin", "endpoint_type": {"OPTIONAL": null}}),
         "invalid_argument",
     )
     .await;
-    error(
-        &app,
-        session_ctx(&token),
-        DS_FILE,
-        "get",
-        json!({"download_session_id": id, "file_name": "nope.bin"}),
-        "invalid_argument",
-    )
-    .await;
-    error(
-        &app,
-        session_ctx(&token),
+    app.rpc()
+        .error(
+            session_ctx(&token),
+            DS_FILE,
+            "get",
+            json!({"download_session_id": id, "file_name": "nope.bin"}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc().error(session_ctx(&token),
         DS_FILE,
         "prepare",
         json!({"download_session_id": id, "file_name": "vm.ovf", "endpoint_type": {"OPTIONAL": "DIRECT"}}),
         "unauthorized",
     )
     .await;
-    error(
-        &app,
-        session_ctx(&token),
+    app.rpc().error(session_ctx(&token),
         DS_FILE,
         "prepare",
         json!({"download_session_id": id, "file_name": "vm.ovf", "endpoint_type": {"OPTIONAL": "FTP"}}),
@@ -654,7 +509,7 @@ async fn downloadsession_file_operations() {
 #[tokio::test]
 async fn sessions_are_shared_across_surfaces() {
     let (app, token, item) = setup().await;
-    let id = rpc_create(&app, &token, &item).await;
+    let id = app.rpc().new_session(&token, &item).await;
     let r = app
         .get(
             &token,
@@ -662,15 +517,11 @@ async fn sessions_are_shared_across_surfaces() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let api_id = app.create_session(&token, &item).await;
-    let model = output(
-        &app,
-        &token,
-        DS,
-        "get",
-        json!({"download_session_id": api_id}),
-    )
-    .await;
+    let api_id = app.api(&token).new_session(&item).await;
+    let model = app
+        .rpc()
+        .output(&token, DS, "get", json!({"download_session_id": api_id}))
+        .await;
     assert_eq!(
         structure(&model, DS_MODEL)["state"],
         json!({"OPTIONAL": "ACTIVE"})
@@ -683,127 +534,116 @@ async fn sessions_are_shared_across_surfaces() {
 async fn unknown_operations_and_bad_inputs() {
     let (app, token, item) = setup().await;
     let ctx = session_ctx(&token);
-    let e = error(
-        &app,
-        ctx.clone(),
-        DS,
-        "explode",
-        json!({}),
-        "operation_not_found",
-    )
-    .await;
+    let e = app
+        .rpc()
+        .error(ctx.clone(), DS, "explode", json!({}), "operation_not_found")
+        .await;
     assert_eq!(e["error_type"], json!({"OPTIONAL": "OPERATION_NOT_FOUND"}));
-    error(
-        &app,
-        ctx.clone(),
-        "com.vmware.nope",
-        "list",
-        json!({}),
-        "operation_not_found",
-    )
-    .await;
+    app.rpc()
+        .error(
+            ctx.clone(),
+            "com.vmware.nope",
+            "list",
+            json!({}),
+            "operation_not_found",
+        )
+        .await;
     // Unknown operations are reported before authentication.
-    error(
-        &app,
-        Value::Null,
-        DS,
-        "explode",
-        json!({}),
-        "operation_not_found",
-    )
-    .await;
+    app.rpc()
+        .error(Value::Null, DS, "explode", json!({}), "operation_not_found")
+        .await;
 
-    let id = rpc_create(&app, &token, &item).await;
+    let id = app.rpc().new_session(&token, &item).await;
     // Wrong types, missing required fields, unexpected set fields.
-    error(
-        &app,
-        ctx.clone(),
-        DS,
-        "get",
-        json!({"download_session_id": 5}),
-        "invalid_argument",
-    )
-    .await;
-    error(&app, ctx.clone(), DS, "get", json!({}), "invalid_argument").await;
-    error(
-        &app,
-        ctx.clone(),
-        DS,
-        "get",
-        json!({"download_session_id": id, "surprise": "x"}),
-        "invalid_argument",
-    )
-    .await;
-    error(
-        &app,
-        ctx.clone(),
-        DS,
-        "keep_alive",
-        json!({"download_session_id": id, "progress": {"OPTIONAL": "half"}}),
-        "invalid_argument",
-    )
-    .await;
-    error(
-        &app,
-        ctx.clone(),
-        DS,
-        "create",
-        json!({"create_spec": "not a structure"}),
-        "invalid_argument",
-    )
-    .await;
-    error(
-        &app,
-        ctx.clone(),
-        DS,
-        "create",
-        json!({}),
-        "invalid_argument",
-    )
-    .await;
+    app.rpc()
+        .error(
+            ctx.clone(),
+            DS,
+            "get",
+            json!({"download_session_id": 5}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc()
+        .error(ctx.clone(), DS, "get", json!({}), "invalid_argument")
+        .await;
+    app.rpc()
+        .error(
+            ctx.clone(),
+            DS,
+            "get",
+            json!({"download_session_id": id, "surprise": "x"}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc()
+        .error(
+            ctx.clone(),
+            DS,
+            "keep_alive",
+            json!({"download_session_id": id, "progress": {"OPTIONAL": "half"}}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc()
+        .error(
+            ctx.clone(),
+            DS,
+            "create",
+            json!({"create_spec": "not a structure"}),
+            "invalid_argument",
+        )
+        .await;
+    app.rpc()
+        .error(ctx.clone(), DS, "create", json!({}), "invalid_argument")
+        .await;
     // An unset optional the operation does not know is tolerated (newer SDKs).
-    output(
-        &app,
-        &token,
-        DS,
-        "get",
-        json!({"download_session_id": id, "future_option": {"OPTIONAL": null}}),
-    )
-    .await;
+    app.rpc()
+        .output(
+            &token,
+            DS,
+            "get",
+            json!({"download_session_id": id, "future_option": {"OPTIONAL": null}}),
+        )
+        .await;
     // Plain (unwrapped) values are accepted where the SDK wraps them.
-    let plain = output(
-        &app,
-        &token,
-        DS,
-        "create",
-        json!({"create_spec": {"library_item_id": item}}),
-    )
-    .await;
+    let plain = app
+        .rpc()
+        .output(
+            &token,
+            DS,
+            "create",
+            json!({"create_spec": {"library_item_id": item}}),
+        )
+        .await;
     assert!(plain.is_string());
 }
 
 #[tokio::test]
 async fn another_users_session_is_not_found() {
     let (app, token, item) = setup().await;
-    let id = rpc_create(&app, &token, &item).await;
+    let id = app.rpc().new_session(&token, &item).await;
     app.add_user("bob", "pw", DOWNLOADER).await;
-    let bob = rpc_login(&app, "bob", "pw").await;
+    let bob = app.rpc().login("bob", "pw").await;
     for (service, op, input) in [
         (DS, "get", json!({"download_session_id": id})),
         (DS, "cancel", json!({"download_session_id": id})),
         (DS, "delete", json!({"download_session_id": id})),
         (DS_FILE, "list", json!({"download_session_id": id})),
     ] {
-        error(&app, session_ctx(&bob), service, op, input, "not_found").await;
+        app.rpc()
+            .error(session_ctx(&bob), service, op, input, "not_found")
+            .await;
     }
-    let none = output(
-        &app,
-        &bob,
-        DS,
-        "list",
-        json!({"library_item_id": {"OPTIONAL": null}}),
-    )
-    .await;
+    let none = app
+        .rpc()
+        .output(
+            &bob,
+            DS,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": null}}),
+        )
+        .await;
     assert_eq!(none, json!([]));
 }
 
@@ -817,54 +657,51 @@ fn rpc_error_code(v: &Value) -> i64 {
 #[tokio::test]
 async fn malformed_json_rpc_gets_json_rpc_errors() {
     let app = spawn_app().await;
-    let v = post_raw(&app, "{not json").await;
+    let v = app.rpc().post_raw("{not json").await;
     assert_eq!(rpc_error_code(&v), -32700);
     assert!(v["id"].is_null());
 
-    let v = post_raw(&app, r#"[{"jsonrpc":"2.0"}]"#).await;
+    let v = app.rpc().post_raw(r#"[{"jsonrpc":"2.0"}]"#).await;
     assert_eq!(rpc_error_code(&v), -32600);
-    let v = post_raw(&app, r#"{"jsonrpc":"2.0","id":"1","params":{}}"#).await;
+    let v = app
+        .rpc()
+        .post_raw(r#"{"jsonrpc":"2.0","id":"1","params":{}}"#)
+        .await;
     assert_eq!(rpc_error_code(&v), -32600);
     assert!(v["id"].is_null(), "invalid requests answer a null id");
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"1.0","id":"1","method":"invoke","params":{}}"#,
-    )
-    .await;
+    let v = app
+        .rpc()
+        .post_raw(r#"{"jsonrpc":"1.0","id":"1","method":"invoke","params":{}}"#)
+        .await;
     assert_eq!(rpc_error_code(&v), -32600);
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":{"x":1},"method":"invoke","params":{}}"#,
-    )
-    .await;
+    let v = app
+        .rpc()
+        .post_raw(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"invoke","params":{}}"#)
+        .await;
     assert_eq!(rpc_error_code(&v), -32600);
 
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":"2","method":"frobnicate","params":{}}"#,
-    )
-    .await;
+    let v = app
+        .rpc()
+        .post_raw(r#"{"jsonrpc":"2.0","id":"2","method":"frobnicate","params":{}}"#)
+        .await;
     assert_eq!(rpc_error_code(&v), -32601);
     assert_eq!(v["id"], "2");
 
-    let v = post_raw(&app, r#"{"jsonrpc":"2.0","id":"3","method":"invoke"}"#).await;
+    let v = app
+        .rpc()
+        .post_raw(r#"{"jsonrpc":"2.0","id":"3","method":"invoke"}"#)
+        .await;
     assert_eq!(rpc_error_code(&v), -32602);
     assert_eq!(v["id"], "3");
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":"4","method":"invoke","params":{"serviceId":"com.vmware.cis.session"}}"#,
+    let v = app.rpc().post_raw(r#"{"jsonrpc":"2.0","id":"4","method":"invoke","params":{"serviceId":"com.vmware.cis.session"}}"#,
     )
     .await;
     assert_eq!(rpc_error_code(&v), -32602);
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":"5","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":"x"}}"#,
+    let v = app.rpc().post_raw(r#"{"jsonrpc":"2.0","id":"5","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":"x"}}"#,
     )
     .await;
     assert_eq!(rpc_error_code(&v), -32602);
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":"6","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}},"ctx":7}}"#,
+    let v = app.rpc().post_raw(r#"{"jsonrpc":"2.0","id":"6","method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}},"ctx":7}}"#,
     )
     .await;
     assert_eq!(rpc_error_code(&v), -32602);
@@ -888,13 +725,11 @@ async fn malformed_json_rpc_gets_json_rpc_errors() {
         r#"{{"jsonrpc":"2.0","id":"9","pad":"{}"}}"#,
         "x".repeat(200_000)
     );
-    let v = post_raw(&app, huge).await;
+    let v = app.rpc().post_raw(huge).await;
     assert_eq!(rpc_error_code(&v), -32600);
 
     // Numeric ids are echoed as sent.
-    let v = post_raw(
-        &app,
-        r#"{"jsonrpc":"2.0","id":42,"method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}}}}"#,
+    let v = app.rpc().post_raw(r#"{"jsonrpc":"2.0","id":42,"method":"invoke","params":{"serviceId":"com.vmware.cis.session","operationId":"get","input":{"STRUCTURE":{"operation-input":{}}}}}"#,
     )
     .await;
     assert_eq!(v["id"], 42);

@@ -12,7 +12,7 @@ async fn login_whoami_logout() {
     let token = app.login("alice", "s3cret").await;
     assert!(token.len() >= 32);
 
-    let r = app.get(&token, "/api/session").await;
+    let r = app.api(&token).whoami().await;
     assert_eq!(r.status(), 200);
     let me: serde_json::Value = r.json().await.unwrap();
     assert_eq!(me["user"], "alice");
@@ -28,20 +28,10 @@ async fn login_whoami_logout() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let r = app.delete(&token, "/api/session").await;
+    let r = app.api(&token).logout().await;
     assert_eq!(r.status(), 204);
-    assert_api_error(
-        app.get(&token, "/api/session").await,
-        401,
-        "UNAUTHENTICATED",
-    )
-    .await;
-    assert_api_error(
-        app.delete(&token, "/api/session").await,
-        401,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    assert_api_error(app.api(&token).whoami().await, 401, "UNAUTHENTICATED").await;
+    assert_api_error(app.api(&token).logout().await, 401, "UNAUTHENTICATED").await;
 }
 
 #[tokio::test]
@@ -49,13 +39,7 @@ async fn bad_credentials_are_unauthenticated() {
     let app = spawn_app().await;
     app.add_user("bob", "right", DOWNLOADER).await;
     for (user, pw) in [("bob", "wrong"), ("nobody", "right"), ("", "")] {
-        let r = app
-            .client
-            .post(app.url("/api/session"))
-            .basic_auth(user, Some(pw))
-            .send()
-            .await
-            .unwrap();
+        let r = app.api_anonymous().login(user, pw).await;
         assert_api_error(r, 401, "UNAUTHENTICATED").await;
     }
     // No credentials, a non-Basic scheme, and garbage base64.
@@ -88,12 +72,10 @@ async fn missing_or_unknown_token_is_unauthenticated() {
         .await
         .unwrap();
     assert_api_error(r, 401, "UNAUTHENTICATED").await;
-    let r = app
-        .get("not-a-token", "/api/content/library/item/download-session")
-        .await;
+    let r = app.api("not-a-token").get_item("download-session").await;
     assert_api_error(r, 401, "UNAUTHENTICATED").await;
     let long = "x".repeat(5000);
-    let r = app.get(&long, "/api/session").await;
+    let r = app.api(&long).whoami().await;
     assert_api_error(r, 401, "UNAUTHENTICATED").await;
 }
 
@@ -109,13 +91,7 @@ async fn repeated_failures_slow_down_further_attempts() {
         let app = &app;
         async move {
             let start = Instant::now();
-            let r = app
-                .client
-                .post(app.url("/api/session"))
-                .basic_auth("carol", Some(pw))
-                .send()
-                .await
-                .unwrap();
+            let r = app.api_anonymous().login("carol", pw).await;
             (r.status().as_u16(), start.elapsed())
         }
     };
@@ -136,14 +112,9 @@ async fn repeated_failures_slow_down_further_attempts() {
 async fn idle_tokens_expire() {
     let app = spawn_app_with(|s| s.login.idle_timeout_seconds = 1).await;
     let token = app.user("dave", DOWNLOADER).await;
-    assert_eq!(app.get(&token, "/api/session").await.status(), 200);
+    assert_eq!(app.api(&token).whoami().await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_api_error(
-        app.get(&token, "/api/session").await,
-        401,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    assert_api_error(app.api(&token).whoami().await, 401, "UNAUTHENTICATED").await;
 }
 
 #[tokio::test]
@@ -151,7 +122,7 @@ async fn tokens_are_stored_hashed() {
     let app = spawn_app().await;
     let token = app.user("erin", DOWNLOADER).await;
     let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM login_sessions")
-        .fetch_all(app.service.store().pool())
+        .fetch_all(app.db.pool())
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);
@@ -167,8 +138,8 @@ async fn two_instances_share_tokens_and_sessions() {
     let token = a.user("frank", DOWNLOADER).await;
 
     // A token from instance a works on b, a session made on b is visible on a.
-    assert_eq!(b.get(&token, "/api/session").await.status(), 200);
-    let id = b.create_session(&token, &item).await;
+    assert_eq!(b.api(&token).whoami().await.status(), 200);
+    let id = b.api(&token).new_session(&item).await;
     let r = a
         .get(
             &token,
@@ -177,7 +148,8 @@ async fn two_instances_share_tokens_and_sessions() {
         .await;
     assert_eq!(r.status(), 200);
     let listed: Vec<String> = a
-        .get(&token, "/api/content/library/item/download-session")
+        .api(&token)
+        .get_item("download-session")
         .await
         .json()
         .await
@@ -185,6 +157,6 @@ async fn two_instances_share_tokens_and_sessions() {
     assert_eq!(listed, vec![id.clone()]);
 
     // Logout on a ends it on b.
-    assert_eq!(a.delete(&token, "/api/session").await.status(), 204);
-    assert_api_error(b.get(&token, "/api/session").await, 401, "UNAUTHENTICATED").await;
+    assert_eq!(a.api(&token).logout().await.status(), 204);
+    assert_api_error(b.api(&token).whoami().await, 401, "UNAUTHENTICATED").await;
 }

@@ -1,5 +1,8 @@
 //! Integration tests: one binary, the real application on port 0, a fresh database per test.
 
+#[path = "../common/mod.rs"]
+pub mod common;
+
 mod big;
 mod catalog;
 mod download;
@@ -12,5 +15,6 @@ mod ops;
 mod rest_legacy;
 mod s3;
 mod sessions;
+mod store;
 mod tls;
 mod worker;

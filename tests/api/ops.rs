@@ -24,7 +24,7 @@ async fn metrics_count_requests_by_route_and_show_state() {
     let app = spawn_app_with(|s| s.workers.count = 0).await;
     let item = app.import("lib", "item", &[("f", b"x")]).await;
     let token = app.user("u", DOWNLOADER).await;
-    let id = app.create_session(&token, &item).await;
+    let id = app.api(&token).new_session(&item).await;
     app.get(
         &token,
         &format!("/api/content/library/item/download-session/{id}"),

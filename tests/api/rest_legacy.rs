@@ -3,57 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{header, Response, StatusCode};
+use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-const SESSION: &str = "/rest/com/vmware/cis/session";
-const DS: &str = "/rest/com/vmware/content/library/item/download-session";
-const DS_FILE: &str = "/rest/com/vmware/content/library/item/downloadsession/file";
-const LIBRARY: &str = "/rest/com/vmware/content/library";
-const ITEM: &str = "/rest/com/vmware/content/library/item";
-const ITEM_FILE: &str = "/rest/com/vmware/content/library/item/file";
+use crate::helpers::rest::{FILES as DS_FILE, ITEM, ITEM_FILE, LOGIN as SESSION, SESSIONS as DS};
 
 const DISK: &[u8] = b"disk bytes for the legacy surface";
 const OVF: &[u8] = b"<Envelope/>";
-
-/// Asserts a `/rest` error answer and returns its body.
-async fn assert_rest_error(r: Response, status: u16, kind: &str) -> Value {
-    assert_eq!(r.status().as_u16(), status, "status");
-    let body: Value = r.json().await.expect("error body is JSON");
-    let vapi_type = format!("com.vmware.vapi.std.errors.{}", kind.to_lowercase());
-    assert_eq!(body["type"], vapi_type, "{body}");
-    assert_eq!(body["value"]["error_type"], kind, "{body}");
-    let messages = body["value"]["messages"].as_array().expect("messages");
-    assert!(!messages.is_empty(), "{body}");
-    for m in messages {
-        assert!(m["id"].is_string() && m["default_message"].is_string() && m["args"].is_array());
-    }
-    body
-}
-
-/// The `value` of a successful answer.
-async fn value_of(r: Response) -> Value {
-    assert_eq!(r.status(), StatusCode::OK, "status");
-    let body: Value = r.json().await.expect("JSON body");
-    assert_eq!(
-        body.as_object().map(|o| o.len()),
-        Some(1),
-        "only value: {body}"
-    );
-    body["value"].clone()
-}
-
-/// A void answer: 200 and nothing in the body.
-async fn assert_void(r: Response) {
-    assert_eq!(r.status(), StatusCode::OK, "status");
-    assert!(
-        r.bytes().await.unwrap().is_empty(),
-        "void answers have no body"
-    );
-}
 
 /// An app with one item (`disk-0.vmdk`, `vm.ovf`) and user alice (downloader).
 async fn setup() -> (TestApp, String, String) {
@@ -65,34 +24,13 @@ async fn setup() -> (TestApp, String, String) {
     (app, token, item)
 }
 
-async fn rest_create(app: &TestApp, token: &str, item: &str) -> String {
-    let r = app
-        .post(
-            token,
-            DS,
-            Some(json!({"create_spec": {"library_item_id": item}})),
-        )
-        .await;
-    value_of(r).await.as_str().expect("id string").to_string()
-}
-
-async fn rest_session(app: &TestApp, token: &str, id: &str) -> Value {
-    value_of(app.get(token, &format!("{DS}/id:{id}")).await).await
-}
-
 // ------------------------------------------------------------------ login
 
 #[tokio::test]
 async fn login_answers_the_token_as_value_and_sets_the_cookie() {
     let app = spawn_app().await;
     app.add_user("bob", "secret", DOWNLOADER).await;
-    let r = app
-        .client
-        .post(app.url(SESSION))
-        .basic_auth("bob", Some("secret"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.rest_anonymous().login("bob", "secret").await;
     let cookie = r
         .headers()
         .get(header::SET_COOKIE)
@@ -109,11 +47,7 @@ async fn login_answers_the_token_as_value_and_sets_the_cookie() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
 
     // The token works as header on every surface, and as the cookie here.
-    let me = value_of(
-        app.post(&token, &format!("{SESSION}?~action=get"), None)
-            .await,
-    )
-    .await;
+    let me = value_of(app.rest(&token).whoami().await).await;
     assert_eq!(me["user"], "bob");
     assert!(me["created_time"].as_str().unwrap().ends_with('Z'));
     assert!(me["last_accessed_time"].is_string());
@@ -151,13 +85,7 @@ async fn header_authn_login_sets_no_cookie() {
 async fn bad_credentials_and_missing_tokens_are_unauthenticated() {
     let app = spawn_app().await;
     app.add_user("bob", "secret", DOWNLOADER).await;
-    let r = app
-        .client
-        .post(app.url(SESSION))
-        .basic_auth("bob", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.rest_anonymous().login("bob", "wrong").await;
     assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert_rest_error(r, 401, "UNAUTHENTICATED").await;
     let r = app.client.post(app.url(SESSION)).send().await.unwrap();
@@ -165,7 +93,7 @@ async fn bad_credentials_and_missing_tokens_are_unauthenticated() {
     let r = app.client.get(app.url(DS)).send().await.unwrap();
     assert_rest_error(r, 401, "UNAUTHENTICATED").await;
     assert_rest_error(
-        app.get("not-a-token", LIBRARY).await,
+        app.rest("not-a-token").list_libraries().await,
         401,
         "UNAUTHENTICATED",
     )
@@ -176,7 +104,7 @@ async fn bad_credentials_and_missing_tokens_are_unauthenticated() {
 async fn logout_ends_the_token_and_expires_the_cookie() {
     let app = spawn_app().await;
     let token = app.user("bob", DOWNLOADER).await;
-    let r = app.delete(&token, SESSION).await;
+    let r = app.rest(&token).logout().await;
     let cookie = r
         .headers()
         .get(header::SET_COOKIE)
@@ -184,11 +112,9 @@ async fn logout_ends_the_token_and_expires_the_cookie() {
         .unwrap_or_default();
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
     assert_void(r).await;
-    let r = app
-        .post(&token, &format!("{SESSION}?~action=get"), None)
-        .await;
+    let r = app.rest(&token).whoami().await;
     assert_rest_error(r, 401, "UNAUTHENTICATED").await;
-    assert_rest_error(app.delete(&token, SESSION).await, 401, "UNAUTHENTICATED").await;
+    assert_rest_error(app.rest(&token).logout().await, 401, "UNAUTHENTICATED").await;
 }
 
 // ---------------------------------------------------------------- catalog
@@ -196,32 +122,24 @@ async fn logout_ends_the_token_and_expires_the_cookie() {
 #[tokio::test]
 async fn catalog_reads() {
     let (app, token, item) = setup().await;
-    let libraries = value_of(app.get(&token, LIBRARY).await).await;
+    let libraries = value_of(app.rest(&token).list_libraries().await).await;
     let library = libraries[0].as_str().expect("one library").to_string();
     assert_eq!(libraries.as_array().unwrap().len(), 1);
 
-    let lib = value_of(app.get(&token, &format!("{LIBRARY}/id:{library}")).await).await;
+    let lib = value_of(app.rest(&token).get_library(&library).await).await;
     assert_eq!(lib["id"], library);
     assert_eq!(lib["name"], "lib");
     assert_eq!(lib["type"], "LOCAL");
 
-    let items = value_of(
-        app.get(&token, &format!("{ITEM}?library_id={library}"))
-            .await,
-    )
-    .await;
+    let items = value_of(app.rest(&token).list_items(&library).await).await;
     assert_eq!(items, json!([item]));
-    let model = value_of(app.get(&token, &format!("{ITEM}/id:{item}")).await).await;
+    let model = value_of(app.rest(&token).get_item(&item).await).await;
     assert_eq!(model["id"], item);
     assert_eq!(model["library_id"], library);
     assert_eq!(model["name"], "vm");
     assert_eq!(model["size"], (DISK.len() + OVF.len()) as u64);
 
-    let files = value_of(
-        app.get(&token, &format!("{ITEM_FILE}?library_item_id={item}"))
-            .await,
-    )
-    .await;
+    let files = value_of(app.rest(&token).item_files(&item).await).await;
     let mut names: Vec<&str> = files
         .as_array()
         .unwrap()
@@ -258,12 +176,12 @@ async fn catalog_reads() {
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     assert_rest_error(app.get(&token, ITEM).await, 400, "INVALID_ARGUMENT").await;
     assert_rest_error(app.get(&token, ITEM_FILE).await, 400, "INVALID_ARGUMENT").await;
-    let unknown = uuid::Uuid::new_v4();
-    let r = app.get(&token, &format!("{LIBRARY}/id:{unknown}")).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let r = app.rest(&token).get_library(&unknown).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    let r = app.get(&token, &format!("{ITEM}/id:{unknown}")).await;
+    let r = app.rest(&token).get_item(&unknown).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    let r = app.get(&token, &format!("{ITEM}/id:not-an-id")).await;
+    let r = app.rest(&token).get_item("not-an-id").await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
     // A bare id (no `id:`) names no operation.
     assert_rest_error(
@@ -275,7 +193,12 @@ async fn catalog_reads() {
 
     // Catalog reads need System.Read.
     let reader_less = app.user("carol", &["ContentLibrary.DownloadSession"]).await;
-    assert_rest_error(app.get(&reader_less, LIBRARY).await, 403, "UNAUTHORIZED").await;
+    assert_rest_error(
+        app.rest(&reader_less).list_libraries().await,
+        403,
+        "UNAUTHORIZED",
+    )
+    .await;
 }
 
 // ------------------------------------------------------ download sessions
@@ -283,9 +206,9 @@ async fn catalog_reads() {
 #[tokio::test]
 async fn session_lifecycle() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
 
-    let model = rest_session(&app, &token, &id).await;
+    let model = app.rest(&token).session(&id).await;
     assert_eq!(model["library_item_id"], item);
     assert_eq!(model["state"], "ACTIVE");
     assert_eq!(model["client_progress"], 0);
@@ -297,83 +220,64 @@ async fn session_lifecycle() {
     assert_eq!(value_of(r).await["library_item_id"], item);
 
     let r = app
-        .post(
-            &token,
-            &format!("{DS}/id:{id}?~action=keep-alive"),
-            Some(json!({"progress": 42})),
-        )
+        .rest(&token)
+        .session_action(&id, "keep-alive", Some(json!({"progress": 42})))
         .await;
     assert_void(r).await;
-    assert_eq!(rest_session(&app, &token, &id).await["client_progress"], 42);
+    assert_eq!(app.rest(&token).session(&id).await["client_progress"], 42);
     // Progress is optional.
     assert_void(
-        app.post(&token, &format!("{DS}/id:{id}?~action=keep-alive"), None)
+        app.rest(&token)
+            .session_action(&id, "keep-alive", None)
             .await,
     )
     .await;
     let r = app
-        .post(
-            &token,
-            &format!("{DS}/id:{id}?~action=keep-alive"),
-            Some(json!({"progress": 101})),
-        )
+        .rest(&token)
+        .session_action(&id, "keep-alive", Some(json!({"progress": 101})))
         .await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
 
-    assert_void(
-        app.post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
-            .await,
-    )
-    .await;
-    assert_eq!(rest_session(&app, &token, &id).await["state"], "CANCELED");
-    let r = app
-        .post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
-        .await;
+    assert_void(app.rest(&token).session_action(&id, "cancel", None).await).await;
+    assert_eq!(app.rest(&token).session(&id).await["state"], "CANCELED");
+    let r = app.rest(&token).session_action(&id, "cancel", None).await;
     assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     let r = app
-        .post(&token, &format!("{DS}/id:{id}?~action=keep-alive"), None)
+        .rest(&token)
+        .session_action(&id, "keep-alive", None)
         .await;
     assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
 
-    assert_void(app.delete(&token, &format!("{DS}/id:{id}")).await).await;
-    let r = app.get(&token, &format!("{DS}/id:{id}")).await;
+    assert_void(app.rest(&token).delete_session(&id).await).await;
+    let r = app.rest(&token).get_session(&id).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    assert_rest_error(
-        app.delete(&token, &format!("{DS}/id:{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
+    assert_rest_error(app.rest(&token).delete_session(&id).await, 404, "NOT_FOUND").await;
 }
 
 #[tokio::test]
 async fn fail_needs_a_message_and_reports_it() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
-    let r = app
-        .post(&token, &format!("{DS}/id:{id}?~action=fail"), None)
-        .await;
+    let id = app.rest(&token).new_session(&item).await;
+    let r = app.rest(&token).session_action(&id, "fail", None).await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     let r = app
-        .post(
-            &token,
-            &format!("{DS}/id:{id}?~action=fail"),
+        .rest(&token)
+        .session_action(
+            &id,
+            "fail",
             Some(json!({"client_error_message": "disk full"})),
         )
         .await;
     assert_void(r).await;
-    let model = rest_session(&app, &token, &id).await;
+    let model = app.rest(&token).session(&id).await;
     assert_eq!(model["state"], "ERROR");
     assert!(model["error_message"]["default_message"]
         .as_str()
         .unwrap()
         .contains("disk full"));
     let r = app
-        .post(
-            &token,
-            &format!("{DS}/id:{id}?~action=fail"),
-            Some(json!({"client_error_message": "again"})),
-        )
+        .rest(&token)
+        .session_action(&id, "fail", Some(json!({"client_error_message": "again"})))
         .await;
     assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
 }
@@ -382,10 +286,10 @@ async fn fail_needs_a_message_and_reports_it() {
 async fn client_token_makes_create_idempotent() {
     let (app, token, item) = setup().await;
     let body = json!({"client_token": "tok-1", "create_spec": {"library_item_id": item}});
-    let a = value_of(app.post(&token, DS, Some(body.clone())).await).await;
-    let b = value_of(app.post(&token, DS, Some(body)).await).await;
+    let a = value_of(app.rest(&token).create_session(Some(body.clone())).await).await;
+    let b = value_of(app.rest(&token).create_session(Some(body)).await).await;
     assert_eq!(a, b);
-    let c = rest_create(&app, &token, &item).await;
+    let c = app.rest(&token).new_session(&item).await;
     assert_ne!(a, c);
 }
 
@@ -394,23 +298,25 @@ async fn create_errors() {
     let (app, token, _item) = setup().await;
     let unknown = uuid::Uuid::new_v4().to_string();
     let r = app
-        .post(
-            &token,
-            DS,
-            Some(json!({"create_spec": {"library_item_id": unknown}})),
-        )
+        .rest(&token)
+        .create_session(Some(json!({"create_spec": {"library_item_id": unknown}})))
         .await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    assert_rest_error(app.post(&token, DS, None).await, 400, "INVALID_ARGUMENT").await;
-    let r = app.post(&token, DS, Some(json!({"create_spec": {}}))).await;
+    assert_rest_error(
+        app.rest(&token).create_session(None).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    let r = app
+        .rest(&token)
+        .create_session(Some(json!({"create_spec": {}})))
+        .await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     let reader = app.user("carol", &["System.Read"]).await;
     let r = app
-        .post(
-            &reader,
-            DS,
-            Some(json!({"create_spec": {"library_item_id": unknown}})),
-        )
+        .rest(&reader)
+        .create_session(Some(json!({"create_spec": {"library_item_id": unknown}})))
         .await;
     assert_rest_error(r, 403, "UNAUTHORIZED").await;
 }
@@ -419,11 +325,11 @@ async fn create_errors() {
 async fn list_variants() {
     let (app, token, item) = setup().await;
     let other_item = app.import("lib", "other", &[("x.bin", b"x")]).await;
-    let a = rest_create(&app, &token, &item).await;
-    let b = rest_create(&app, &token, &other_item).await;
+    let a = app.rest(&token).new_session(&item).await;
+    let b = app.rest(&token).new_session(&other_item).await;
     // Bob's sessions never show up in alice's lists.
     let bob = app.user("bob", DOWNLOADER).await;
-    rest_create(&app, &bob, &item).await;
+    app.rest(&bob).new_session(&item).await;
 
     let sorted = |v: Value| {
         let mut ids: Vec<String> = v
@@ -438,70 +344,51 @@ async fn list_variants() {
     let mut both = vec![a.clone(), b.clone()];
     both.sort();
 
-    assert_eq!(sorted(value_of(app.get(&token, DS).await).await), both);
-    let r = app
-        .get(&token, &format!("{DS}?library_item_id={item}"))
-        .await;
+    assert_eq!(
+        sorted(value_of(app.rest(&token).list_sessions().await).await),
+        both
+    );
+    let r = app.rest(&token).list_sessions_of(&item).await;
     assert_eq!(sorted(value_of(r).await), vec![a.clone()]);
-    let r = app.post(&token, &format!("{DS}?~action=list"), None).await;
+    let r = app.rest(&token).list_action(None).await;
     assert_eq!(sorted(value_of(r).await), both);
     let r = app
-        .post(
-            &token,
-            &format!("{DS}?~action=list"),
-            Some(json!({"library_item_id": other_item})),
-        )
+        .rest(&token)
+        .list_action(Some(json!({"library_item_id": other_item})))
         .await;
     assert_eq!(sorted(value_of(r).await), vec![b]);
     // Here the path id is an item id.
-    let r = app
-        .post(&token, &format!("{DS}/id:{item}?~action=list"), None)
-        .await;
+    let r = app.rest(&token).session_action(&item, "list", None).await;
     assert_eq!(sorted(value_of(r).await), vec![a]);
 
-    let unknown = uuid::Uuid::new_v4();
+    let unknown = uuid::Uuid::new_v4().to_string();
     let r = app
-        .post(&token, &format!("{DS}/id:{unknown}?~action=list"), None)
+        .rest(&token)
+        .session_action(&unknown, "list", None)
         .await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    let r = app
-        .get(&token, &format!("{DS}?library_item_id={unknown}"))
-        .await;
+    let r = app.rest(&token).list_sessions_of(&unknown).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
 }
 
 #[tokio::test]
 async fn another_users_session_is_not_found() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
     let bob = app.user("bob", DOWNLOADER).await;
-    assert_rest_error(
-        app.get(&bob, &format!("{DS}/id:{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    let r = app
-        .post(&bob, &format!("{DS}/id:{id}?~action=cancel"), None)
-        .await;
+    assert_rest_error(app.rest(&bob).get_session(&id).await, 404, "NOT_FOUND").await;
+    let r = app.rest(&bob).session_action(&id, "cancel", None).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    let r = app
-        .get(&bob, &format!("{DS_FILE}?download_session_id={id}"))
-        .await;
+    let r = app.rest(&bob).list_files(&id).await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    assert_rest_error(
-        app.delete(&bob, &format!("{DS}/id:{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    assert_eq!(rest_session(&app, &token, &id).await["state"], "ACTIVE");
+    assert_rest_error(app.rest(&bob).delete_session(&id).await, 404, "NOT_FOUND").await;
+    assert_eq!(app.rest(&token).session(&id).await["state"], "ACTIVE");
 }
 
 #[tokio::test]
 async fn sessions_are_shared_across_surfaces() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
     let r = app
         .get(
             &token,
@@ -509,8 +396,8 @@ async fn sessions_are_shared_across_surfaces() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let api_id = app.create_session(&token, &item).await;
-    assert_eq!(rest_session(&app, &token, &api_id).await["state"], "ACTIVE");
+    let api_id = app.api(&token).new_session(&item).await;
+    assert_eq!(app.rest(&token).session(&api_id).await["state"], "ACTIVE");
 }
 
 // ------------------------------------------------------------------ files
@@ -518,13 +405,9 @@ async fn sessions_are_shared_across_surfaces() {
 #[tokio::test]
 async fn file_list_get_and_prepare() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
 
-    let files = value_of(
-        app.get(&token, &format!("{DS_FILE}?download_session_id={id}"))
-            .await,
-    )
-    .await;
+    let files = value_of(app.rest(&token).list_files(&id).await).await;
     let mut names: Vec<&str> = files
         .as_array()
         .unwrap()
@@ -534,19 +417,14 @@ async fn file_list_get_and_prepare() {
     names.sort();
     assert_eq!(names, ["disk-0.vmdk", "vm.ovf"]);
 
-    let get = format!("{DS_FILE}/id:{id}?~action=get");
-    let prepare = format!("{DS_FILE}/id:{id}?~action=prepare");
-    let info = value_of(
-        app.post(&token, &get, Some(json!({"file_name": "vm.ovf"})))
-            .await,
-    )
-    .await;
+    let info = value_of(app.rest(&token).get_file(&id, "vm.ovf").await).await;
     assert_eq!(info["name"], "vm.ovf");
     assert!(info["bytes_transferred"].is_i64());
     assert!(info["status"].is_string());
 
     let info = value_of(
-        app.post(&token, &prepare, Some(json!({"file_name": "disk-0.vmdk"})))
+        app.rest(&token)
+            .prepare(&id, json!({"file_name": "disk-0.vmdk"}))
             .await,
     )
     .await;
@@ -557,67 +435,59 @@ async fn file_list_get_and_prepare() {
         "{status}"
     );
     let r = app
-        .post(
-            &token,
-            &prepare,
-            Some(json!({"file_name": "vm.ovf", "endpoint_type": "HTTPS"})),
+        .rest(&token)
+        .prepare(
+            &id,
+            json!({"file_name": "vm.ovf", "endpoint_type": "HTTPS"}),
         )
         .await;
     value_of(r).await;
 
     // Unknown file, DIRECT without ContentLibrary.ReadStorage, bad enum.
+    let r = app.rest(&token).get_file(&id, "nope").await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     let r = app
-        .post(&token, &get, Some(json!({"file_name": "nope"})))
+        .rest(&token)
+        .prepare(&id, json!({"file_name": "nope"}))
         .await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     let r = app
-        .post(&token, &prepare, Some(json!({"file_name": "nope"})))
-        .await;
-    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = app
-        .post(
-            &token,
-            &prepare,
-            Some(json!({"file_name": "vm.ovf", "endpoint_type": "DIRECT"})),
+        .rest(&token)
+        .prepare(
+            &id,
+            json!({"file_name": "vm.ovf", "endpoint_type": "DIRECT"}),
         )
         .await;
     assert_rest_error(r, 403, "UNAUTHORIZED").await;
     let r = app
-        .post(
-            &token,
-            &prepare,
-            Some(json!({"file_name": "vm.ovf", "endpoint_type": "FTP"})),
-        )
+        .rest(&token)
+        .prepare(&id, json!({"file_name": "vm.ovf", "endpoint_type": "FTP"}))
         .await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = app.post(&token, &get, None).await;
+    let r = app.rest(&token).file_action(&id, "get", None).await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = app
-        .post(&token, &format!("{DS_FILE}/id:{id}?~action=nope"), None)
-        .await;
+    let r = app.rest(&token).file_action(&id, "nope", None).await;
     assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
     assert_rest_error(app.get(&token, DS_FILE).await, 400, "INVALID_ARGUMENT").await;
 
     // A session created with ReadStorage may ask for DIRECT.
     let storage = app.user("dora", ALL_PRIVILEGES).await;
-    let direct = rest_create(&app, &storage, &item).await;
+    let direct = app.rest(&storage).new_session(&item).await;
     let r = app
-        .post(
-            &storage,
-            &format!("{DS_FILE}/id:{direct}?~action=prepare"),
+        .rest(&storage)
+        .file_action(
+            &direct,
+            "prepare",
             Some(json!({"file_name": "vm.ovf", "endpoint_type": "DIRECT"})),
         )
         .await;
     value_of(r).await;
 
     // Prepare on a session that is no longer ACTIVE.
-    assert_void(
-        app.post(&token, &format!("{DS}/id:{id}?~action=cancel"), None)
-            .await,
-    )
-    .await;
+    assert_void(app.rest(&token).session_action(&id, "cancel", None).await).await;
     let r = app
-        .post(&token, &prepare, Some(json!({"file_name": "vm.ovf"})))
+        .rest(&token)
+        .prepare(&id, json!({"file_name": "vm.ovf"}))
         .await;
     assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
 }
@@ -627,7 +497,7 @@ async fn file_list_get_and_prepare() {
 #[tokio::test]
 async fn malformed_requests_get_rest_errors_never_500() {
     let (app, token, item) = setup().await;
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
     let raw = |path: &str, body: &'static str| {
         app.client
             .post(app.url(path))
@@ -706,10 +576,10 @@ async fn malformed_requests_get_rest_errors_never_500() {
         .await
         .unwrap();
     assert_rest_error(r, 404, "NOT_FOUND").await;
-    let r = app.get(&token, &format!("{DS}/id:not-a-uuid")).await;
+    let r = app.rest(&token).get_session("not-a-uuid").await;
     assert_rest_error(r, 404, "NOT_FOUND").await;
     // The session is untouched by all of the above.
-    assert_eq!(rest_session(&app, &token, &id).await["state"], "ACTIVE");
+    assert_eq!(app.rest(&token).session(&id).await["state"], "ACTIVE");
 }
 
 // ------------------------------------------------- govc library.export
@@ -734,13 +604,9 @@ async fn govc_library_export_replay() {
         .await
         .unwrap();
     let token = value_of(r).await.as_str().unwrap().to_string();
-    let id = rest_create(&app, &token, &item).await;
+    let id = app.rest(&token).new_session(&item).await;
 
-    let files = value_of(
-        app.get(&token, &format!("{DS_FILE}?download_session_id={id}"))
-            .await,
-    )
-    .await;
+    let files = value_of(app.rest(&token).list_files(&id).await).await;
     let names: Vec<String> = files
         .as_array()
         .unwrap()
@@ -750,11 +616,8 @@ async fn govc_library_export_replay() {
     assert_eq!(names.len(), 2);
     for name in &names {
         let r = app
-            .post(
-                &token,
-                &format!("{DS_FILE}/id:{id}?~action=prepare"),
-                Some(json!({"file_name": name})),
-            )
+            .rest(&token)
+            .file_action(&id, "prepare", Some(json!({"file_name": name})))
             .await;
         value_of(r).await;
     }
@@ -763,11 +626,8 @@ async fn govc_library_export_replay() {
         let deadline = Instant::now() + Duration::from_secs(30);
         let info = loop {
             let r = app
-                .post(
-                    &token,
-                    &format!("{DS_FILE}/id:{id}?~action=get"),
-                    Some(json!({"file_name": name})),
-                )
+                .rest(&token)
+                .file_action(&id, "get", Some(json!({"file_name": name})))
                 .await;
             let info = value_of(r).await;
             match info["status"].as_str() {
@@ -799,6 +659,6 @@ async fn govc_library_export_replay() {
         assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
     }
 
-    assert_void(app.delete(&token, &format!("{DS}/id:{id}")).await).await;
-    assert_void(app.delete(&token, SESSION).await).await;
+    assert_void(app.rest(&token).delete_session(&id).await).await;
+    assert_void(app.rest(&token).logout().await).await;
 }

@@ -12,18 +12,16 @@ use std::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 use download_sessions::{
     config::{Settings, StoreSettings},
-    storage::Stores,
+    storage::Buckets,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::StatusCode;
 use s3s::{auth::SimpleAuth, service::S3ServiceBuilder};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
 
-const DS: &str = "/api/content/library/item/download-session";
 const ACCESS_KEY: &str = "dls-test-access-key";
 const SECRET_KEY: &str = "dls-test-secret-key-0123456789abcdef";
 
@@ -142,54 +140,6 @@ impl S3Server {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// `len` bytes that differ with `seed`.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-async fn prepare(app: &TestApp, token: &str, session: &str, body: Value) -> reqwest::Response {
-    app.post(
-        token,
-        &format!("{DS}/{session}/file?action=prepare"),
-        Some(body),
-    )
-    .await
-}
-
-async fn file(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
-    let r = app
-        .get(token, &format!("{DS}/{session}/file?file_name={name}"))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "get {name}");
-    r.json().await.unwrap()
-}
-
-async fn wait_prepared(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info = file(app, token, session, name).await;
-        match info["status"].as_str() {
-            Some("PREPARED") => return info,
-            Some("ERROR") => panic!("{name} failed: {info}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "{name} not prepared: {info}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn ranged(client: &reqwest::Client, uri: &str, range: &str) -> reqwest::Response {
     client.get(uri).header("Range", range).send().await.unwrap()
 }
@@ -205,8 +155,8 @@ async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
     assert_eq!(ready["stores"], true, "{ready}");
 
     // Larger than one 8 MiB part: staged with a multipart upload.
-    let big = bytes(12 << 20, 1);
-    let small = bytes(1000, 2);
+    let big = pseudo_random(12 << 20, 1);
+    let small = pseudo_random(1000, 2);
     let item = app
         .import(
             "lib",
@@ -222,16 +172,25 @@ async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
     assert!(!app.data_dir.join("transfer").exists());
 
     let token = app.user("alice", DOWNLOADER).await;
-    let session = app.create_session(&token, &item).await;
+    let session = app.api(&token).new_session(&item).await;
     for name in ["disk-0.vmdk", "descriptor.ovf"] {
-        let r = prepare(&app, &token, &session, json!({ "file_name": name })).await;
+        let r = app
+            .api(&token)
+            .prepare(&session, Some(json!({ "file_name": name })))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let info = wait_prepared(&app, &token, &session, "disk-0.vmdk").await;
+    let info = app
+        .api(&token)
+        .wait_prepared(&session, "disk-0.vmdk", Duration::from_secs(60))
+        .await;
     assert_eq!(info["size"], big.len() as u64, "{info}");
     assert_eq!(info["checksum_info"]["algorithm"], "SHA256");
     assert_eq!(info["checksum_info"]["checksum"], big_sha.as_str());
-    let small_info = wait_prepared(&app, &token, &session, "descriptor.ovf").await;
+    let small_info = app
+        .api(&token)
+        .wait_prepared(&session, "descriptor.ovf", Duration::from_secs(60))
+        .await;
 
     // The artifact lies in the transfer bucket under its content address;
     // no staging object is left behind.
@@ -350,7 +309,8 @@ fn presigned_window(uri: &str) -> (DateTime<Utc>, i64) {
 
 async fn session_expiration(app: &TestApp, token: &str, session: &str) -> DateTime<Utc> {
     let s: Value = app
-        .get(token, &format!("{DS}/{session}"))
+        .api(token)
+        .get_session(session)
         .await
         .json()
         .await
@@ -366,33 +326,36 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
         s.sessions.timeout_seconds = 4;
     })
     .await;
-    let data = bytes(3 << 20, 3);
+    let data = pseudo_random(3 << 20, 3);
     let sha = sha256_hex(&data);
     let item = app.import("lib", "direct", &[("disk.vmdk", &data)]).await;
 
     // DIRECT needs a session created with ContentLibrary.ReadStorage.
     let plain = app.user("bob", DOWNLOADER).await;
-    let plain_session = app.create_session(&plain, &item).await;
-    let r = prepare(
-        &app,
-        &plain,
-        &plain_session,
-        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
-    )
-    .await;
+    let plain_session = app.api(&plain).new_session(&item).await;
+    let r = app
+        .api(&plain)
+        .prepare(
+            &plain_session,
+            Some(json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" })),
+        )
+        .await;
     assert_api_error(r, 403, "UNAUTHORIZED").await;
 
     let token = app.user("carol", ALL_PRIVILEGES).await;
-    let session = app.create_session(&token, &item).await;
-    let r = prepare(
-        &app,
-        &token,
-        &session,
-        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
-    )
-    .await;
+    let session = app.api(&token).new_session(&item).await;
+    let r = app
+        .api(&token)
+        .prepare(
+            &session,
+            Some(json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" })),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let info = app
+        .api(&token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
     let first = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
@@ -458,9 +421,7 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
     // over the S3 server refuses it, and `get` hands a fresh one.
     let refuse_after = url_end + chrono::Duration::milliseconds(1500);
     while Utc::now() < refuse_after {
-        let r = app
-            .post(&token, &format!("{DS}/{session}?action=keep-alive"), None)
-            .await;
+        let r = app.api(&token).keep_alive(&session, None).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
@@ -468,7 +429,7 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("expired"));
 
-    let info = file(&app, &token, &session, "disk.vmdk").await;
+    let info = app.api(&token).file_info(&session, "disk.vmdk").await;
     let fresh = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
@@ -487,13 +448,19 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
 async fn a_gone_s3_server_means_not_ready_and_503_on_downloads() {
     let s3 = S3Server::start(&["content", "transfer"]).await;
     let app = spawn_app_with(|s| s3.configure(s)).await;
-    let data = bytes(50_000, 5);
+    let data = pseudo_random(50_000, 5);
     let item = app.import("lib", "gone", &[("disk.vmdk", &data)]).await;
     let token = app.user("erin", DOWNLOADER).await;
-    let session = app.create_session(&token, &item).await;
-    let r = prepare(&app, &token, &session, json!({ "file_name": "disk.vmdk" })).await;
+    let session = app.api(&token).new_session(&item).await;
+    let r = app
+        .api(&token)
+        .prepare(&session, Some(json!({ "file_name": "disk.vmdk" })))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let info = app
+        .api(&token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
     let uri = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()
@@ -525,16 +492,16 @@ async fn a_probe_tells_a_missing_bucket_and_bad_credentials() {
     let s3 = S3Server::start(&["content", "transfer"]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings("postgres://unused/db", dir.path());
-    let local = Stores::from_settings(&settings).unwrap();
+    let local = Buckets::from_settings(&settings).unwrap();
     local.content.probe().await.unwrap();
     s3.configure(&mut settings);
-    let stores = Stores::from_settings(&settings).unwrap();
+    let stores = Buckets::from_settings(&settings).unwrap();
     stores.content.probe().await.unwrap();
     stores.transfer.probe().await.unwrap();
 
     settings.storage.transfer.bucket = Some("no-such-bucket".into());
     settings.storage.content.secret_access_key = Some("wrong-secret".into());
-    let stores = Stores::from_settings(&settings).unwrap();
+    let stores = Buckets::from_settings(&settings).unwrap();
     assert!(stores.transfer.probe().await.is_err());
     assert!(stores.content.probe().await.is_err());
 }
@@ -549,19 +516,22 @@ async fn direct_urls_are_signed_for_the_public_endpoint() {
         s.storage.transfer.public_endpoint = Some(public.clone());
     })
     .await;
-    let data = bytes(100_000, 4);
+    let data = pseudo_random(100_000, 4);
     let item = app.import("lib", "public", &[("disk.vmdk", &data)]).await;
     let token = app.user("dave", ALL_PRIVILEGES).await;
-    let session = app.create_session(&token, &item).await;
-    let r = prepare(
-        &app,
-        &token,
-        &session,
-        json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" }),
-    )
-    .await;
+    let session = app.api(&token).new_session(&item).await;
+    let r = app
+        .api(&token)
+        .prepare(
+            &session,
+            Some(json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" })),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let info = wait_prepared(&app, &token, &session, "disk.vmdk").await;
+    let info = app
+        .api(&token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
     let uri = info["download_endpoint"]["uri"]
         .as_str()
         .unwrap()

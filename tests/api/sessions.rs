@@ -7,12 +7,19 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const DS: &str = "/api/content/library/item/download-session";
+use crate::helpers::api::SESSIONS as DS;
 
 struct Fixture {
     app: TestApp,
     token: String,
     item: String,
+}
+
+impl Fixture {
+    /// `/api` as alice.
+    fn api(&self) -> Api<'_> {
+        self.app.api(&self.token)
+    }
 }
 
 async fn fixture() -> Fixture {
@@ -36,17 +43,11 @@ async fn fixture_with(tweak: impl FnOnce(&mut download_sessions::config::Setting
     Fixture { app, token, item }
 }
 
-async fn session_json(f: &Fixture, id: &str) -> Value {
-    let r = f.app.get(&f.token, &format!("{DS}/{id}")).await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn create_get_list_delete() {
     let f = fixture().await;
-    let id = f.app.create_session(&f.token, &f.item).await;
-    let s = session_json(&f, &id).await;
+    let id = f.api().new_session(&f.item).await;
+    let s = f.api().session(&id).await;
     assert_eq!(s["library_item_id"], f.item.as_str());
     assert_eq!(s["library_item_content_version"], "1");
     assert_eq!(s["client_progress"], 0);
@@ -57,34 +58,21 @@ async fn create_get_list_delete() {
     let ahead = exp.signed_duration_since(chrono::Utc::now()).num_seconds();
     assert!((280..=301).contains(&ahead), "{ahead}");
 
-    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    let listed: Vec<String> = f.api().session_ids().await;
     assert_eq!(listed, vec![id.clone()]);
     let by_item: Vec<String> = f
-        .app
-        .get(&f.token, &format!("{DS}?library_item_id={}", f.item))
+        .api()
+        .list_sessions_of(&f.item)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(by_item, vec![id.clone()]);
 
-    assert_eq!(
-        f.app.delete(&f.token, &format!("{DS}/{id}")).await.status(),
-        204
-    );
-    assert_api_error(
-        f.app.get(&f.token, &format!("{DS}/{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    assert_api_error(
-        f.app.delete(&f.token, &format!("{DS}/{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    assert_eq!(f.api().delete_session(&id).await.status(), 204);
+    assert_api_error(f.api().get_session(&id).await, 404, "NOT_FOUND").await;
+    assert_api_error(f.api().delete_session(&id).await, 404, "NOT_FOUND").await;
+    let listed: Vec<String> = f.api().session_ids().await;
     assert!(listed.is_empty());
 }
 
@@ -92,24 +80,15 @@ async fn create_get_list_delete() {
 async fn list_filters_by_item_and_rejects_unknown_items() {
     let f = fixture().await;
     let other = f.app.import("lib", "other", &[("x", b"x")]).await;
-    let a = f.app.create_session(&f.token, &f.item).await;
-    let b = f.app.create_session(&f.token, &other).await;
-    let all: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    let a = f.api().new_session(&f.item).await;
+    let b = f.api().new_session(&other).await;
+    let all: Vec<String> = f.api().session_ids().await;
     assert_eq!(all.len(), 2);
     assert!(all.contains(&a) && all.contains(&b));
-    let only_b: Vec<String> = f
-        .app
-        .get(&f.token, &format!("{DS}?library_item_id={other}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let only_b: Vec<String> = f.api().list_sessions_of(&other).await.json().await.unwrap();
     assert_eq!(only_b, vec![b]);
     for bad in ["nope", "6f3c2b7e-0000-4000-8000-000000000000"] {
-        let r = f
-            .app
-            .get(&f.token, &format!("{DS}?library_item_id={bad}"))
-            .await;
+        let r = f.api().list_sessions_of(bad).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
 }
@@ -120,8 +99,8 @@ async fn create_errors() {
     // Unknown and malformed item ids.
     for item in ["6f3c2b7e-0000-4000-8000-000000000000", "nope"] {
         let r = f
-            .app
-            .post(&f.token, DS, Some(json!({ "library_item_id": item })))
+            .api()
+            .create_session(Some(json!({ "library_item_id": item })))
             .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
@@ -132,10 +111,10 @@ async fn create_errors() {
         json!({"library_itme_id": f.item}),
         json!([1]),
     ] {
-        let r = f.app.post(&f.token, DS, Some(body.clone())).await;
+        let r = f.api().create_session(Some(body.clone())).await;
         assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     }
-    let r = f.app.post(&f.token, DS, None).await;
+    let r = f.api().create_session(None).await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     let r = f
         .app
@@ -156,10 +135,16 @@ async fn create_errors() {
     let reader = f.app.user("reader", &["System.Read"]).await;
     let r = f
         .app
-        .post(&reader, DS, Some(json!({ "library_item_id": f.item })))
+        .api(&reader)
+        .create_session(Some(json!({ "library_item_id": f.item })))
         .await;
     assert_api_error(r, 403, "UNAUTHORIZED").await;
-    assert_api_error(f.app.get(&reader, DS).await, 403, "UNAUTHORIZED").await;
+    assert_api_error(
+        f.app.api(&reader).list_sessions().await,
+        403,
+        "UNAUTHORIZED",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -167,8 +152,8 @@ async fn oversize_body_is_413_with_contract_body() {
     let f = fixture_with(|s| s.http.max_body_bytes = 2048).await;
     let big = "x".repeat(4096);
     let r = f
-        .app
-        .post(&f.token, DS, Some(json!({ "library_item_id": big })))
+        .api()
+        .create_session(Some(json!({ "library_item_id": big })))
         .await;
     assert_api_error(r, 413, "INVALID_ARGUMENT").await;
 }
@@ -210,7 +195,7 @@ async fn client_token_makes_create_idempotent_per_user() {
 #[tokio::test]
 async fn sessions_belong_to_their_owner() {
     let f = fixture().await;
-    let id = f.app.create_session(&f.token, &f.item).await;
+    let id = f.api().new_session(&f.item).await;
     let mallory = f.app.user("mallory", ALL_PRIVILEGES).await;
     let paths_get = [
         format!("{DS}/{id}"),
@@ -221,70 +206,47 @@ async fn sessions_belong_to_their_owner() {
         assert_api_error(f.app.get(&mallory, p).await, 404, "NOT_FOUND").await;
     }
     for action in ["keep-alive", "cancel"] {
-        let r = f
-            .app
-            .post(&mallory, &format!("{DS}/{id}?action={action}"), None)
-            .await;
+        let r = f.app.api(&mallory).session_action(&id, action, None).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
-    let r = f
-        .app
-        .post(
-            &mallory,
-            &format!("{DS}/{id}?action=fail"),
-            Some(json!({"client_error_message": "x"})),
-        )
-        .await;
+    let r = f.app.api(&mallory).fail(&id, "x").await;
     assert_api_error(r, 404, "NOT_FOUND").await;
     let r = f
         .app
-        .post(
-            &mallory,
-            &format!("{DS}/{id}/file?action=prepare"),
-            Some(json!({"file_name": "disk-0.vmdk"})),
-        )
+        .api(&mallory)
+        .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
         .await;
     assert_api_error(r, 404, "NOT_FOUND").await;
     assert_api_error(
-        f.app.delete(&mallory, &format!("{DS}/{id}")).await,
+        f.app.api(&mallory).delete_session(&id).await,
         404,
         "NOT_FOUND",
     )
     .await;
-    let listed: Vec<String> = f.app.get(&mallory, DS).await.json().await.unwrap();
+    let listed: Vec<String> = f.app.api(&mallory).session_ids().await;
     assert!(listed.is_empty());
     // Still intact for its owner.
-    assert_eq!(session_json(&f, &id).await["state"], "ACTIVE");
+    assert_eq!(f.api().session(&id).await["state"], "ACTIVE");
 }
 
 #[tokio::test]
 async fn keep_alive_renews_and_records_progress() {
     let f = fixture_with(|s| s.sessions.timeout_seconds = 60).await;
-    let id = f.app.create_session(&f.token, &f.item).await;
-    let before = session_json(&f, &id).await["expiration_time"]
+    let id = f.api().new_session(&f.item).await;
+    let before = f.api().session(&id).await["expiration_time"]
         .as_str()
         .unwrap()
         .to_string();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id}?action=keep-alive"),
-            Some(json!({"progress": 42})),
-        )
-        .await;
+    let r = f.api().keep_alive(&id, Some(json!({"progress": 42}))).await;
     assert_eq!(r.status(), 204);
-    let s = session_json(&f, &id).await;
+    let s = f.api().session(&id).await;
     assert_eq!(s["client_progress"], 42);
     assert!(s["expiration_time"].as_str().unwrap() > before.as_str());
     // Without a body progress stays.
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
-        .await;
+    let r = f.api().keep_alive(&id, None).await;
     assert_eq!(r.status(), 204);
-    assert_eq!(session_json(&f, &id).await["client_progress"], 42);
+    assert_eq!(f.api().session(&id).await["client_progress"], 42);
     // Out of range and wrong types.
     for body in [
         json!({"progress": 101}),
@@ -293,45 +255,28 @@ async fn keep_alive_renews_and_records_progress() {
         json!({"progress": 1.5}),
         json!({"progres": 1}),
     ] {
-        let r = f
-            .app
-            .post(
-                &f.token,
-                &format!("{DS}/{id}?action=keep-alive"),
-                Some(body),
-            )
-            .await;
+        let r = f.api().keep_alive(&id, Some(body)).await;
         assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     }
-    assert_eq!(session_json(&f, &id).await["client_progress"], 42);
+    assert_eq!(f.api().session(&id).await["client_progress"], 42);
 }
 
 #[tokio::test]
 async fn cancel_and_fail_state_rules() {
     let f = fixture().await;
-    let id = f.app.create_session(&f.token, &f.item).await;
+    let id = f.api().new_session(&f.item).await;
     // Prepare one file so cancel has something to stop.
     let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id}/file?action=prepare"),
-            Some(json!({"file_name": "disk-0.vmdk"})),
-        )
+        .api()
+        .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        f.app
-            .post(&f.token, &format!("{DS}/{id}?action=cancel"), None)
-            .await
-            .status(),
-        204
-    );
-    let s = session_json(&f, &id).await;
+    assert_eq!(f.api().cancel(&id).await.status(), 204);
+    let s = f.api().session(&id).await;
     assert_eq!(s["state"], "CANCELED");
     let file: Value = f
-        .app
-        .get(&f.token, &format!("{DS}/{id}/file?file_name=disk-0.vmdk"))
+        .api()
+        .get_file(&id, "disk-0.vmdk")
         .await
         .json()
         .await
@@ -340,65 +285,31 @@ async fn cancel_and_fail_state_rules() {
     assert!(file.get("download_endpoint").is_none());
     // Nothing more is allowed on a canceled session but get/list/delete.
     for action in ["keep-alive", "cancel"] {
-        let r = f
-            .app
-            .post(&f.token, &format!("{DS}/{id}?action={action}"), None)
-            .await;
+        let r = f.api().session_action(&id, action, None).await;
         assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     }
-    let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id}?action=fail"),
-            Some(json!({"client_error_message": "late"})),
-        )
-        .await;
+    let r = f.api().fail(&id, "late").await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id}/file?action=prepare"),
-            Some(json!({"file_name": "ubuntu.ovf"})),
-        )
+        .api()
+        .prepare(&id, Some(json!({"file_name": "ubuntu.ovf"})))
         .await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
 
     // fail needs a message, and records it.
-    let id2 = f.app.create_session(&f.token, &f.item).await;
-    let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id2}?action=fail"),
-            Some(json!({})),
-        )
-        .await;
+    let id2 = f.api().new_session(&f.item).await;
+    let r = f.api().session_action(&id2, "fail", Some(json!({}))).await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{id2}?action=fail"), None)
-        .await;
+    let r = f.api().session_action(&id2, "fail", None).await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
-    let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id2}?action=fail"),
-            Some(json!({"client_error_message": "disk full"})),
-        )
-        .await;
+    let r = f.api().fail(&id2, "disk full").await;
     assert_eq!(r.status(), 204);
-    let s = session_json(&f, &id2).await;
+    let s = f.api().session(&id2).await;
     assert_eq!(s["state"], "ERROR");
     assert_eq!(s["error_message"]["default_message"], "disk full");
     assert!(s["error_message"]["id"].as_str().is_some());
     assert!(s["error_message"]["args"].is_array());
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{id2}?action=keep-alive"), None)
-        .await;
+    let r = f.api().keep_alive(&id2, None).await;
     assert_api_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
     // Unknown and missing actions.
     for q in ["?action=explode", ""] {
@@ -411,50 +322,18 @@ async fn cancel_and_fail_state_rules() {
 async fn unknown_and_malformed_session_ids_are_not_found() {
     let f = fixture().await;
     for id in ["6f3c2b7e-0000-4000-8000-000000000000", "nope", "%20"] {
-        assert_api_error(
-            f.app.get(&f.token, &format!("{DS}/{id}")).await,
-            404,
-            "NOT_FOUND",
-        )
-        .await;
-        assert_api_error(
-            f.app.get(&f.token, &format!("{DS}/{id}/file")).await,
-            404,
-            "NOT_FOUND",
-        )
-        .await;
-        let r = f
-            .app
-            .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
-            .await;
+        assert_api_error(f.api().get_session(id).await, 404, "NOT_FOUND").await;
+        assert_api_error(f.api().list_files(id).await, 404, "NOT_FOUND").await;
+        let r = f.api().keep_alive(id, None).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        let r = f
-            .app
-            .post(&f.token, &format!("{DS}/{id}?action=cancel"), None)
-            .await;
+        let r = f.api().cancel(id).await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        let r = f
-            .app
-            .post(
-                &f.token,
-                &format!("{DS}/{id}?action=fail"),
-                Some(json!({"client_error_message": "x"})),
-            )
-            .await;
+        let r = f.api().fail(id, "x").await;
         assert_api_error(r, 404, "NOT_FOUND").await;
-        assert_api_error(
-            f.app.delete(&f.token, &format!("{DS}/{id}")).await,
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        assert_api_error(f.api().delete_session(id).await, 404, "NOT_FOUND").await;
         let r = f
-            .app
-            .post(
-                &f.token,
-                &format!("{DS}/{id}/file?action=prepare"),
-                Some(json!({"file_name": "disk-0.vmdk"})),
-            )
+            .api()
+            .prepare(id, Some(json!({"file_name": "disk-0.vmdk"})))
             .await;
         assert_api_error(r, 404, "NOT_FOUND").await;
     }
@@ -463,14 +342,8 @@ async fn unknown_and_malformed_session_ids_are_not_found() {
 #[tokio::test]
 async fn files_list_get_prepare() {
     let f = fixture().await;
-    let id = f.app.create_session(&f.token, &f.item).await;
-    let files: Vec<Value> = f
-        .app
-        .get(&f.token, &format!("{DS}/{id}/file"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = f.api().new_session(&f.item).await;
+    let files: Vec<Value> = f.api().list_files(&id).await.json().await.unwrap();
     let names: Vec<&str> = files.iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
     for file in &files {
@@ -479,21 +352,15 @@ async fn files_list_get_prepare() {
         assert!(file.get("download_endpoint").is_none());
         assert!(file.get("checksum_info").is_none());
     }
-    let r = f
-        .app
-        .get(&f.token, &format!("{DS}/{id}/file?file_name=ubuntu.ovf"))
-        .await;
+    let r = f.api().get_file(&id, "ubuntu.ovf").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "ubuntu.ovf");
-    let r = f
-        .app
-        .get(&f.token, &format!("{DS}/{id}/file?file_name=missing.bin"))
-        .await;
+    let r = f.api().get_file(&id, "missing.bin").await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
 
     // prepare: UNPREPARED -> PREPARE_REQUESTED; again: unchanged, nothing new.
-    let prepare_path = format!("{DS}/{id}/file?action=prepare");
-    let prep = |body: Value| f.app.post(&f.token, &prepare_path, Some(body));
+    let api = f.api();
+    let prep = |body: Value| api.prepare(&id, Some(body));
     let r = prep(json!({"file_name": "disk-0.vmdk"})).await;
     assert_eq!(r.status(), 200);
     let info: Value = r.json().await.unwrap();
@@ -506,7 +373,7 @@ async fn files_list_get_prepare() {
     let queued: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM download_files WHERE status = 'PREPARE_REQUESTED'",
     )
-    .fetch_one(f.app.service.store().pool())
+    .fetch_one(f.app.db.pool())
     .await
     .unwrap();
     assert_eq!(queued, 1);
@@ -533,10 +400,7 @@ async fn files_list_get_prepare() {
         body["messages"][0]["id"],
         "com.vmware.content.library.item.downloadsession.file.invalid_endpoint_type"
     );
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{id}/file?action=prepare"), None)
-        .await;
+    let r = f.api().prepare(&id, None).await;
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     let r = f
         .app
@@ -553,12 +417,12 @@ async fn files_list_get_prepare() {
 async fn direct_endpoints_need_read_storage_at_creation() {
     let f = fixture().await;
     let plain = f.app.user("plain", DOWNLOADER).await;
-    let id = f.app.create_session(&plain, &f.item).await;
+    let id = f.app.api(&plain).new_session(&f.item).await;
     let r = f
         .app
-        .post(
-            &plain,
-            &format!("{DS}/{id}/file?action=prepare"),
+        .api(&plain)
+        .prepare(
+            &id,
             Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
         )
         .await;
@@ -566,20 +430,16 @@ async fn direct_endpoints_need_read_storage_at_creation() {
     // HTTPS is fine for the same session.
     let r = f
         .app
-        .post(
-            &plain,
-            &format!("{DS}/{id}/file?action=prepare"),
-            Some(json!({"file_name": "disk-0.vmdk"})),
-        )
+        .api(&plain)
+        .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
         .await;
     assert_eq!(r.status(), 200);
     // A session created with ReadStorage may ask for DIRECT.
-    let id = f.app.create_session(&f.token, &f.item).await;
+    let id = f.api().new_session(&f.item).await;
     let r = f
-        .app
-        .post(
-            &f.token,
-            &format!("{DS}/{id}/file?action=prepare"),
+        .api()
+        .prepare(
+            &id,
             Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
         )
         .await;
@@ -589,7 +449,7 @@ async fn direct_endpoints_need_read_storage_at_creation() {
 #[tokio::test]
 async fn sessions_pin_the_content_version_at_creation() {
     let f = fixture().await;
-    let id = f.app.create_session(&f.token, &f.item).await;
+    let id = f.api().new_session(&f.item).await;
     let again = f
         .app
         .import(
@@ -599,11 +459,11 @@ async fn sessions_pin_the_content_version_at_creation() {
         )
         .await;
     assert_eq!(again, f.item);
-    let s = session_json(&f, &id).await;
+    let s = f.api().session(&id).await;
     assert_eq!(s["library_item_content_version"], "1");
     let names: Vec<String> = f
-        .app
-        .get(&f.token, &format!("{DS}/{id}/file"))
+        .api()
+        .list_files(&id)
         .await
         .json::<Vec<Value>>()
         .await
@@ -612,9 +472,9 @@ async fn sessions_pin_the_content_version_at_creation() {
         .map(|v| v["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["disk-0.vmdk", "ubuntu.ovf"]);
-    let id2 = f.app.create_session(&f.token, &f.item).await;
+    let id2 = f.api().new_session(&f.item).await;
     assert_eq!(
-        session_json(&f, &id2).await["library_item_content_version"],
+        f.api().session(&id2).await["library_item_content_version"],
         "2"
     );
 }
@@ -622,35 +482,24 @@ async fn sessions_pin_the_content_version_at_creation() {
 #[tokio::test]
 async fn idle_sessions_expire_and_are_removed() {
     let f = fixture_with(|s| s.sessions.timeout_seconds = 1).await;
-    let id = f.app.create_session(&f.token, &f.item).await;
-    let kept = f.app.create_session(&f.token, &f.item).await;
+    let id = f.api().new_session(&f.item).await;
+    let kept = f.api().new_session(&f.item).await;
     // Activity on one keeps it; the other lapses.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let r = f
-            .app
-            .post(&f.token, &format!("{DS}/{kept}?action=keep-alive"), None)
-            .await;
+        let r = f.api().keep_alive(&kept, None).await;
         assert_eq!(r.status(), 204);
     }
-    assert_api_error(
-        f.app.get(&f.token, &format!("{DS}/{id}")).await,
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    let r = f
-        .app
-        .post(&f.token, &format!("{DS}/{id}?action=keep-alive"), None)
-        .await;
+    assert_api_error(f.api().get_session(&id).await, 404, "NOT_FOUND").await;
+    let r = f.api().keep_alive(&id, None).await;
     assert_api_error(r, 404, "NOT_FOUND").await;
-    let listed: Vec<String> = f.app.get(&f.token, DS).await.json().await.unwrap();
+    let listed: Vec<String> = f.api().session_ids().await;
     assert_eq!(listed, vec![kept.clone()]);
     // The maintenance pass deletes expired rows.
-    let removed = f.app.service.store().expire_sessions(100).await.unwrap();
+    let removed = f.app.db.expire_sessions(100).await.unwrap();
     assert_eq!(removed, 1);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM download_sessions")
-        .fetch_one(f.app.service.store().pool())
+        .fetch_one(f.app.db.pool())
         .await
         .unwrap();
     assert_eq!(rows, 1);

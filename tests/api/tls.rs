@@ -6,7 +6,6 @@ use std::{path::Path, process::Command, time::Duration};
 
 use download_sessions::config::TlsSettings;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
@@ -81,44 +80,21 @@ async fn https_endpoints_carry_the_certificate_and_a_pinning_client_downloads() 
 
     let ours = std::fs::read_to_string(&cert).unwrap();
     let client = pinned_client(&ours);
-    let token: String = client
-        .post(format!("{base}/api/session"))
-        .basic_auth("tls-user", Some("pw"))
-        .send()
+    let anonymous = Api(Http::new(&client, &base));
+    let token: String = anonymous
+        .login("tls-user", "pw")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let ds = format!("{base}/api/content/library/item/download-session");
-    let id: String = client
-        .post(&ds)
-        .header("vmware-api-session-id", &token)
-        .json(&json!({ "library_item_id": item }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    client
-        .post(format!("{ds}/{id}/file?action=prepare"))
-        .header("vmware-api-session-id", &token)
-        .json(&json!({ "file_name": "disk.vmdk" }))
-        .send()
-        .await
-        .unwrap();
+    let api = Api(Http::new(&client, &base).with_token(&token));
+    let spec = json!({ "library_item_id": item });
+    let id: String = api.create_session(Some(spec)).await.json().await.unwrap();
+    api.prepare(&id, Some(json!({ "file_name": "disk.vmdk" })))
+        .await;
     let mut info = Value::Null;
     for _ in 0..100 {
-        info = client
-            .get(format!("{ds}/{id}/file?file_name=disk.vmdk"))
-            .header("vmware-api-session-id", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        info = api.get_file(&id, "disk.vmdk").await.json().await.unwrap();
         if info["status"] == "PREPARED" {
             break;
         }
@@ -137,10 +113,7 @@ async fn https_endpoints_carry_the_certificate_and_a_pinning_client_downloads() 
     let body = pinned_client(pem).get(uri).send().await.unwrap();
     assert_eq!(body.status(), 200);
     let got = body.bytes().await.unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&got)),
-        hex::encode(Sha256::digest(&bytes))
-    );
+    assert_eq!(sha256_hex(&got), sha256_hex(&bytes));
 
     // A client that does not trust it is refused by TLS, and plain HTTP is not served.
     let other_certs = tempfile::tempdir().unwrap();
@@ -156,28 +129,18 @@ async fn behind_a_proxy_the_advertised_certificate_is_used() {
     let certs = tempfile::tempdir().unwrap();
     let (cert, _) = make_cert(certs.path());
     let app = spawn_app_with(|s| {
-        s.http.public_url = Some("https://downloads.example.com".into());
+        s.http.public_url = Some("https://downloads.example.com".parse().unwrap());
         s.http.advertised_certificate = Some(cert.clone());
     })
     .await;
     let item = app.import("lib", "item", &[("f.iso", b"iso")]).await;
     let token = app.user("proxy-user", DOWNLOADER).await;
-    let id = app.create_session(&token, &item).await;
-    let ds = "/api/content/library/item/download-session";
-    app.post(
-        &token,
-        &format!("{ds}/{id}/file?action=prepare"),
-        Some(json!({"file_name": "f.iso"})),
-    )
-    .await;
+    let id = app.api(&token).new_session(&item).await;
+    let api = app.api(&token);
+    api.prepare(&id, Some(json!({"file_name": "f.iso"}))).await;
     let mut info = Value::Null;
     for _ in 0..100 {
-        info = app
-            .get(&token, &format!("{ds}/{id}/file?file_name=f.iso"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        info = api.get_file(&id, "f.iso").await.json().await.unwrap();
         if info["status"] == "PREPARED" {
             break;
         }

@@ -3,27 +3,22 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
 use download_sessions::{
     config::Settings,
-    service::Service,
-    storage::Stores,
+    storage::Buckets,
     worker::{maintenance_pass, Outcome, StageTuning, Worker},
 };
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::helpers::*;
-
-const DS: &str = "/api/content/library/item/download-session";
 
 /// Settings of an instance whose only worker is the test: no background
 /// workers, no background maintenance, short heartbeats.
@@ -38,12 +33,12 @@ async fn manual_app() -> TestApp {
     spawn_app_with(manual).await
 }
 
-fn stores(app: &TestApp) -> Stores {
-    Stores::from_settings(&app.settings).unwrap()
+fn stores(app: &TestApp) -> Buckets {
+    Buckets::from_settings(&app.settings).unwrap()
 }
 
 fn worker(app: &TestApp) -> Worker {
-    Worker::new(&app.service, &stores(app)).with_retry_delay(Duration::ZERO)
+    Worker::new(&app.db, &stores(app), &app.settings.workers).with_retry_delay(Duration::ZERO)
 }
 
 /// A worker whose copies crawl: 64 KiB per 50 ms, so a 4 MiB copy lasts
@@ -57,24 +52,7 @@ fn slow_worker(app: &TestApp) -> Worker {
 }
 
 fn pool(app: &TestApp) -> &PgPool {
-    app.service.store().pool()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// `len` bytes that differ with `seed` (cheap, not compressible by accident).
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    app.db.pool()
 }
 
 /// A user with a session on a fresh item holding `files`; returns (token, session id).
@@ -83,51 +61,8 @@ async fn session_with(app: &TestApp, item: &str, files: &[(&str, &[u8])]) -> (St
     let token = app
         .user(&format!("u-{}", Uuid::new_v4().simple()), ALL_PRIVILEGES)
         .await;
-    let session = app.create_session(&token, &item_id).await;
+    let session = app.api(&token).new_session(&item_id).await;
     (token, session)
-}
-
-async fn prepare(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
-    let r = app
-        .post(
-            token,
-            &format!("{DS}/{session}/file?action=prepare"),
-            Some(json!({ "file_name": name })),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "prepare {name}");
-    r.json().await.unwrap()
-}
-
-async fn file(app: &TestApp, token: &str, session: &str, name: &str) -> Value {
-    let r = app
-        .get(token, &format!("{DS}/{session}/file?file_name={name}"))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "get {name}");
-    r.json().await.unwrap()
-}
-
-/// Polls the file until `done` holds (or panics after `secs`).
-async fn wait_for(
-    app: &TestApp,
-    token: &str,
-    session: &str,
-    name: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let info = file(app, token, session, name).await;
-        if done(&info) {
-            return info;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting on {name}: {info}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn attempts(app: &TestApp, session: &str, name: &str) -> i32 {
@@ -201,7 +136,7 @@ async fn wait_for_staging(app: &TestApp) {
 #[tokio::test]
 async fn prepared_files_carry_size_checksum_and_bytes_transferred() {
     let app = manual_app().await;
-    let big = bytes(5 * 1024 * 1024 + 123, 1);
+    let big = pseudo_random(5 * 1024 * 1024 + 123, 1);
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("empty.bin", Vec::new()),
         ("one.bin", vec![42]),
@@ -210,7 +145,7 @@ async fn prepared_files_carry_size_checksum_and_bytes_transferred() {
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     let (token, session) = session_with(&app, "item", &refs).await;
     for (name, _) in &files {
-        let info = prepare(&app, &token, &session, name).await;
+        let info = app.api(&token).prepare_file(&session, name).await;
         assert_eq!(info["status"], "PREPARE_REQUESTED", "{info}");
     }
 
@@ -224,7 +159,7 @@ async fn prepared_files_carry_size_checksum_and_bytes_transferred() {
     }
 
     for (name, content) in &files {
-        let info = file(&app, &token, &session, name).await;
+        let info = app.api(&token).file_info(&session, name).await;
         let sha = sha256_hex(content);
         assert_eq!(info["status"], "PREPARED", "{info}");
         assert_eq!(info["size"], content.len() as u64, "{info}");
@@ -251,15 +186,17 @@ async fn background_workers_prepare_on_their_own() {
         s.workers.poll_seconds = 600;
     })
     .await;
-    let content = bytes(300_000, 2);
+    let content = pseudo_random(300_000, 2);
     let (token, session) = session_with(&app, "item", &[("disk.vmdk", &content)]).await;
     // Let the listener subscribe before the request it must hear.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    prepare(&app, &token, &session, "disk.vmdk").await;
-    let info = wait_for(&app, &token, &session, "disk.vmdk", 5, |i| {
-        i["status"] == "PREPARED"
-    })
-    .await;
+    app.api(&token).prepare_file(&session, "disk.vmdk").await;
+    let info = app
+        .api(&token)
+        .wait_for(&session, "disk.vmdk", Duration::from_secs(5), |i| {
+            i["status"] == "PREPARED"
+        })
+        .await;
     assert_eq!(info["checksum_info"]["checksum"], sha256_hex(&content));
     assert_eq!(info["size"], content.len() as u64);
 }
@@ -267,8 +204,8 @@ async fn background_workers_prepare_on_their_own() {
 #[tokio::test]
 async fn corrupt_content_ends_in_error_never_prepared() {
     let app = manual_app().await;
-    let good = bytes(200_000, 3);
-    let short = bytes(1000, 4);
+    let good = pseudo_random(200_000, 3);
+    let short = pseudo_random(1000, 4);
     let (token, session) = session_with(
         &app,
         "item",
@@ -286,7 +223,7 @@ async fn corrupt_content_ends_in_error_never_prepared() {
     std::fs::write(content_path(&app, &sha256_hex(&short)), &short[..10]).unwrap();
     std::fs::remove_file(content_path(&app, &sha256_hex(b"abc"))).unwrap();
     for name in ["flipped.bin", "truncated.bin", "gone.bin"] {
-        prepare(&app, &token, &session, name).await;
+        app.api(&token).prepare_file(&session, name).await;
     }
 
     let outcomes = drain(&worker(&app)).await;
@@ -301,7 +238,7 @@ async fn corrupt_content_ends_in_error_never_prepared() {
         ("truncated.bin", "size_mismatch"),
         ("gone.bin", "content_missing"),
     ] {
-        let info = file(&app, &token, &session, name).await;
+        let info = app.api(&token).file_info(&session, name).await;
         assert_eq!(info["status"], "ERROR", "{info}");
         let message = &info["error_message"];
         assert_eq!(
@@ -328,24 +265,24 @@ async fn corrupt_content_ends_in_error_never_prepared() {
 #[tokio::test]
 async fn cancel_during_staging_stops_the_copy() {
     let app = manual_app().await;
-    let content = bytes(4 << 20, 5);
+    let content = pseudo_random(4 << 20, 5);
     let (token, session) = session_with(&app, "item", &[("disk.vmdk", &content)]).await;
-    prepare(&app, &token, &session, "disk.vmdk").await;
+    app.api(&token).prepare_file(&session, "disk.vmdk").await;
 
     let w = slow_worker(&app);
     let copy = tokio::spawn(async move { w.prepare_one().await });
     wait_for_staging(&app).await;
     // Progress shows through heartbeats while the copy runs.
-    let info = wait_for(&app, &token, &session, "disk.vmdk", 5, |i| {
-        i["bytes_transferred"].as_u64().unwrap_or(0) > 0
-    })
-    .await;
+    let info = app
+        .api(&token)
+        .wait_for(&session, "disk.vmdk", Duration::from_secs(5), |i| {
+            i["bytes_transferred"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
     assert_eq!(info["status"], "PREPARING", "{info}");
     assert!(info["bytes_transferred"].as_u64().unwrap() < content.len() as u64);
 
-    let r = app
-        .post(&token, &format!("{DS}/{session}?action=cancel"), None)
-        .await;
+    let r = app.api(&token).cancel(&session).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let outcome = tokio::time::timeout(Duration::from_secs(5), copy)
         .await
@@ -374,14 +311,14 @@ async fn cancel_during_staging_stops_the_copy() {
 #[tokio::test]
 async fn deleting_the_session_during_staging_stops_the_copy() {
     let app = manual_app().await;
-    let content = bytes(4 << 20, 6);
+    let content = pseudo_random(4 << 20, 6);
     let (token, session) = session_with(&app, "item", &[("disk.vmdk", &content)]).await;
-    prepare(&app, &token, &session, "disk.vmdk").await;
+    app.api(&token).prepare_file(&session, "disk.vmdk").await;
 
     let w = slow_worker(&app);
     let copy = tokio::spawn(async move { w.prepare_one().await });
     wait_for_staging(&app).await;
-    let r = app.delete(&token, &format!("{DS}/{session}")).await;
+    let r = app.api(&token).delete_session(&session).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let outcome = tokio::time::timeout(Duration::from_secs(5), copy)
         .await
@@ -407,29 +344,33 @@ async fn lapse_leases(app: &TestApp) {
 #[tokio::test]
 async fn a_lapsed_claim_is_rescued_and_prepared_again() {
     let app = manual_app().await;
-    let content = bytes(10_000, 7);
+    let content = pseudo_random(10_000, 7);
     let (token, session) = session_with(&app, "item", &[("a.bin", &content)]).await;
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
 
     // An instance claims the file and dies.
     let dead = worker(&app);
     let claim = dead.claim().await.unwrap().expect("a claim");
     assert_eq!(claim.attempts, 1);
-    assert_eq!(claim.lease_owner, dead.id());
+    assert_eq!(claim.owner, dead.id());
     assert_eq!(
-        file(&app, &token, &session, "a.bin").await["status"],
+        app.api(&token).file_info(&session, "a.bin").await["status"],
         "PREPARING"
     );
     // Nothing to take while the lease runs.
     assert_eq!(worker(&app).prepare_one().await.unwrap(), Outcome::Empty);
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.requeued, 0);
 
     lapse_leases(&app).await;
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!((report.requeued, report.abandoned), (1, 0), "{report:?}");
     assert_eq!(
-        file(&app, &token, &session, "a.bin").await["status"],
+        app.api(&token).file_info(&session, "a.bin").await["status"],
         "PREPARE_REQUESTED"
     );
 
@@ -438,13 +379,12 @@ async fn a_lapsed_claim_is_rescued_and_prepared_again() {
     assert_eq!(attempts(&app, &session, "a.bin").await, 2);
     // The dead instance's late writes are fenced off.
     assert!(!app
-        .service
-        .store()
+        .db
         .renew_claim(&claim, Duration::from_secs(30), 5)
         .await
         .unwrap());
     assert_eq!(
-        file(&app, &token, &session, "a.bin").await["status"],
+        app.api(&token).file_info(&session, "a.bin").await["status"],
         "PREPARED"
     );
 }
@@ -457,16 +397,18 @@ async fn claims_that_keep_lapsing_end_in_error() {
     })
     .await;
     let (token, session) = session_with(&app, "item", &[("a.bin", b"data")]).await;
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
 
     for round in 1..=2 {
         let claim = worker(&app).claim().await.unwrap().expect("a claim");
         assert_eq!(claim.attempts, round);
         lapse_leases(&app).await;
-        let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+        let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+            .await
+            .unwrap();
         assert_eq!(report.requeued + report.abandoned, 1, "{report:?}");
     }
-    let info = file(&app, &token, &session, "a.bin").await;
+    let info = app.api(&token).file_info(&session, "a.bin").await;
     assert_eq!(info["status"], "ERROR", "{info}");
     let message = &info["error_message"];
     assert_eq!(
@@ -484,7 +426,7 @@ async fn claims_that_keep_lapsing_end_in_error() {
     assert_eq!(worker(&app).prepare_one().await.unwrap(), Outcome::Empty);
 
     // A file in ERROR may be prepared again, with a fresh count.
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
     let outcome = worker(&app).prepare_one().await.unwrap();
     assert!(matches!(outcome, Outcome::Prepared { .. }), "{outcome:?}");
     assert_eq!(attempts(&app, &session, "a.bin").await, 1);
@@ -498,7 +440,7 @@ async fn write_failures_are_retried_then_reported() {
     })
     .await;
     let (token, session) = session_with(&app, "item", &[("a.bin", b"payload")]).await;
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
     // A file where the staging directory belongs: every copy fails to write.
     std::fs::create_dir_all(transfer_dir(&app)).unwrap();
     std::fs::write(transfer_dir(&app).join("staging"), b"in the way").unwrap();
@@ -510,7 +452,7 @@ async fn write_failures_are_retried_then_reported() {
         "{first:?}"
     );
     assert_eq!(
-        file(&app, &token, &session, "a.bin").await["status"],
+        app.api(&token).file_info(&session, "a.bin").await["status"],
         "PREPARE_REQUESTED"
     );
     let second = w.prepare_one().await.unwrap();
@@ -528,12 +470,12 @@ async fn write_failures_are_retried_then_reported() {
         "{message:?}"
     );
     assert!(!message.default_message.contains("staging"), "{message:?}");
-    let info = file(&app, &token, &session, "a.bin").await;
+    let info = app.api(&token).file_info(&session, "a.bin").await;
     assert_eq!(info["status"], "ERROR");
     assert_eq!(info["error_message"]["id"], message.id.as_str());
 
     std::fs::remove_file(transfer_dir(&app).join("staging")).unwrap();
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
     let third = w.prepare_one().await.unwrap();
     assert!(matches!(third, Outcome::Prepared { .. }), "{third:?}");
 }
@@ -541,7 +483,7 @@ async fn write_failures_are_retried_then_reported() {
 #[tokio::test]
 async fn concurrent_workers_claim_each_file_once() {
     let app = manual_app().await;
-    let contents: Vec<Vec<u8>> = (0..8).map(|i| bytes(256 * 1024, 100 + i)).collect();
+    let contents: Vec<Vec<u8>> = (0..8).map(|i| pseudo_random(256 * 1024, 100 + i)).collect();
     let names: Vec<String> = (0..8).map(|i| format!("f{i}.bin")).collect();
     let files: Vec<(&str, &[u8])> = names
         .iter()
@@ -550,7 +492,7 @@ async fn concurrent_workers_claim_each_file_once() {
         .collect();
     let (token, session) = session_with(&app, "item", &files).await;
     for name in &names {
-        prepare(&app, &token, &session, name).await;
+        app.api(&token).prepare_file(&session, name).await;
     }
     let mut runs = Vec::new();
     for _ in 0..4 {
@@ -578,7 +520,7 @@ async fn concurrent_workers_claim_each_file_once() {
 async fn two_instances_never_stage_a_file_twice() {
     let first = spawn_app_with(|s| s.workers.count = 2).await;
     let second = spawn_instance(&first.db_url, &first.data_dir, |s| s.workers.count = 2).await;
-    let contents: Vec<Vec<u8>> = (0..6).map(|i| bytes(512 * 1024, 200 + i)).collect();
+    let contents: Vec<Vec<u8>> = (0..6).map(|i| pseudo_random(512 * 1024, 200 + i)).collect();
     let names: Vec<String> = (0..6).map(|i| format!("f{i}.bin")).collect();
     let files: Vec<(&str, &[u8])> = names
         .iter()
@@ -595,17 +537,19 @@ async fn two_instances_never_stage_a_file_twice() {
     .await
     .unwrap()
     .to_string();
-    let s2 = second.create_session(&token, &item).await;
+    let s2 = second.api(&token).new_session(&item).await;
     for name in &names {
-        prepare(&first, &token, &s1, name).await;
-        prepare(&second, &token, &s2, name).await;
+        first.api(&token).prepare_file(&s1, name).await;
+        second.api(&token).prepare_file(&s2, name).await;
     }
     for (app, session) in [(&first, &s1), (&second, &s2)] {
         for (name, content) in names.iter().zip(&contents) {
-            let info = wait_for(app, &token, session, name, 20, |i| {
-                i["status"] == "PREPARED"
-            })
-            .await;
+            let info = app
+                .api(&token)
+                .wait_for(session, name, Duration::from_secs(20), |i| {
+                    i["status"] == "PREPARED"
+                })
+                .await;
             assert_eq!(info["checksum_info"]["checksum"], sha256_hex(content));
             assert_eq!(
                 attempts(app, session, name).await,
@@ -623,10 +567,10 @@ async fn two_instances_never_stage_a_file_twice() {
 #[tokio::test]
 async fn identical_content_is_staged_once_and_reused() {
     let app = manual_app().await;
-    let content = bytes(1 << 20, 8);
+    let content = pseudo_random(1 << 20, 8);
     let sha = sha256_hex(&content);
     let (token, s1) = session_with(&app, "one", &[("disk.vmdk", &content)]).await;
-    prepare(&app, &token, &s1, "disk.vmdk").await;
+    app.api(&token).prepare_file(&s1, "disk.vmdk").await;
     let w = worker(&app);
     let first = w.prepare_one().await.unwrap();
     assert!(
@@ -637,7 +581,7 @@ async fn identical_content_is_staged_once_and_reused() {
 
     // Another item, another session, the same bytes under another name.
     let (token2, s2) = session_with(&app, "two", &[("copy.vmdk", &content)]).await;
-    prepare(&app, &token2, &s2, "copy.vmdk").await;
+    app.api(&token2).prepare_file(&s2, "copy.vmdk").await;
     let second = w.prepare_one().await.unwrap();
     assert!(
         matches!(&second, Outcome::Prepared { reused: true, size, .. } if *size == content.len() as i64),
@@ -646,7 +590,7 @@ async fn identical_content_is_staged_once_and_reused() {
     let (created_after, used_after) = artifact_times(&app, &sha).await.unwrap();
     assert_eq!(created_after, created, "the artifact was not staged again");
     assert!(used_after > used);
-    let info = file(&app, &token2, &s2, "copy.vmdk").await;
+    let info = app.api(&token2).file_info(&s2, "copy.vmdk").await;
     assert_eq!(info["status"], "PREPARED");
     assert_eq!(info["checksum_info"]["checksum"], sha);
     assert_eq!(info["bytes_transferred"], content.len() as u64);
@@ -655,7 +599,7 @@ async fn identical_content_is_staged_once_and_reused() {
     // An artifact whose object went missing is staged again, not handed out.
     std::fs::remove_file(artifact_path(&app, &sha)).unwrap();
     let (token3, s3) = session_with(&app, "three", &[("again.vmdk", &content)]).await;
-    prepare(&app, &token3, &s3, "again.vmdk").await;
+    app.api(&token3).prepare_file(&s3, "again.vmdk").await;
     let third = w.prepare_one().await.unwrap();
     assert!(
         matches!(third, Outcome::Prepared { reused: false, .. }),
@@ -671,21 +615,25 @@ async fn unreferenced_artifacts_are_collected_after_the_grace_period() {
         s.maintenance.artifact_grace_seconds = 0;
     })
     .await;
-    let kept = bytes(50_000, 9);
-    let dropped = bytes(60_000, 10);
+    let kept = pseudo_random(50_000, 9);
+    let dropped = pseudo_random(60_000, 10);
     let (token, keep_session) = session_with(&app, "keep", &[("k.bin", &kept)]).await;
     let (token2, drop_session) = session_with(&app, "drop", &[("d.bin", &dropped)]).await;
-    prepare(&app, &token, &keep_session, "k.bin").await;
-    prepare(&app, &token2, &drop_session, "d.bin").await;
+    app.api(&token).prepare_file(&keep_session, "k.bin").await;
+    app.api(&token2).prepare_file(&drop_session, "d.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 2);
 
     // Everything is referenced: nothing goes.
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 0);
 
-    let r = app.delete(&token2, &format!("{DS}/{drop_session}")).await;
+    let r = app.api(&token2).delete_session(&drop_session).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 1, "{report:?}");
     assert!(artifact_times(&app, &sha256_hex(&dropped)).await.is_none());
     assert!(!artifact_path(&app, &sha256_hex(&dropped)).exists());
@@ -695,13 +643,13 @@ async fn unreferenced_artifacts_are_collected_after_the_grace_period() {
         kept
     );
     assert_eq!(
-        file(&app, &token, &keep_session, "k.bin").await["status"],
+        app.api(&token).file_info(&keep_session, "k.bin").await["status"],
         "PREPARED"
     );
 
     // Collected bytes are staged afresh when asked for again.
     let (token3, again) = session_with(&app, "again", &[("d.bin", &dropped)]).await;
-    prepare(&app, &token3, &again, "d.bin").await;
+    app.api(&token3).prepare_file(&again, "d.bin").await;
     let outcome = worker(&app).prepare_one().await.unwrap();
     assert!(
         matches!(outcome, Outcome::Prepared { reused: false, .. }),
@@ -720,12 +668,14 @@ async fn recently_used_artifacts_outlive_their_sessions() {
         s.maintenance.artifact_grace_seconds = 600;
     })
     .await;
-    let content = bytes(10_000, 11);
+    let content = pseudo_random(10_000, 11);
     let (token, session) = session_with(&app, "item", &[("a.bin", &content)]).await;
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 1);
-    app.delete(&token, &format!("{DS}/{session}")).await;
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    app.api(&token).delete_session(&session).await;
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 0);
     assert!(artifact_path(&app, &sha256_hex(&content)).exists());
 }
@@ -733,9 +683,9 @@ async fn recently_used_artifacts_outlive_their_sessions() {
 #[tokio::test]
 async fn stopping_hands_the_claim_back() {
     let app = manual_app().await;
-    let content = bytes(4 << 20, 12);
+    let content = pseudo_random(4 << 20, 12);
     let (token, session) = session_with(&app, "item", &[("disk.vmdk", &content)]).await;
-    prepare(&app, &token, &session, "disk.vmdk").await;
+    app.api(&token).prepare_file(&session, "disk.vmdk").await;
 
     let stop = CancellationToken::new();
     let w = slow_worker(&app).with_stop(stop.clone());
@@ -775,24 +725,19 @@ async fn spawned_workers_wake_on_notify_and_stop_promptly() {
     let mut settings = app.settings.clone();
     settings.workers.count = 2;
     settings.workers.poll_seconds = 600;
-    let service = Service::new(
-        app.service.store().clone(),
-        stores(&app),
-        Arc::new(settings),
-        app.service.endpoints().clone(),
-    );
     let stop = CancellationToken::new();
-    let tasks = download_sessions::worker::spawn(&service, &stores(&app), &stop);
+    let tasks = download_sessions::worker::spawn(&app.db, &stores(&app), &settings, &stop);
     assert_eq!(tasks.len(), 4, "listener, two workers, maintenance");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let content = bytes(100_000, 13);
+    let content = pseudo_random(100_000, 13);
     let (token, session) = session_with(&app, "item", &[("a.bin", &content)]).await;
-    prepare(&app, &token, &session, "a.bin").await;
-    wait_for(&app, &token, &session, "a.bin", 5, |i| {
-        i["status"] == "PREPARED"
-    })
-    .await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
+    app.api(&token)
+        .wait_for(&session, "a.bin", Duration::from_secs(5), |i| {
+            i["status"] == "PREPARED"
+        })
+        .await;
 
     stop.cancel();
     for task in tasks {
@@ -806,12 +751,12 @@ async fn spawned_workers_wake_on_notify_and_stop_promptly() {
 #[tokio::test]
 async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
     let app = manual_app().await;
-    let content = bytes(70_000, 14);
+    let content = pseudo_random(70_000, 14);
     let sha = sha256_hex(&content);
     let (token, first) = session_with(&app, "one", &[("a.bin", &content)]).await;
-    prepare(&app, &token, &first, "a.bin").await;
+    app.api(&token).prepare_file(&first, "a.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 1);
-    app.delete(&token, &format!("{DS}/{first}")).await;
+    app.api(&token).delete_session(&first).await;
     // A collector on another instance has marked the artifact and is about to
     // delete its object.
     sqlx::query("UPDATE artifacts SET deleting_since = now() WHERE sha256 = $1")
@@ -821,7 +766,7 @@ async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
         .unwrap();
 
     let (token2, second) = session_with(&app, "two", &[("b.bin", &content)]).await;
-    prepare(&app, &token2, &second, "b.bin").await;
+    app.api(&token2).prepare_file(&second, "b.bin").await;
     let w = worker(&app);
     let started = Instant::now();
     let copy = tokio::spawn(async move { w.prepare_one().await });
@@ -857,7 +802,7 @@ async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
             .unwrap();
     assert!(deleting.is_none());
     assert_eq!(
-        file(&app, &token2, &second, "b.bin").await["status"],
+        app.api(&token2).file_info(&second, "b.bin").await["status"],
         "PREPARED"
     );
 }
@@ -869,12 +814,12 @@ async fn a_collection_left_half_done_is_finished_later() {
         s.maintenance.artifact_grace_seconds = 3600;
     })
     .await;
-    let content = bytes(5_000, 15);
+    let content = pseudo_random(5_000, 15);
     let sha = sha256_hex(&content);
     let (token, session) = session_with(&app, "item", &[("a.bin", &content)]).await;
-    prepare(&app, &token, &session, "a.bin").await;
+    app.api(&token).prepare_file(&session, "a.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 1);
-    app.delete(&token, &format!("{DS}/{session}")).await;
+    app.api(&token).delete_session(&session).await;
     // Marked by a collector that died ten minutes ago.
     sqlx::query(
         "UPDATE artifacts SET deleting_since = now() - interval '10 minutes' WHERE sha256 = $1",
@@ -883,7 +828,9 @@ async fn a_collection_left_half_done_is_finished_later() {
     .execute(pool(&app))
     .await
     .unwrap();
-    let report = maintenance_pass(&app.service, &stores(&app)).await.unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
     assert_eq!(report.artifacts_deleted, 1, "{report:?}");
     assert!(!artifact_path(&app, &sha).exists());
 }

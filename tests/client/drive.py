@@ -36,10 +36,10 @@ from dls_client.models import (
     DownloadSessionModel,
     EndpointType,
     FileAction,
+    KeepAliveSpec,
     PrepareSpec,
     PrepareStatus,
     SessionAction,
-    SessionActionBody,
     SessionState,
 )
 
@@ -133,7 +133,7 @@ def main():
         client=client,
         id=session,
         action=SessionAction.KEEP_ALIVE,
-        body=SessionActionBody(progress=100),
+        body=KeepAliveSpec(progress=100),
     )
     assert r.status_code == 204, r
     r = download_session_delete.sync_detailed(client=client, id=session)

@@ -1,13 +1,16 @@
 //! The contract's structures under their canonical vAPI names, with each
 //! field marked optional or required exactly as VMware's IDL (the SDK bindings) has it.
+//!
+//! The field values are the structures' own serde output (the same JSON `/api` sends);
+//! this module only adds the vAPI wrapping, from one table per structure.
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-use super::value::{optional, set, structure, unset};
+use super::value::{optional, structure};
 use crate::{
     domain::models::{
-        format_time, ChecksumInfo, DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel,
+        ChecksumInfo, DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel,
         LibraryModel, SessionInfo, TransferEndpoint,
     },
     error::LocalizableMessage,
@@ -30,197 +33,130 @@ impl<T: ToVapi> ToVapi for Vec<T> {
     }
 }
 
-fn time(t: &DateTime<Utc>) -> Value {
-    Value::String(format_time(t))
+/// How the IDL declares a field.
+#[derive(Clone, Copy)]
+enum Field {
+    /// Sent as it is.
+    Required,
+    /// Wrapped: `{"OPTIONAL": value}`, `{"OPTIONAL": null}` when absent.
+    Optional,
+    /// A nested structure, optional.
+    OptionalOf(&'static Structure),
 }
 
-fn opt<T: ToVapi>(v: Option<&T>) -> Value {
-    optional(v.map(ToVapi::to_vapi))
+/// A vAPI structure: its canonical name and every field the IDL declares.
+struct Structure {
+    name: &'static str,
+    fields: &'static [(&'static str, Field)],
 }
 
-/// `com.vmware.vapi.std.localizable_message`.
-impl ToVapi for LocalizableMessage {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.vapi.std.localizable_message",
-            [
-                ("id", Value::String(self.id.clone())),
-                (
-                    "default_message",
-                    Value::String(self.default_message.clone()),
-                ),
-                ("args", self.args.to_vapi()),
-                // Optional in the IDL: substitution parameters and a
-                // server-localized text, neither of which this service produces.
-                ("params", unset()),
-                ("localized", unset()),
-            ],
-        )
+impl Structure {
+    /// The structure of `json` (a serde object). Fields the IDL has but this service
+    /// does not keep are absent and go out unset.
+    fn encode(&self, json: Value) -> Value {
+        let Value::Object(mut json) = json else {
+            unreachable!("vAPI structures serialize as JSON objects");
+        };
+        let fields: Vec<(&'static str, Value)> = self
+            .fields
+            .iter()
+            .map(|&(name, field)| {
+                let value = json.remove(name).filter(|v| !v.is_null());
+                let encoded = match field {
+                    Field::Required => value.unwrap_or(Value::Null),
+                    Field::Optional => optional(value),
+                    Field::OptionalOf(nested) => optional(value.map(|v| nested.encode(v))),
+                };
+                (name, encoded)
+            })
+            .collect();
+        debug_assert!(
+            json.is_empty(),
+            "{} has no IDL field for {json:?}",
+            self.name
+        );
+        structure(self.name, fields)
     }
 }
 
-/// `com.vmware.content.library.item.download_session_model`: every field optional.
-impl ToVapi for DownloadSessionModel {
+/// A serde type that is a vAPI structure.
+trait Structured: Serialize {
+    const STRUCTURE: Structure;
+}
+
+impl<T: Structured> ToVapi for T {
     fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library.item.download_session_model",
-            [
-                ("id", opt(self.id.as_ref())),
-                ("library_item_id", set(self.library_item_id.clone())),
-                (
-                    "library_item_content_version",
-                    set(self.library_item_content_version.clone()),
-                ),
-                ("error_message", opt(self.error_message.as_ref())),
-                ("client_progress", set(self.client_progress)),
-                ("state", set(self.state.as_str())),
-                ("expiration_time", set(time(&self.expiration_time))),
-            ],
-        )
+        let json = serde_json::to_value(self).unwrap_or(Value::Object(Map::new()));
+        T::STRUCTURE.encode(json)
     }
 }
 
-/// `com.vmware.content.library.item.downloadsession.file.info`.
-impl ToVapi for DownloadFileInfo {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library.item.downloadsession.file.info",
-            [
-                ("name", Value::String(self.name.clone())),
-                ("size", optional(self.size.map(Value::from))),
-                ("bytes_transferred", Value::from(self.bytes_transferred)),
-                ("status", Value::from(self.status.as_str())),
-                ("download_endpoint", opt(self.download_endpoint.as_ref())),
-                ("checksum_info", opt(self.checksum_info.as_ref())),
-                ("error_message", opt(self.error_message.as_ref())),
-            ],
-        )
-    }
+macro_rules! structures {
+    ($($ty:ty => $const:ident $name:literal { $($field:literal: $kind:expr),* $(,)? })*) => {
+        $(
+            const $const: Structure = Structure {
+                name: $name,
+                fields: &[$(($field, $kind)),*],
+            };
+
+            impl Structured for $ty {
+                const STRUCTURE: Structure = $const;
+            }
+        )*
+    };
 }
 
-/// `com.vmware.content.library.item.transfer_endpoint`. `ssl_certificate`
-/// is newer than some SDKs; older bindings keep it as an extra field.
-impl ToVapi for TransferEndpoint {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library.item.transfer_endpoint",
-            [
-                ("uri", Value::String(self.uri.clone())),
-                (
-                    "ssl_certificate_thumbprint",
-                    optional(self.ssl_certificate_thumbprint.clone().map(Value::from)),
-                ),
-                (
-                    "ssl_certificate",
-                    optional(self.ssl_certificate.clone().map(Value::from)),
-                ),
-            ],
-        )
-    }
-}
+use Field::{Optional as Opt, OptionalOf, Required as Req};
 
-/// `com.vmware.content.library.item.file.checksum_info`.
-impl ToVapi for ChecksumInfo {
-    fn to_vapi(&self) -> Value {
-        // The enum's wire spelling is its serde name (SHA1, MD5, SHA256, SHA512).
-        let algorithm = self.algorithm.and_then(|a| serde_json::to_value(a).ok());
-        structure(
-            "com.vmware.content.library.item.file.checksum_info",
-            [
-                ("algorithm", optional(algorithm)),
-                ("checksum", Value::String(self.checksum.clone())),
-            ],
-        )
+structures! {
+    LocalizableMessage => MESSAGE "com.vmware.vapi.std.localizable_message" {
+        "id": Req, "default_message": Req, "args": Req,
+        // Substitution parameters and a server-localized text: never produced here.
+        "params": Opt, "localized": Opt,
     }
-}
-
-/// `com.vmware.content.library_model`: every field optional; the ones this
-/// service does not keep are sent unset.
-impl ToVapi for LibraryModel {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library_model",
-            [
-                ("id", set(self.id.clone())),
-                ("creation_time", set(time(&self.creation_time))),
-                ("description", set(self.description.clone())),
-                ("last_modified_time", set(time(&self.last_modified_time))),
-                ("last_sync_time", unset()),
-                ("name", set(self.name.clone())),
-                ("storage_backings", unset()),
-                ("type", set(self.library_type.clone())),
-                ("optimization_info", unset()),
-                ("version", unset()),
-                ("publish_info", unset()),
-                ("subscription_info", unset()),
-                ("server_guid", unset()),
-                ("security_policy_id", unset()),
-                ("unset_security_policy_id", unset()),
-            ],
-        )
+    DownloadSessionModel => SESSION "com.vmware.content.library.item.download_session_model" {
+        "id": Opt, "library_item_id": Opt, "library_item_content_version": Opt,
+        "error_message": OptionalOf(&MESSAGE), "client_progress": Opt, "state": Opt,
+        "expiration_time": Opt,
     }
-}
-
-/// `com.vmware.content.library.item_model`: every field optional.
-impl ToVapi for ItemModel {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library.item_model",
-            [
-                ("id", set(self.id.clone())),
-                ("library_id", set(self.library_id.clone())),
-                ("content_version", set(self.content_version.clone())),
-                ("creation_time", set(time(&self.creation_time))),
-                ("description", set(self.description.clone())),
-                ("last_modified_time", set(time(&self.last_modified_time))),
-                ("last_sync_time", unset()),
-                ("metadata_version", unset()),
-                ("name", set(self.name.clone())),
-                ("cached", set(self.cached)),
-                ("size", set(self.size)),
-                ("type", set(self.item_type.clone())),
-                ("version", unset()),
-                ("source_id", unset()),
-                ("security_compliance", unset()),
-                ("certificate_verification_info", unset()),
-            ],
-        )
+    DownloadFileInfo => FILE "com.vmware.content.library.item.downloadsession.file.info" {
+        "name": Req, "size": Opt, "bytes_transferred": Req, "status": Req,
+        "download_endpoint": OptionalOf(&ENDPOINT), "checksum_info": OptionalOf(&CHECKSUM),
+        "error_message": OptionalOf(&MESSAGE),
     }
-}
-
-/// `com.vmware.content.library.item.file.info`: only `checksum_info` is optional.
-impl ToVapi for ItemFileInfo {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.content.library.item.file.info",
-            [
-                ("checksum_info", set(self.checksum_info.to_vapi())),
-                ("name", Value::String(self.name.clone())),
-                ("size", Value::from(self.size)),
-                ("cached", Value::from(self.cached)),
-                ("version", Value::String(self.version.clone())),
-            ],
-        )
+    // `ssl_certificate` is newer than some SDKs; older bindings keep it as an extra field.
+    TransferEndpoint => ENDPOINT "com.vmware.content.library.item.transfer_endpoint" {
+        "uri": Req, "ssl_certificate_thumbprint": Opt, "ssl_certificate": Opt,
     }
-}
-
-/// `com.vmware.cis.session.info`: all fields required.
-impl ToVapi for SessionInfo {
-    fn to_vapi(&self) -> Value {
-        structure(
-            "com.vmware.cis.session.info",
-            [
-                ("user", Value::String(self.user.clone())),
-                ("created_time", time(&self.created_time)),
-                ("last_accessed_time", time(&self.last_accessed_time)),
-            ],
-        )
+    ChecksumInfo => CHECKSUM "com.vmware.content.library.item.file.checksum_info" {
+        "algorithm": Opt, "checksum": Req,
+    }
+    LibraryModel => LIBRARY "com.vmware.content.library_model" {
+        "id": Opt, "creation_time": Opt, "description": Opt, "last_modified_time": Opt,
+        "last_sync_time": Opt, "name": Opt, "storage_backings": Opt, "type": Opt,
+        "optimization_info": Opt, "version": Opt, "publish_info": Opt,
+        "subscription_info": Opt, "server_guid": Opt, "security_policy_id": Opt,
+        "unset_security_policy_id": Opt,
+    }
+    ItemModel => ITEM "com.vmware.content.library.item_model" {
+        "id": Opt, "library_id": Opt, "content_version": Opt, "creation_time": Opt,
+        "description": Opt, "last_modified_time": Opt, "last_sync_time": Opt,
+        "metadata_version": Opt, "name": Opt, "cached": Opt, "size": Opt, "type": Opt,
+        "version": Opt, "source_id": Opt, "security_compliance": Opt,
+        "certificate_verification_info": Opt,
+    }
+    ItemFileInfo => ITEM_FILE "com.vmware.content.library.item.file.info" {
+        "checksum_info": OptionalOf(&CHECKSUM), "name": Req, "size": Req, "cached": Req,
+        "version": Req,
+    }
+    SessionInfo => SESSION_INFO "com.vmware.cis.session.info" {
+        "user": Req, "created_time": Req, "last_accessed_time": Req,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use serde_json::json;
 
     use super::*;

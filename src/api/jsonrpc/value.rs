@@ -3,7 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, Result};
+use crate::{
+    api::extract::PathId,
+    error::{Error, Result},
+};
 
 /// `{"STRUCTURE": {"<canonical name>": {fields}}}`.
 pub fn structure(name: &str, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
@@ -143,6 +146,18 @@ impl Input {
                 .map(Some)
                 .ok_or_else(|| self.wrong_type(name, "a structure")),
         }
+    }
+
+    /// A required id (NOT_FOUND when it is not even well-formed).
+    pub fn id<T: PathId>(&mut self, name: &str) -> Result<T> {
+        T::parse(&self.string(name)?)
+    }
+
+    /// Reads what `take` takes, then refuses whatever is left (see [`Input::finish`]).
+    pub fn read<T>(mut self, take: impl FnOnce(&mut Input) -> Result<T>) -> Result<T> {
+        let value = take(&mut self)?;
+        self.finish()?;
+        Ok(value)
     }
 
     /// Drops fields the operation accepts but does not use.

@@ -17,9 +17,12 @@ use bytes::Bytes;
 use futures_util::{stream::BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::{path::Path as ObjectPath, GetOptions, GetRange};
 use tokio::{sync::mpsc, task::JoinHandle};
-use uuid::Uuid;
 
-use crate::{error::Result, store::Store};
+use super::super::DataPlane;
+use crate::{
+    domain::{FileName, SessionId},
+    error::Result,
+};
 
 /// Bytes per read from a local file. Large reads are what make loopback
 /// transfers run at memory speed (object_store's local reader uses 8 KiB).
@@ -101,12 +104,10 @@ pub async fn object(
 
 /// What the lease keeper needs to know about one download.
 pub struct Download {
-    pub store: Store,
-    pub session: Uuid,
-    pub file: String,
+    pub dataplane: DataPlane,
+    pub session: SessionId,
+    pub file: FileName,
     pub sha256: String,
-    /// The session lease each renewal grants.
-    pub lease: Duration,
     /// When the lease granted at the start of the request runs out.
     pub valid_until: Instant,
     /// Bytes the response promised.
@@ -130,7 +131,7 @@ pub struct Leased {
 
 impl Leased {
     pub fn new(inner: ByteStream, d: Download) -> Leased {
-        let period = (d.lease / 4).clamp(MIN_RENEWAL, MAX_RENEWAL);
+        let period = (d.dataplane.lease() / 4).clamp(MIN_RENEWAL, MAX_RENEWAL);
         let now = Instant::now();
         Leased {
             inner,
@@ -150,17 +151,12 @@ impl Leased {
     }
 
     fn spawn_renewal(&mut self) {
-        let store = self.d.store.clone();
-        let (session, file, sha256, lease) = (
-            self.d.session,
-            self.d.file.clone(),
-            self.d.sha256.clone(),
-            self.d.lease,
-        );
+        let dataplane = self.d.dataplane.clone();
+        let (session, file, sha256) = (self.d.session, self.d.file.clone(), self.d.sha256.clone());
         self.renewal = Some(tokio::spawn(async move {
             // The lease the database grants runs from before the request at the latest.
             let asked = Instant::now();
-            let r = store.renew_download(session, &file, &sha256, lease).await;
+            let r = dataplane.renew(session, &file, &sha256).await;
             (asked, r)
         }));
     }

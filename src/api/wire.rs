@@ -1,0 +1,284 @@
+//! What `/api` and `/rest` share on the wire: request bodies, the session actions and
+//! the bodies they read, and answers that are one thing or a list. Every type here is
+//! both what a handler (de)serializes and what the OpenAPI document shows.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    openapi::{
+        schema::{AnyOfBuilder, OneOfBuilder},
+        Ref, RefOr, Schema,
+    },
+    ToSchema,
+};
+
+use super::extract::{json_bodies, ActionName};
+use crate::{
+    domain::{
+        models::{DownloadFileInfo, ItemFileInfo},
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, Parsed, Progress,
+        SessionId,
+    },
+    error::Result,
+    service::Service,
+};
+
+// ------------------------------------------------------------------ unions
+
+/// A request that is an action with the body it reads: declares the enum (one variant per
+/// action, carrying the body that action takes, if any), `read` (which reads exactly that
+/// body) and its schema: the union of those bodies (`one_of` when their required fields
+/// tell them apart, else `any_of`).
+macro_rules! action_bodies {
+    ($(
+        $(#[$meta:meta])*
+        pub enum $name:ident for $action:ident = $union:ident $description:literal {
+            $($variant:ident $(($body:ty))?),+ $(,)?
+        }
+    )*) => {
+        $(
+            $(#[$meta])*
+            pub enum $name {
+                $($variant $(($body))?),+
+            }
+
+            impl $name {
+                pub async fn read(
+                    action: $action,
+                    body: $crate::api::extract::Body,
+                ) -> $crate::error::Result<Self> {
+                    Ok(match action {
+                        $($action::$variant => $name::$variant $((body.json::<$body>().await?))?),+
+                    })
+                }
+            }
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                    $crate::api::wire::$union::<($($($body,)?)+)>($description)
+                }
+            }
+
+            impl utoipa::ToSchema for $name {
+                fn schemas(
+                    out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>,
+                ) {
+                    <($($($body,)?)+) as $crate::api::wire::Alternatives>::schemas(out);
+                }
+            }
+        )*
+    };
+}
+
+pub(crate) use action_bodies;
+
+/// Named schemas a body may be one of (a tuple of them).
+pub trait Alternatives {
+    fn refs() -> Vec<RefOr<Schema>>;
+    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>);
+}
+
+macro_rules! alternatives {
+    ($($T:ident),+) => {
+        impl<$($T: ToSchema),+> Alternatives for ($($T,)+) {
+            fn refs() -> Vec<RefOr<Schema>> {
+                vec![$(Ref::from_schema_name($T::name()).into()),+]
+            }
+            fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+                $(
+                    out.push(($T::name().into_owned(), $T::schema()));
+                    $T::schemas(out);
+                )+
+            }
+        }
+    };
+}
+
+alternatives!(A, B);
+
+/// The schema of a body that is exactly one of `L` (their required fields tell them apart).
+pub fn one_of<L: Alternatives>(description: &str) -> RefOr<Schema> {
+    let mut builder = OneOfBuilder::new().description(Some(description));
+    for item in L::refs() {
+        builder = builder.item(item);
+    }
+    builder.into()
+}
+
+/// The schema of a body that is one or more of `L` (when one may also be valid as another).
+pub fn any_of<L: Alternatives>(description: &str) -> RefOr<Schema> {
+    let mut builder = AnyOfBuilder::new().description(Some(description));
+    for item in L::refs() {
+        builder = builder.item(item);
+    }
+    builder.into()
+}
+
+// ------------------------------------------------------------------ bodies
+
+/// Create spec of a download session (a DownloadSessionModel; only
+/// `library_item_id` is used, the other fields are accepted and ignored).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpec {
+    /// The library item whose files the session downloads (required).
+    // Read as optional so that a missing id gets the contract's own error.
+    #[schema(required = true, nullable = false, value_type = String,
+        example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
+    pub library_item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub id: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub library_item_content_version: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error_message: Option<serde_json::Value>,
+    #[schema(value_type = Option<i64>)]
+    pub client_progress: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub state: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub expiration_time: Option<serde_json::Value>,
+}
+
+/// Body of keep-alive.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeepAliveSpec {
+    /// Client progress, 0..100.
+    #[schema(minimum = 0, maximum = 100, example = 42)]
+    pub progress: Option<i64>,
+}
+
+impl KeepAliveSpec {
+    pub fn progress(&self) -> Result<Option<Progress>> {
+        self.progress.map(Progress::new).transpose()
+    }
+}
+
+/// Body of fail.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailSpec {
+    /// Why the client gave up; shown in the session's `error_message`.
+    // Read as optional so that a missing message gets the contract's own error.
+    #[schema(required = true, nullable = false, value_type = String, example = "disk full")]
+    pub client_error_message: Option<String>,
+}
+
+/// Body of prepare.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareSpec {
+    #[schema(example = "disk-0.vmdk")]
+    pub file_name: String,
+    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`).
+    // Read as text and parsed by the domain, so every surface answers a bad
+    // value with the same error.
+    #[schema(value_type = Option<EndpointType>)]
+    endpoint_type: Option<String>,
+}
+
+json_bodies! {
+    // Without a body, create finds no item and says so; keep-alive changes no progress;
+    // fail has no message and says so.
+    CreateSpec: default;
+    KeepAliveSpec: default;
+    FailSpec: default;
+    PrepareSpec: needs "file_name";
+}
+
+impl PrepareSpec {
+    /// The file, its error reported once the session is known to exist.
+    pub fn file_name(&self) -> Parsed<FileName> {
+        FileName::parse(&self.file_name)
+    }
+
+    pub fn endpoint_type(&self) -> Result<Option<EndpointType>> {
+        self.endpoint_type.as_deref().map(str::parse).transpose()
+    }
+}
+
+// ------------------------------------------------------------------ queries
+
+crate::query_params! {
+    /// `GET .../library/item` on both surfaces.
+    pub struct LibraryItemsQuery {
+        /// The library.
+        #[param(value_type = String, example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98")]
+        pub library_id: LibraryId,
+    }
+}
+
+crate::query_params! {
+    /// `GET .../download-session` on both surfaces.
+    pub struct SessionsQuery {
+        /// Only the sessions of this item.
+        #[param(value_type = Option<String>, example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
+        pub library_item_id: Option<Parsed<ItemId>>,
+    }
+}
+
+// ------------------------------------------------------------ session actions
+
+/// `?action=` of `POST /api/content/library/item/download-session/{id}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionAction {
+    KeepAlive,
+    Cancel,
+    Fail,
+}
+
+impl ActionName for SessionAction {}
+
+action_bodies! {
+    /// A session action with the body it read: keep-alive reads a [`KeepAliveSpec`], fail a
+    /// [`FailSpec`], cancel nothing. A field the action does not read is `INVALID_ARGUMENT`.
+    pub enum SessionActionBody for SessionAction = one_of
+        "The body of a session action: keep-alive reads a `KeepAliveSpec`, fail a `FailSpec`, cancel none. A field the action does not read is `INVALID_ARGUMENT`." {
+        KeepAlive(KeepAliveSpec),
+        Cancel,
+        Fail(FailSpec),
+    }
+}
+
+impl SessionActionBody {
+    pub async fn run(self, service: &Service, caller: &Caller, id: SessionId) -> Result<()> {
+        match self {
+            SessionActionBody::KeepAlive(spec) => {
+                service.keep_alive(caller, id, spec.progress()?).await
+            }
+            SessionActionBody::Cancel => service.cancel(caller, id).await,
+            SessionActionBody::Fail(spec) => {
+                let message = ClientErrorMessage::parse(spec.client_error_message.as_deref())?;
+                service.fail(caller, id, message).await
+            }
+        }
+    }
+}
+
+/// `?action=` of `POST /api/content/library/item/download-session/{id}/file`.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileAction {
+    Prepare,
+}
+
+impl ActionName for FileAction {}
+
+// ----------------------------------------------------------------- answers
+
+/// `GET .../download-session/{id}/file`: the list, or one file with `?file_name=`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DownloadFileInfoOrList {
+    One(Box<DownloadFileInfo>),
+    List(Vec<DownloadFileInfo>),
+}
+
+/// `GET /api/content/library/item/{id}/file`: the list, or one file with `?name=`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ItemFileInfoOrList {
+    One(ItemFileInfo),
+    List(Vec<ItemFileInfo>),
+}

@@ -1,0 +1,227 @@
+//! `/api` (vSphere 7.0U2+ REST) as one caller speaks it: a method per operation that
+//! answers the raw response, and the success steps of a scenario that check and decode it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::http::{encode, Http};
+
+/// `/api/content/library/item/download-session`.
+pub const SESSIONS: &str = "/api/content/library/item/download-session";
+pub const LOGIN: &str = "/api/session";
+
+#[derive(Clone, Copy)]
+pub struct Api<'a>(pub Http<'a>);
+
+impl Api<'_> {
+    // ------------------------------------------------------------ login
+
+    pub async fn login(&self, user: &str, password: &str) -> Response {
+        self.0.post_basic(LOGIN, user, password).await
+    }
+
+    /// Logs in and answers the token.
+    pub async fn logged_in(&self, user: &str, password: &str) -> String {
+        let r = self.login(user, password).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "login of {user}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn whoami(&self) -> Response {
+        self.0.get(LOGIN).await
+    }
+
+    pub async fn logout(&self) -> Response {
+        self.0.delete(LOGIN).await
+    }
+
+    // ---------------------------------------------------------- catalog
+
+    pub async fn list_libraries(&self) -> Response {
+        self.0.get("/api/content/library").await
+    }
+
+    pub async fn get_library(&self, id: &str) -> Response {
+        self.0.get(&format!("/api/content/library/{id}")).await
+    }
+
+    pub async fn list_items(&self, library: &str) -> Response {
+        self.0
+            .get(&format!("/api/content/library/item?library_id={library}"))
+            .await
+    }
+
+    pub async fn get_item(&self, id: &str) -> Response {
+        self.0.get(&format!("/api/content/library/item/{id}")).await
+    }
+
+    pub async fn item_files(&self, item: &str) -> Response {
+        self.0
+            .get(&format!("/api/content/library/item/{item}/file"))
+            .await
+    }
+
+    pub async fn item_file(&self, item: &str, name: &str) -> Response {
+        let name = encode(name);
+        self.0
+            .get(&format!(
+                "/api/content/library/item/{item}/file?name={name}"
+            ))
+            .await
+    }
+
+    // ------------------------------------------------- download sessions
+
+    /// `POST` of a create spec (`None`: no body at all).
+    pub async fn create_session(&self, spec: Option<Value>) -> Response {
+        self.0.post(SESSIONS, spec).await
+    }
+
+    /// Creates a session for `item` and answers its id.
+    pub async fn new_session(&self, item: &str) -> String {
+        let r = self
+            .create_session(Some(json!({ "library_item_id": item })))
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "create a session of {item}"
+        );
+        r.json().await.unwrap()
+    }
+
+    pub async fn list_sessions(&self) -> Response {
+        self.0.get(SESSIONS).await
+    }
+
+    pub async fn list_sessions_of(&self, item: &str) -> Response {
+        self.0
+            .get(&format!("{SESSIONS}?library_item_id={item}"))
+            .await
+    }
+
+    /// The ids the caller's list answers.
+    pub async fn session_ids(&self) -> Vec<String> {
+        let r = self.list_sessions().await;
+        assert_eq!(r.status(), StatusCode::OK, "list sessions");
+        r.json().await.unwrap()
+    }
+
+    pub async fn get_session(&self, id: &str) -> Response {
+        self.0.get(&format!("{SESSIONS}/{id}")).await
+    }
+
+    /// The session's model (the get must succeed).
+    pub async fn session(&self, id: &str) -> Value {
+        let r = self.get_session(id).await;
+        assert_eq!(r.status(), StatusCode::OK, "get session {id}");
+        r.json().await.unwrap()
+    }
+
+    /// `POST .../{id}?action=ACTION` with `body` (`None`: no body).
+    pub async fn session_action(&self, id: &str, action: &str, body: Option<Value>) -> Response {
+        self.0
+            .post(&format!("{SESSIONS}/{id}?action={action}"), body)
+            .await
+    }
+
+    pub async fn keep_alive(&self, id: &str, body: Option<Value>) -> Response {
+        self.session_action(id, "keep-alive", body).await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Response {
+        self.session_action(id, "cancel", None).await
+    }
+
+    pub async fn fail(&self, id: &str, message: &str) -> Response {
+        let body = json!({ "client_error_message": message });
+        self.session_action(id, "fail", Some(body)).await
+    }
+
+    pub async fn delete_session(&self, id: &str) -> Response {
+        self.0.delete(&format!("{SESSIONS}/{id}")).await
+    }
+
+    // ------------------------------------------------------------ files
+
+    pub async fn list_files(&self, session: &str) -> Response {
+        self.0.get(&format!("{SESSIONS}/{session}/file")).await
+    }
+
+    pub async fn get_file(&self, session: &str, name: &str) -> Response {
+        let name = encode(name);
+        self.0
+            .get(&format!("{SESSIONS}/{session}/file?file_name={name}"))
+            .await
+    }
+
+    /// The file's info (the get must succeed).
+    pub async fn file_info(&self, session: &str, name: &str) -> Value {
+        let r = self.get_file(session, name).await;
+        assert_eq!(r.status(), StatusCode::OK, "get file {name}");
+        r.json().await.unwrap()
+    }
+
+    /// `POST .../file?action=prepare` with `body` (`None`: no body).
+    pub async fn prepare(&self, session: &str, body: Option<Value>) -> Response {
+        self.0
+            .post(&format!("{SESSIONS}/{session}/file?action=prepare"), body)
+            .await
+    }
+
+    /// Asks for `name` to be prepared (HTTPS) and answers its info.
+    pub async fn prepare_file(&self, session: &str, name: &str) -> Value {
+        let r = self
+            .prepare(session, Some(json!({ "file_name": name })))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "prepare {name}");
+        r.json().await.unwrap()
+    }
+
+    /// Polls the file's info until `done` holds (panics after `within`).
+    pub async fn wait_for(
+        &self,
+        session: &str,
+        name: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let info = self.file_info(session, name).await;
+            if done(&info) {
+                return info;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {name}: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls until the file is PREPARED (panics on ERROR or after `within`).
+    pub async fn wait_prepared(&self, session: &str, name: &str, within: Duration) -> Value {
+        let info = self
+            .wait_for(session, name, within, |info| {
+                info["status"] == "PREPARED" || info["status"] == "ERROR"
+            })
+            .await;
+        assert_eq!(info["status"], "PREPARED", "{name} failed: {info}");
+        info
+    }
+}
+
+/// Asserts an `/api` error answer: status and `error_type`; returns the body.
+pub async fn assert_api_error(r: Response, status: u16, kind: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let body: Value = r.json().await.expect("error body is JSON");
+    assert_eq!(body["error_type"], kind, "{body}");
+    assert!(
+        body["messages"].as_array().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}

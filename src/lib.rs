@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod dataplane;
 pub mod domain;
+pub mod edge;
 pub mod embedded_pg;
 pub mod error;
 pub mod metrics;

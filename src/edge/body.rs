@@ -283,6 +283,18 @@ mod tests {
         (tx, paced(stream, rule).0)
     }
 
+    /// Reads until the rule breaks: the bytes that came before, and the error.
+    async fn read_until_broken(body: &mut PacedBody<Chunks>) -> (usize, PayloadError) {
+        let mut received = 0;
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => received += chunk.len(),
+                Some(Err(e)) => return (received, e),
+                None => panic!("ended without the rule"),
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_deadline_ends_a_trickling_body() {
         let (tx, mut body) = body(ReadRule::Deadline(Duration::from_secs(10)));
@@ -296,14 +308,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
-        let mut received = 0;
-        let error = loop {
-            match body.next().await {
-                Some(Ok(chunk)) => received += chunk.len(),
-                Some(Err(e)) => break e,
-                None => panic!("ended without the rule"),
-            }
-        };
+        let (received, error) = read_until_broken(&mut body).await;
         assert_eq!(
             TooSlow::of(&error),
             Some(ReadRule::Deadline(Duration::from_secs(10)))
@@ -349,14 +354,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         });
-        let mut received = 0;
-        let error = loop {
-            match body.next().await {
-                Some(Ok(chunk)) => received += chunk.len(),
-                Some(Err(e)) => break e,
-                None => panic!("ended without the rule"),
-            }
-        };
+        let (received, error) = read_until_broken(&mut body).await;
         assert_eq!(TooSlow::of(&error), Some(rule));
         assert!(received >= 60, "{received}");
         let took = start.elapsed();

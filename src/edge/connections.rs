@@ -17,7 +17,7 @@ use std::sync::{
 };
 
 use actix_web::{
-    body::{BoxBody, MessageBody},
+    body::{EitherBody, MessageBody},
     dev::{Extensions, ServiceRequest, ServiceResponse},
     http::header::{HeaderValue, RETRY_AFTER},
     middleware::Next,
@@ -84,10 +84,10 @@ fn is_probe(path: &str) -> bool {
 }
 
 /// Middleware: requests on a connection accepted over the cap are refused (probes excepted).
-pub async fn refuse_over_cap(
+pub async fn refuse_over_cap<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     // Accepted over the cap, and still over it (connections that were open then
     // may have closed since: this one is then as good as any).
     let over = req.conn_data::<Slot>().and_then(|slot| {
@@ -95,10 +95,10 @@ pub async fn refuse_over_cap(
         (slot.over_cap && open > slot.gate.cap).then_some(open)
     });
     let Some(open) = over else {
-        return Ok(next.call(req).await?.map_into_boxed_body());
+        return Ok(next.call(req).await?.map_into_left_body());
     };
     if is_probe(req.path()) {
-        let mut res = next.call(req).await?.map_into_boxed_body();
+        let mut res = next.call(req).await?.map_into_left_body();
         // Answered from the reserve: the connection does not stay to hold it.
         res.response_mut()
             .head_mut()
@@ -124,5 +124,5 @@ pub async fn refuse_over_cap(
     response
         .head_mut()
         .set_connection_type(actix_web::http::ConnectionType::Close);
-    Ok(req.into_response(response))
+    Ok(req.into_response(response).map_into_right_body())
 }

@@ -9,23 +9,12 @@ use serde_json::json;
 
 use crate::helpers::{api::SESSIONS, *};
 
-async fn scrape(app: &TestApp, port: u16) -> String {
-    let r = app
-        .client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.text().await.unwrap()
-}
-
 // ------------------------------------------------------------------ metrics
 
 #[tokio::test]
 async fn metrics_stay_small_whatever_methods_and_paths_clients_send() {
     let app = spawn_app_with(|s| s.workers.count = 0).await;
-    let before = scrape(&app, app.port).await;
+    let before = app.metrics_text().await;
     let client = &app.client;
     let sent = futures_util::stream::iter(0..3000u32)
         .map(|i| {
@@ -48,7 +37,7 @@ async fn metrics_stay_small_whatever_methods_and_paths_clients_send() {
         .collect::<Vec<_>>()
         .await;
     assert!(sent.iter().all(|s| s.is_client_error()), "{sent:?}");
-    let after = scrape(&app, app.port).await;
+    let after = app.metrics_text().await;
     // Every random method is `other`; no method or path of theirs is a label.
     assert!(after.contains(r#"method="other""#), "{after}");
     for line in after.lines().filter(|l| l.contains("method=")) {
@@ -97,7 +86,7 @@ async fn database_gauges_are_recounted_in_the_background_not_per_scrape() {
     let token = app.user("u", DOWNLOADER).await;
     app.api(&token).new_session(&item).await;
     // The first count ran at start, on empty tables; a scrape does not count again.
-    let text = scrape(&app, app.port).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains("dls_database_gauges_refreshed_timestamp_seconds"),
         "{text}"
@@ -122,16 +111,15 @@ async fn metrics_on_their_own_listener_leave_the_public_one() {
     let metrics = app.metrics_port.expect("a metrics listener");
     assert_ne!(metrics, app.port);
     app.http().get("/healthz").await;
-    let text = scrape(&app, metrics).await;
+    let there = format!("http://127.0.0.1:{metrics}");
+    let there = Http::new(&app.client, &there);
+    let r = there.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
     assert!(text.contains("dls_http_requests_total"), "{text}");
     // The probes answer there too; /metrics is gone from the public listener.
-    let r = app
-        .client
-        .get(format!("http://127.0.0.1:{metrics}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(there.get("/healthz").await.status(), 200);
+    assert_eq!(there.get("/readyz").await.status(), 200);
     let r = app.http().get("/metrics").await;
     assert_api_error(r, 404, "NOT_FOUND").await;
 }

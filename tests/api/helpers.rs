@@ -199,6 +199,13 @@ impl TestApp {
         id.to_string()
     }
 
+    /// `/metrics` of this instance's public listener, as Prometheus reads it.
+    pub async fn metrics_text(&self) -> String {
+        let r = self.http().get("/metrics").await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// A raw `GET` of `path` as the holder of `token` (odd requests the clients do not make).
     pub async fn get(&self, token: &str, path: &str) -> Response {
         self.http().with_token(token).get(path).await

@@ -37,15 +37,7 @@ async fn metrics_count_requests_by_route_and_show_state() {
     // The gauges read from the database are recounted every second.
     let mut text = String::new();
     for _ in 0..50 {
-        text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = app.metrics_text().await;
         if text.contains(r#"dls_download_sessions{state="ACTIVE"}"#) {
             break;
         }

@@ -8,6 +8,8 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::edge::client::TrustedProxies;
+
 /// Everything the service can be told. Field names are the config keys.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +48,22 @@ pub struct HttpSettings {
     /// advertised in HTTPS endpoints (thumbprint and PEM).
     #[serde(default)]
     pub advertised_certificate: Option<PathBuf>,
+    /// Open connections on `listen` above which requests are refused (503).
+    pub max_connections: usize,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive_seconds: u64,
+    /// How long a client has to send a request's head.
+    pub head_timeout_seconds: u64,
+    /// How long a client has to send an API request's body, after its head.
+    pub body_timeout_seconds: u64,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+    /// Serve `/metrics` (and the probes) on this address only, not on `listen`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often the gauges read from the database are recounted.
+    pub metrics_refresh_seconds: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -221,6 +239,12 @@ listen = "127.0.0.1:8080"
 max_body_bytes = 65536
 threads = 0
 shutdown_grace_seconds = 30
+max_connections = 4096
+keep_alive_seconds = 5
+head_timeout_seconds = 5
+body_timeout_seconds = 10
+trusted_proxies = []
+metrics_refresh_seconds = 15
 
 [database]
 max_connections = 16
@@ -359,6 +383,30 @@ impl Settings {
         }
         if self.http.max_body_bytes < 1024 {
             problems.push("http.max_body_bytes: must be at least 1024".into());
+        }
+        if self.http.max_connections == 0 {
+            problems.push("http.max_connections: must be positive".into());
+        }
+        for (key, value) in [
+            ("http.keep_alive_seconds", self.http.keep_alive_seconds),
+            ("http.head_timeout_seconds", self.http.head_timeout_seconds),
+            ("http.body_timeout_seconds", self.http.body_timeout_seconds),
+            (
+                "http.metrics_refresh_seconds",
+                self.http.metrics_refresh_seconds,
+            ),
+        ] {
+            if value == 0 || value > 3600 {
+                problems.push(format!("{key}: must be between 1 and 3600"));
+            }
+        }
+        for bad in &self.http.trusted_proxies.invalid {
+            problems.push(format!("http.trusted_proxies: {bad}"));
+        }
+        if let Some(metrics) = self.http.metrics_listen {
+            if metrics == self.http.listen && metrics.port() != 0 {
+                problems.push("http.metrics_listen: must differ from http.listen".into());
+            }
         }
         if let Some(url) = &self.database.url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -521,6 +569,14 @@ fn check_typed_text(
             stand_ins.push(("http.listen", "127.0.0.1:0"));
         }
     }
+    if let Ok(listen) = raw.get_string("http.metrics_listen") {
+        if listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "http.metrics_listen: {listen:?} is not an address like 127.0.0.1:9090"
+            ));
+            stand_ins.push(("http.metrics_listen", "127.0.0.1:0"));
+        }
+    }
     if let Ok(url) = raw.get_string("http.public_url") {
         match Url::parse(&url) {
             // A base with a host: download URIs extend its path.
@@ -669,7 +725,8 @@ mod tests {
             let s = Settings::load_with_env(Some(&path), env(&[]))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             if file.starts_with("deploy") {
-                assert_eq!(s.signing.keys.len(), 2);
+                // No secret in the repository: the key is generated into the database.
+                assert!(s.signing.keys.is_empty());
                 assert_eq!(s.http.listen.to_string(), "0.0.0.0:8080");
             }
         }
@@ -718,6 +775,58 @@ mod tests {
             "http.public_url",
             "signing.keys",
             "sessions.timeout_seconds",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn edge_settings_from_env() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__HTTP__TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5"),
+                ("DLS__HTTP__METRICS_LISTEN", "127.0.0.1:9090"),
+                ("DLS__HTTP__MAX_CONNECTIONS", "100"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.http.trusted_proxies.trusts("10.9.8.7".parse().unwrap()));
+        assert!(s
+            .http
+            .trusted_proxies
+            .trusts("192.168.1.5".parse().unwrap()));
+        assert!(!s
+            .http
+            .trusted_proxies
+            .trusts("192.168.1.6".parse().unwrap()));
+        assert_eq!(
+            s.http.metrics_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert_eq!(s.http.max_connections, 100);
+        let defaults = Settings::load_with_env(None, env(&[])).unwrap();
+        assert!(defaults.http.trusted_proxies.ranges().is_empty());
+        assert!(defaults.http.metrics_listen.is_none());
+
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("DLS__HTTP__TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"),
+                ("DLS__HTTP__METRICS_LISTEN", "nowhere"),
+                ("DLS__HTTP__BODY_TIMEOUT_SECONDS", "0"),
+                ("DLS__HTTP__MAX_CONNECTIONS", "0"),
+            ]),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        for key in [
+            "http.trusted_proxies",
+            "proxy.local",
+            "http.metrics_listen",
+            "http.body_timeout_seconds",
+            "http.max_connections",
         ] {
             assert!(err.contains(key), "{key}: {err}");
         }

@@ -110,7 +110,8 @@ pub struct Error {
     pub kind: ErrorKind,
     pub messages: Vec<LocalizableMessage>,
     pub source: Option<anyhow::Error>,
-    /// HTTP status when it differs from the kind's (413 for an oversize body).
+    /// HTTP status when it differs from the kind's (413 for an oversize body, 408
+    /// for one too slow).
     pub status: Option<u16>,
 }
 
@@ -184,6 +185,18 @@ impl Error {
             &[&limit.to_string()],
         );
         e.status = Some(413);
+        e
+    }
+
+    /// A request body that did not arrive as fast as the edge requires
+    /// (`how`: "within 10 seconds"); the connection closes after the answer.
+    pub fn body_too_slow(how: &str) -> Self {
+        let mut e = Self::invalid_argument(
+            "com.vmware.vapi.rest.request_body_timeout",
+            format!("The request body did not arrive {how}."),
+            &[how],
+        );
+        e.status = Some(408);
         e
     }
 

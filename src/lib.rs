@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod dataplane;
 pub mod domain;
+pub mod edge;
 pub mod embedded_pg;
 pub mod error;
 pub mod metrics;

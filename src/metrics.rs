@@ -1,7 +1,13 @@
 //! Prometheus metrics of the process: HTTP traffic by route, staging, downloads
-//! and worker events. Database-derived gauges are computed at scrape time.
+//! and worker events. Database-derived gauges are recounted in the background, so
+//! a scrape never waits on (or loads) the database.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{domain::PrepareStatus, service::Service};
 
 use prometheus::{
     core::Collector, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
@@ -19,9 +25,6 @@ pub struct Metrics {
     pub worker_claims: IntCounter,
     pub worker_rescues: IntCounter,
     pub worker_errors: IntCounter,
-    pub sessions: IntGaugeVec,
-    pub files: IntGaugeVec,
-    pub queue_depth: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -85,24 +88,6 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Lapsed claims rescued by maintenance",
         )?,
         worker_errors: counter(r, "worker_errors_total", "Staging attempts that failed")?,
-        sessions: registered(
-            r,
-            IntGaugeVec::new(
-                Opts::new("download_sessions", "Live download sessions by state"),
-                &["state"],
-            )?,
-        )?,
-        files: registered(
-            r,
-            IntGaugeVec::new(
-                Opts::new("download_files", "Files of live sessions by prepare status"),
-                &["status"],
-            )?,
-        )?,
-        queue_depth: registered(
-            r,
-            IntGauge::new("prepare_queue_depth", "Files waiting for a worker")?,
-        )?,
         registry,
     })
 }
@@ -127,10 +112,113 @@ pub fn metrics() -> &'static Metrics {
 }
 
 impl Metrics {
-    /// Prometheus text exposition of everything registered.
-    pub fn render(&self) -> String {
+    /// Prometheus text exposition of everything registered, and of `instance`'s gauges.
+    pub fn render(&self, instance: &DatabaseGauges) -> String {
+        let mut families = self.registry.gather();
+        families.extend(instance.registry.gather());
         let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let _ = TextEncoder::new().encode(&families, &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Gauges read from the database, per application instance (tests run several
+/// instances, on different databases, in one process).
+#[derive(Clone)]
+pub struct DatabaseGauges {
+    registry: Registry,
+    sessions: IntGaugeVec,
+    files: IntGaugeVec,
+    queue_depth: IntGauge,
+    refreshed: IntGauge,
+}
+
+impl DatabaseGauges {
+    pub fn new() -> DatabaseGauges {
+        Self::build().expect("metric definitions are static and valid")
+    }
+
+    fn build() -> Result<DatabaseGauges, prometheus::Error> {
+        let registry = Registry::new_custom(Some("dls".into()), None)?;
+        let r = &registry;
+        Ok(DatabaseGauges {
+            sessions: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("download_sessions", "Live download sessions by state"),
+                    &["state"],
+                )?,
+            )?,
+            files: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("download_files", "Files of live sessions by prepare status"),
+                    &["status"],
+                )?,
+            )?,
+            queue_depth: registered(
+                r,
+                IntGauge::new("prepare_queue_depth", "Files waiting for a worker")?,
+            )?,
+            refreshed: registered(
+                r,
+                IntGauge::new(
+                    "database_gauges_refreshed_timestamp_seconds",
+                    "When the gauges read from the database were last recounted (Unix time)",
+                )?,
+            )?,
+            registry,
+        })
+    }
+
+    /// Recounts them now and every `every` until `stop`. A count that fails keeps
+    /// the previous values; `dls_database_gauges_refreshed_timestamp_seconds` says
+    /// how old they are.
+    pub fn spawn_refresh(
+        &self,
+        service: Service,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> JoinHandle<()> {
+        let gauges = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = gauges.refresh(&service).await {
+                    tracing::debug!(error = %e, "database gauges not refreshed");
+                }
+            }
+        })
+    }
+
+    async fn refresh(&self, service: &Service) -> crate::error::Result<()> {
+        let sessions = service.session_counts().await?;
+        let files = service.file_counts().await?;
+        self.sessions.reset();
+        for (s, n) in sessions {
+            self.sessions.with_label_values(&[s.as_str()]).set(n);
+        }
+        self.files.reset();
+        let mut queued = 0;
+        for (s, n) in files {
+            if s == PrepareStatus::PrepareRequested {
+                queued = n;
+            }
+            self.files.with_label_values(&[s.as_str()]).set(n);
+        }
+        self.queue_depth.set(queued);
+        self.refreshed.set(chrono::Utc::now().timestamp());
+        Ok(())
+    }
+}
+
+impl Default for DatabaseGauges {
+    fn default() -> Self {
+        Self::new()
     }
 }

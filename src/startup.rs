@@ -8,10 +8,19 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use actix_web::middleware::from_fn;
+use tracing_actix_web::TracingLogger;
+
 use crate::{
     api::{self, errors::ApiError, AppState},
     config::Settings,
     dataplane::{DataPlane, Endpoints, Signer},
+    edge::{
+        body::{BodyRules, ReadRule},
+        client::{RequestSpan, TrustedProxies},
+        connections::ConnectionGate,
+    },
+    metrics::DatabaseGauges,
     service::Service,
     storage::Buckets,
     store::Db,
@@ -20,6 +29,8 @@ use crate::{
 pub struct Application {
     port: u16,
     server: Server,
+    /// The listener of `http.metrics_listen`, when configured.
+    metrics: Option<(u16, Server)>,
     service: Service,
     db: Db,
     endpoints: Endpoints,
@@ -70,19 +81,44 @@ impl Application {
         };
 
         let stop = CancellationToken::new();
-        let tasks = crate::worker::spawn(&db, &buckets, &settings, &stop);
+        let mut tasks = crate::worker::spawn(&db, &buckets, &settings, &stop);
+        let gauges = DatabaseGauges::new();
+        tasks.push(gauges.spawn_refresh(
+            service.clone(),
+            Duration::from_secs(settings.http.metrics_refresh_seconds),
+            stop.clone(),
+        ));
+        let edge = Edge::new(&settings);
+        let metrics = match settings.http.metrics_listen {
+            Some(address) => Some(metrics_server(address, &state, &gauges, &edge)?),
+            None => None,
+        };
+        let metrics_here = metrics.is_none();
 
         let threads = match settings.http.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let gate = ConnectionGate::new(settings.http.max_connections);
+        let app_edge = edge.clone();
+        let app_gauges = gauges.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(dataplane.clone()))
-                .wrap(actix_web::middleware::from_fn(api::ops::track))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(web::Data::new(app_gauges.clone()))
+                .app_data(app_edge.proxies.clone())
+                .app_data(app_edge.bodies.clone())
+                .wrap(from_fn(crate::edge::body::pace))
+                .wrap(from_fn(crate::edge::connections::refuse_over_cap))
+                .wrap(from_fn(api::ops::track))
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(api::ops::configure)
+                .configure(|cfg| {
+                    if metrics_here {
+                        api::ops::configure_metrics(cfg)
+                    }
+                })
                 .configure(crate::dataplane::serve::configure)
                 .configure(api::rest_api::configure)
                 .configure(api::rest_legacy::configure)
@@ -91,6 +127,12 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .workers(threads)
+        .keep_alive(edge.keep_alive)
+        .client_request_timeout(edge.head_timeout)
+        // actix's own limit is per worker, and stops accepting: the hard ceiling
+        // above the cap, past which not even a refusal can be sent.
+        .max_connections(gate.hard_limit().div_ceil(threads))
+        .on_connect(move |_, extensions| gate.on_connect(extensions))
         .shutdown_timeout(settings.http.shutdown_grace_seconds)
         .disable_signals();
         let server = match crate::tls::server_config(&settings.http)? {
@@ -103,6 +145,7 @@ impl Application {
         Ok(Application {
             port: local.port(),
             server,
+            metrics,
             service,
             db,
             endpoints,
@@ -113,6 +156,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `http.metrics_listen`, when configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn service(&self) -> &Service {
@@ -140,13 +188,81 @@ impl Application {
             stop.cancel();
             handle.stop(true).await;
         });
+        // The metrics listener lives as long as the main one.
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(handle) = metrics {
+            handle.stop(false).await;
+        }
         self.stop.cancel();
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
         result
     }
+}
+
+/// What the HTTP edge enforces, from the settings (shared by both listeners).
+#[derive(Clone)]
+struct Edge {
+    proxies: web::Data<TrustedProxies>,
+    bodies: web::Data<BodyRules>,
+    keep_alive: Duration,
+    head_timeout: Duration,
+}
+
+impl Edge {
+    fn new(settings: &Settings) -> Edge {
+        let http = &settings.http;
+        Edge {
+            proxies: web::Data::new(http.trusted_proxies.clone()),
+            bodies: web::Data::new(BodyRules {
+                api: ReadRule::Deadline(Duration::from_secs(http.body_timeout_seconds)),
+                drain_limit: http.max_body_bytes,
+            }),
+            keep_alive: Duration::from_secs(http.keep_alive_seconds),
+            head_timeout: Duration::from_secs(http.head_timeout_seconds),
+        }
+    }
+}
+
+/// `/metrics` and the probes on a listener of their own (plain HTTP, one worker):
+/// scrapes stay off the public listener, and keep working when it is saturated.
+fn metrics_server(
+    address: std::net::SocketAddr,
+    state: &AppState,
+    gauges: &DatabaseGauges,
+    edge: &Edge,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} (http.metrics_listen)"))?;
+    let port = listener.local_addr()?.port();
+    let (state, gauges, app_edge) = (state.clone(), gauges.clone(), edge.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(gauges.clone()))
+            .app_data(app_edge.proxies.clone())
+            .app_data(app_edge.bodies.clone())
+            .wrap(from_fn(crate::edge::body::pace))
+            .configure(api::ops::configure)
+            .configure(api::ops::configure_metrics)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .max_connections(256)
+    .keep_alive(edge.keep_alive)
+    .client_request_timeout(edge.head_timeout)
+    .shutdown_timeout(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(address = %address, "metrics listening");
+    Ok((port, server))
 }
 
 async fn wait_for_signal() {

@@ -196,6 +196,7 @@ pub enum Status {
     Unauthorized,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     InternalServerError,
     ServiceUnavailable,
 }
@@ -208,6 +209,7 @@ impl Status {
             Status::Unauthorized => 403,
             Status::NotFound => 404,
             Status::PayloadTooLarge => 413,
+            Status::RequestTimeout => 408,
             Status::InternalServerError => 500,
             Status::ServiceUnavailable => 503,
         }
@@ -220,6 +222,7 @@ impl Status {
             Status::Unauthorized => "Unauthorized",
             Status::NotFound => "NotFound",
             Status::PayloadTooLarge => "PayloadTooLarge",
+            Status::RequestTimeout => "RequestTimeout",
             Status::InternalServerError => "InternalServerError",
             Status::ServiceUnavailable => "ServiceUnavailable",
         }
@@ -280,7 +283,8 @@ macro_rules! status_tuples {
 status_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E));
 
 /// The error responses of one operation on surface `S`: the statuses `L` lists, plus
-/// 500 and 503, which any operation can answer.
+/// 500 and 503, which any operation can answer, and 408 beside 413: an operation
+/// that reads a body can get it too slowly as well as too large.
 pub struct Errors<S, L>(PhantomData<(S, L)>);
 
 pub type ApiErrors<L> = Errors<Api, L>;
@@ -288,8 +292,13 @@ pub type RestErrors<L> = Errors<Rest, L>;
 
 impl<S: Shape, L: Statuses> IntoResponses for Errors<S, L> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        L::list()
+        let listed = L::list();
+        let slow = listed
+            .contains(&Status::PayloadTooLarge)
+            .then_some(Status::RequestTimeout);
+        listed
             .into_iter()
+            .chain(slow)
             .chain([Status::InternalServerError, Status::ServiceUnavailable])
             .map(|s| {
                 let reference = Ref::from_response_name(s.response_name::<S>());
@@ -323,12 +332,13 @@ pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
 }
 
 impl Status {
-    const ALL: [Status; 7] = [
+    const ALL: [Status; 8] = [
         Status::BadRequest,
         Status::Unauthenticated,
         Status::Unauthorized,
         Status::NotFound,
         Status::PayloadTooLarge,
+        Status::RequestTimeout,
         Status::InternalServerError,
         Status::ServiceUnavailable,
     ];
@@ -341,8 +351,9 @@ impl Status {
             Status::Unauthorized => "`{UNAUTHORIZED}`: the user lacks the privilege the operation needs.",
             Status::NotFound => "`{NOT_FOUND}`: the object does not exist, is not the caller's, or its id is not even well-formed.",
             Status::PayloadTooLarge => "The request body is larger than `http.max_body_bytes` (kind `{INVALID_ARGUMENT}`).",
+            Status::RequestTimeout => "The request body did not arrive within `http.body_timeout_seconds` of the request head (kind `{INVALID_ARGUMENT}`); the connection closes.",
             Status::InternalServerError => "`{INTERNAL_SERVER_ERROR}`: never carries internals; the service log has the cause.",
-            Status::ServiceUnavailable => "`{SERVICE_UNAVAILABLE}`: the database cannot be reached; try again.",
+            Status::ServiceUnavailable => "`{SERVICE_UNAVAILABLE}`: the database cannot be reached, or the instance has too many open connections (`Retry-After`); try again.",
         };
         let (action, spell): (_, fn(&str) -> String) = match surface {
             Surface::Api => ("action", str::to_string),
@@ -380,6 +391,7 @@ impl Status {
             Status::NotFound if rest => ItemId::not_found(ID),
             Status::NotFound => SessionId::not_found(ID),
             Status::PayloadTooLarge => Error::payload_too_large(65536),
+            Status::RequestTimeout => Error::body_too_slow("within 10 seconds"),
             Status::InternalServerError => Error::internal(cause()),
             Status::ServiceUnavailable => Error::unavailable(cause()),
         }

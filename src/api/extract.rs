@@ -25,6 +25,7 @@ use utoipa::{
 use super::{errors::Surface, AppState, SESSION_HEADER};
 use crate::{
     domain::{Caller, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId, UserName},
+    edge::{body::TooSlow, csrf::cookie_may_authenticate},
     error::{Error, Result},
     service::Service,
 };
@@ -122,12 +123,17 @@ impl FromRequest for Service {
 
 // --------------------------------------------------------------- callers
 
-/// The login token of a request: the `vmware-api-session-id` header, else its cookie.
-pub fn session_token(req: &HttpRequest) -> Option<String> {
+/// The login token of a request: the `vmware-api-session-id` header, else its cookie,
+/// which is refused on requests a cross-site page could have made (see `edge::csrf`).
+pub fn session_token(req: &HttpRequest) -> Result<Option<String>> {
     if let Some(v) = req.headers().get(SESSION_HEADER) {
-        return v.to_str().ok().map(|s| s.trim().to_string());
+        return Ok(v.to_str().ok().map(|s| s.trim().to_string()));
     }
-    req.cookie(SESSION_HEADER).map(|c| c.value().to_string())
+    let Some(cookie) = req.cookie(SESSION_HEADER) else {
+        return Ok(None);
+    };
+    cookie_may_authenticate(req)?;
+    Ok(Some(cookie.value().to_string()))
 }
 
 /// The login token the request carries (UNAUTHENTICATED without one, or with one we
@@ -143,7 +149,7 @@ impl FromRequest for LoginToken {
 
 /// The request's login token, or UNAUTHENTICATED.
 pub fn login_token(req: &HttpRequest) -> Result<LoginToken> {
-    LoginToken::parse(&session_token(req).ok_or_else(Error::unauthenticated)?)
+    LoginToken::parse(&session_token(req)?.ok_or_else(Error::unauthenticated)?)
 }
 
 /// The authenticated user behind the request's login token (UNAUTHENTICATED otherwise).
@@ -517,12 +523,13 @@ impl Body {
     pub async fn bytes(mut self) -> Result<bytes::Bytes> {
         let mut body = BytesMut::new();
         while let Some(chunk) = self.payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::invalid_argument(
+            let chunk = chunk.map_err(|e| match TooSlow::of(&e) {
+                Some(rule) => Error::body_too_slow(&rule.describe()),
+                None => Error::invalid_argument(
                     "com.vmware.vapi.rest.bad_request_body",
                     format!("The request body could not be read: {e}"),
                     &[],
-                )
+                ),
             })?;
             if body.len() + chunk.len() > self.limit {
                 return Err(Error::payload_too_large(self.limit));

@@ -233,7 +233,7 @@ impl Credentials {
     /// header (or cookie) or Basic credentials, as the REST surfaces accept.
     fn of(security: Option<Value>, req: &HttpRequest) -> Result<Credentials> {
         let Some(security) = security else {
-            if let Some(token) = session_token(req) {
+            if let Some(token) = session_token(req)? {
                 return Ok(Credentials::Token(token));
             }
             return Ok(match basic_credentials(req) {

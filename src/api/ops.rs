@@ -14,12 +14,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::{domain::PrepareStatus, metrics::metrics};
+use crate::metrics::{metrics, DatabaseGauges};
 
+/// The probes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(prometheus));
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// `/metrics`: on the public listener, or on `http.metrics_listen` when set.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(prometheus));
 }
 
 /// `GET /healthz`.
@@ -78,37 +83,21 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus metrics
 ///
 /// Requests and latency by route template, sessions by state, files by prepare status,
-/// prepare queue depth; text exposition format 0.0.4.
+/// prepare queue depth; text exposition format 0.0.4. The gauges read from the
+/// database are recounted in the background every `http.metrics_refresh_seconds`:
+/// a scrape costs the same whatever the size of the tables.
 #[utoipa::path(get, path = "/metrics", operation_id = "Metrics", tag = "ops", security(),
     responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain",
         example = "dls_prepare_queue_depth 0\n")))]
-async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
-    let m = metrics();
-    let service = &state.service;
-    if let Ok(rows) = service.session_counts().await {
-        m.sessions.reset();
-        for (s, n) in rows {
-            m.sessions.with_label_values(&[s.as_str()]).set(n);
-        }
-    }
-    if let Ok(rows) = service.file_counts().await {
-        m.files.reset();
-        let mut queued = 0;
-        for (s, n) in rows {
-            if s == PrepareStatus::PrepareRequested {
-                queued = n;
-            }
-            m.files.with_label_values(&[s.as_str()]).set(n);
-        }
-        m.queue_depth.set(queued);
-    }
+async fn prometheus(gauges: web::Data<DatabaseGauges>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(m.render())
+        .body(metrics().render(&gauges))
 }
 
 /// Counts requests and latency by route template (never by raw path: ids
-/// would explode the label set), writes one access-log line per request (in
+/// would explode the label set; `unmatched` for a path no route has) and by
+/// method (`other` for any but HTTP's own: actix accepts any token), writes one access-log line per request (in
 /// the request's span, so it carries the request id) and returns that id as
 /// `x-request-id` for clients to quote.
 pub async fn track(
@@ -117,7 +106,7 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let method = crate::edge::method_label(req.method());
     let request_id = req
         .extensions()
         .get::<tracing_actix_web::RequestId>()
@@ -137,10 +126,10 @@ pub async fn track(
     }
     let m = metrics();
     m.http_requests
-        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .with_label_values(&[route.as_str(), method, status.as_str()])
         .inc();
     m.http_seconds
-        .with_label_values(&[route.as_str(), method.as_str()])
+        .with_label_values(&[route.as_str(), method])
         .observe(start.elapsed().as_secs_f64());
     Ok(res)
 }

@@ -6,7 +6,7 @@
 mod wire;
 
 use actix_web::{
-    cookie::{time::Duration as CookieAge, Cookie},
+    cookie::{time::Duration as CookieAge, Cookie, SameSite},
     web, Either, HttpRequest, HttpResponse,
 };
 
@@ -129,10 +129,11 @@ fn header_authn_only(req: &HttpRequest) -> bool {
 }
 
 fn session_cookie(req: &HttpRequest, token: String) -> Cookie<'static> {
-    // Secure only when the client reached us over TLS: a Secure cookie sent
-    // over plain HTTP would never come back.
-    let https = req.connection_info().scheme() == "https";
-    Cookie::build(SESSION_HEADER, token).path(COOKIE_PATH).http_only(true).secure(https).finish()
+    // Secure only when the client reached us over TLS (here, or at a trusted proxy):
+    // a Secure cookie sent over plain HTTP would never come back. Strict: browsers
+    // attach it to no request another site starts (CSRF; see edge::csrf).
+    let https = crate::edge::client::is_https(req);
+    Cookie::build(SESSION_HEADER, token).path(COOKIE_PATH).http_only(true).secure(https).same_site(SameSite::Strict).finish()
 }
 
 /// Log out

@@ -92,15 +92,20 @@ impl SessionState {
         if self == SessionState::Active {
             return Ok(());
         }
+        Err(self.refuses(op, session))
+    }
+
+    /// NOT_ALLOWED_IN_CURRENT_STATE: `op` found the session in this (not ACTIVE) state.
+    pub fn refuses(self, op: &str, session: SessionId) -> Error {
         let sid = session.to_string();
-        Err(Error::not_allowed(
+        Error::not_allowed(
             "com.vmware.content.library.item.download_session.not_active",
             format!(
                 "Operation {op} is not allowed: download session {sid} is {}.",
                 self.as_str()
             ),
             &[op, &sid, self.as_str()],
-        ))
+        )
     }
 }
 

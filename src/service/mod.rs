@@ -23,6 +23,7 @@ use crate::{
     storage::Buckets,
     store::{
         catalog::{ItemRow, LibraryRow},
+        files::PrepareRequest,
         sessions::{Created, LockedSession, SessionRow},
         Db, DbError,
     },
@@ -362,11 +363,17 @@ impl Service {
                 &[Privilege::ReadStorage.as_str()],
             ));
         }
-        let file = self
+        let file = match self
             .db()
             .request_prepare(session.id, &name, endpoint)
             .await?
-            .ok_or_else(|| FileName::missing(name.as_str()))?;
+        {
+            PrepareRequest::File(file) => file,
+            PrepareRequest::NoSuchFile => return Err(FileName::missing(name.as_str())),
+            PrepareRequest::NoSession => return Err(SessionId::not_found(&id.to_string())),
+            // Canceled or failed since the state was read above.
+            PrepareRequest::NotActive(state) => return Err(state.refuses("prepare", id)),
+        };
         self.file_info(&session, file).await
     }
 

@@ -4,7 +4,7 @@ use sqlx::types::Json;
 
 use super::{Db, Result};
 use crate::{
-    domain::{models::FileState, EndpointType, FileName, PrepareStatus, SessionId},
+    domain::{models::FileState, EndpointType, FileName, PrepareStatus, SessionId, SessionState},
     error::LocalizableMessage,
 };
 
@@ -35,6 +35,18 @@ impl From<FileRow> for FileState {
             artifact_key: r.transfer_key,
         }
     }
+}
+
+/// What a prepare request found.
+pub enum PrepareRequest {
+    /// The file, requested (or already on its way).
+    File(FileState),
+    /// The session has no file of that name.
+    NoSuchFile,
+    /// The session is gone (expired or deleted).
+    NoSession,
+    /// The session is no longer ACTIVE: nothing was requested.
+    NotActive(SessionState),
 }
 
 impl Db {
@@ -70,14 +82,33 @@ impl Db {
     /// Requests preparation of a file: UNPREPARED or ERROR becomes
     /// PREPARE_REQUESTED and workers are notified; a file already requested,
     /// in progress or prepared keeps its state (its endpoint type follows the
-    /// latest request). None when the session has no such file.
+    /// latest request).
+    ///
+    /// The session's state is read and the request made in one transaction, with
+    /// the session row share-locked: a cancel or fail (which lock it for update,
+    /// then stop the session's requested files) either commits before, and the
+    /// request is refused, or waits until the request has committed and then
+    /// stops it too. Checked outside, a file could be requested just after the
+    /// cancel stopped the others, and wait for ever in a CANCELED session.
     pub async fn request_prepare(
         &self,
         session: SessionId,
         name: &FileName,
         endpoint: EndpointType,
-    ) -> Result<Option<FileState>> {
+    ) -> Result<PrepareRequest> {
         let mut tx = self.pool.begin().await?;
+        let state = sqlx::query_scalar!(
+            r#"SELECT state AS "state: SessionState" FROM download_sessions
+               WHERE id = $1 AND expiration_time > now() FOR SHARE"#,
+            session.0
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        match state {
+            None => return Ok(PrepareRequest::NoSession),
+            Some(SessionState::Active) => {}
+            Some(state) => return Ok(PrepareRequest::NotActive(state)),
+        }
         let status = sqlx::query_scalar!(
             r#"SELECT status AS "status: PrepareStatus" FROM download_files
                WHERE session_id = $1 AND name = $2 FOR UPDATE"#,
@@ -87,7 +118,7 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(status) = status else {
-            return Ok(None);
+            return Ok(PrepareRequest::NoSuchFile);
         };
         if status.can_request_prepare() {
             sqlx::query!(
@@ -115,7 +146,10 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        self.get_file(session, name).await
+        Ok(match self.get_file(session, name).await? {
+            Some(file) => PrepareRequest::File(file),
+            None => PrepareRequest::NoSession,
+        })
     }
 }
 

@@ -198,15 +198,7 @@ async fn full_downloads_match_their_checksums() {
 
 /// `dls_download_bytes_total` as /metrics shows it.
 async fn download_bytes_metric(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     text.lines()
         .find_map(|l| l.strip_prefix("dls_download_bytes_total "))
         .expect("the counter is exported")

@@ -13,6 +13,7 @@ pub use crate::common::{
     self,
     api::{self, assert_api_error},
     pattern, pseudo_random,
+    raw::Raw,
     rest::{self, assert_rest_error, assert_void, value_of},
     rpc::{self, session_ctx, structure, user_pass_ctx},
     sha256_hex, Api, Http, Rest, Rpc,
@@ -29,6 +30,8 @@ pub async fn fresh_database() -> String {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The port of `http.metrics_listen`, when the test configured one.
+    pub metrics_port: Option<u16>,
     pub db_url: String,
     pub data_dir: PathBuf,
     pub settings: Settings,
@@ -88,12 +91,14 @@ pub async fn spawn_instance(
         .await
         .expect("application builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let db = app.db().clone();
     let endpoints = app.endpoints().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         db_url: db_url.to_string(),
         data_dir: data_dir.to_path_buf(),
         settings,
@@ -192,6 +197,13 @@ impl TestApp {
         .await
         .unwrap();
         id.to_string()
+    }
+
+    /// `/metrics` of this instance's public listener, as Prometheus reads it.
+    pub async fn metrics_text(&self) -> String {
+        let r = self.http().get("/metrics").await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
     }
 
     /// A raw `GET` of `path` as the holder of `token` (odd requests the clients do not make).

@@ -6,6 +6,7 @@ pub mod common;
 mod big;
 mod catalog;
 mod download;
+mod edge;
 mod fuzz_regressions;
 mod helpers;
 mod jsonrpc;

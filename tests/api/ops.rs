@@ -21,7 +21,11 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_show_state() {
-    let app = spawn_app_with(|s| s.workers.count = 0).await;
+    let app = spawn_app_with(|s| {
+        s.workers.count = 0;
+        s.http.metrics_refresh_seconds = 1;
+    })
+    .await;
     let item = app.import("lib", "item", &[("f", b"x")]).await;
     let token = app.user("u", DOWNLOADER).await;
     let id = app.api(&token).new_session(&item).await;
@@ -30,15 +34,15 @@ async fn metrics_count_requests_by_route_and_show_state() {
         &format!("/api/content/library/item/download-session/{id}"),
     )
     .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The gauges read from the database are recounted every second.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = app.metrics_text().await;
+        if text.contains(r#"dls_download_sessions{state="ACTIVE"}"#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // Routes are labelled by template, never by id.
     assert!(
         text.contains(r#"route="/api/content/library/item/download-session/{id}""#),

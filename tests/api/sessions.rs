@@ -511,3 +511,48 @@ async fn unknown_routes_answer_contract_404() {
     let r = f.app.get(&f.token, "/api/no/such/thing").await;
     assert_api_error(r, 404, "NOT_FOUND").await;
 }
+
+/// Cancel racing prepare: whichever commits first, a file of a session that is no
+/// longer ACTIVE is never left waiting for a worker (or held by one).
+#[tokio::test]
+async fn cancel_racing_prepare_leaves_no_file_requested() {
+    let f = fixture().await;
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(f.api().new_session(&f.item).await);
+    }
+    let f = &f;
+    let races = ids.iter().map(|id| async move {
+        let api = f.api();
+        let body = json!({"file_name": "disk-0.vmdk"});
+        let (prepared, canceled) = tokio::join!(api.prepare(id, Some(body)), api.cancel(id));
+        assert_eq!(canceled.status(), 204);
+        // Prepare either won (PREPARE_REQUESTED, then canceled) or saw the canceled state.
+        let status = prepared.status().as_u16();
+        if status != 200 {
+            assert_api_error(prepared, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+        }
+        status
+    });
+    let statuses = futures_util::future::join_all(races).await;
+    let stuck: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM download_files f JOIN download_sessions s ON s.id = f.session_id \
+         WHERE s.state <> 'ACTIVE' AND f.status IN ('PREPARE_REQUESTED', 'PREPARING')",
+    )
+    .fetch_one(f.app.db.pool())
+    .await
+    .unwrap();
+    let won = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        stuck, 0,
+        "{stuck} of 60 files stuck ({won} prepares answered 200)"
+    );
+    // Every file that prepare requested was stopped with the cancel's message.
+    let stopped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM download_files WHERE status = 'ERROR' AND name = 'disk-0.vmdk'",
+    )
+    .fetch_one(f.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(stopped as usize, won);
+}

@@ -9,6 +9,7 @@ pub mod api;
 pub mod bytes;
 pub mod db;
 pub mod http;
+pub mod raw;
 pub mod rest;
 pub mod rpc;
 

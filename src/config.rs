@@ -108,6 +108,8 @@ pub struct MaintenanceSettings {
     pub interval_seconds: u64,
     /// How long an unreferenced artifact is kept before it is deleted.
     pub artifact_grace_seconds: u64,
+    /// How long a content object nothing references is kept before deletion.
+    pub content_grace_seconds: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -197,6 +199,12 @@ pub struct StoreSettings {
     /// `endpoint` (DIRECT presigned URLs are signed for this host).
     #[serde(default)]
     pub public_endpoint: Option<String>,
+    /// Base URI under which clients reach this store's objects themselves (e.g. the
+    /// share as clients mount it, `file:///mnt/library/`). The content store's
+    /// `storage_uris` and `storage_backings` are built on it; without one, a local
+    /// store discloses no location.
+    #[serde(default)]
+    pub direct_base: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -245,6 +253,7 @@ throttle_bytes_per_second = 0
 [maintenance]
 interval_seconds = 15
 artifact_grace_seconds = 600
+content_grace_seconds = 600
 
 [signing]
 keys = []
@@ -432,6 +441,14 @@ impl Settings {
             ("storage.content", &self.storage.content),
             ("storage.transfer", &self.storage.transfer),
         ] {
+            if let Some(base) = &store.direct_base {
+                match url::Url::parse(base) {
+                    Ok(u) if !u.cannot_be_a_base() => {}
+                    _ => problems.push(format!(
+                        "{name}.direct_base: {base:?} is not an absolute URI that paths can extend"
+                    )),
+                }
+            }
             match store.kind.as_str() {
                 "local" => {
                     if store.path.is_none() {

@@ -121,6 +121,7 @@ impl S3Server {
             path_style: true,
             allow_http: true,
             public_endpoint: None,
+            direct_base: None,
         }
     }
 

@@ -7,6 +7,7 @@ mod big;
 mod catalog;
 mod download;
 mod fuzz_regressions;
+mod govc;
 mod helpers;
 mod jsonrpc;
 mod login;

@@ -627,11 +627,13 @@ mod tests {
                 ("DLS__HTTP__LISTEN", "nowhere"),
                 ("DLS__SESSIONS__TIMEOUT_SECONDS", "0"),
                 ("DLS__STORAGE__TRANSFER__KIND", "ftp"),
+                ("DLS__STORAGE__CONTENT__DIRECT_BASE", "/mnt/library"),
             ]),
         )
         .err()
         .unwrap();
         let text = err.to_string();
+        assert!(text.contains("storage.content.direct_base"), "{text}");
         assert!(text.contains("http.listen"), "{text}");
         assert!(text.contains("sessions.timeout_seconds"), "{text}");
         assert!(text.contains("storage.transfer.kind"), "{text}");

@@ -123,6 +123,17 @@ fn violates(e: &sqlx::Error, index: &str) -> bool {
         .is_some_and(|d| d.code().as_deref() == Some("23505") && d.constraint() == Some(index))
 }
 
+/// The answer to an update based on `sent`, a version that is not `current`.
+fn stale(sent: Option<&str>, current: i64) -> Option<Updated> {
+    sent.is_some_and(|v| v != current.to_string())
+        .then_some(Updated::StaleVersion { current })
+}
+
+/// Whether setting a property to `new` (None: leave it) changes it.
+fn changes(new: Option<&str>, current: &str) -> bool {
+    new.is_some_and(|n| n != current)
+}
+
 const LIBRARY_NAME_INDEX: &str = "libraries_name_ci";
 const ITEM_NAME_INDEX: &str = "library_items_name_ci";
 
@@ -206,19 +217,12 @@ impl Db {
         let Some(current) = current else {
             return Ok(Updated::NotFound);
         };
-        if update
-            .version
-            .as_deref()
-            .is_some_and(|v| v != current.version.to_string())
-        {
-            return Ok(Updated::StaleVersion {
-                current: current.version,
-            });
+        if let Some(stale) = stale(update.version.as_deref(), current.version) {
+            return Ok(stale);
         }
         let name = update.name.as_ref().map(|n| n.as_str());
         let description = update.description.as_ref().map(|d| d.as_str());
-        let changed = name.is_some_and(|n| n != current.name)
-            || description.is_some_and(|d| d != current.description);
+        let changed = changes(name, &current.name) || changes(description, &current.description);
         if !changed {
             return Ok(Updated::Done);
         }
@@ -388,21 +392,15 @@ impl Db {
         let Some(current) = current else {
             return Ok(Updated::NotFound);
         };
-        if update
-            .version
-            .as_deref()
-            .is_some_and(|v| v != current.version.to_string())
-        {
-            return Ok(Updated::StaleVersion {
-                current: current.version,
-            });
+        if let Some(stale) = stale(update.version.as_deref(), current.version) {
+            return Ok(stale);
         }
         let name = update.name.as_ref().map(|n| n.as_str());
         let description = update.description.as_ref().map(|d| d.as_str());
         let item_type = update.item_type.as_ref().map(ItemType::as_str);
-        let changed = name.is_some_and(|n| n != current.name)
-            || description.is_some_and(|d| d != current.description)
-            || item_type.is_some_and(|t| t != current.r#type);
+        let changed = changes(name, &current.name)
+            || changes(description, &current.description)
+            || changes(item_type, &current.r#type);
         if !changed {
             return Ok(Updated::Done);
         }

@@ -196,8 +196,8 @@ impl ItemType {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageBackingSpec {
-    /// `DATASTORE` or `OTHER` (required).
-    #[schema(value_type = Option<crate::domain::models::StorageBackingType>)]
+    /// `DATASTORE` or `OTHER`.
+    #[schema(value_type = crate::domain::models::StorageBackingType, required = true)]
     #[serde(rename = "type")]
     pub backing_type: Option<String>,
     /// Only with `DATASTORE`.
@@ -241,16 +241,18 @@ pub struct LibraryModelSpec {
     #[schema(format = DateTime)]
     pub creation_time: Option<String>,
     /// Unset: `""` on create, unchanged on update.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[schema(format = DateTime)]
     pub last_modified_time: Option<String>,
     #[schema(format = DateTime)]
     pub last_sync_time: Option<String>,
-    /// Required on create; unique among libraries regardless of case.
-    #[schema(example = "isos")]
+    /// Required on create; unique among libraries regardless of case; no control characters.
+    #[schema(example = "isos", min_length = 1, max_length = 80)]
     pub name: Option<String>,
     /// At most one; every library lives in the service's content store whatever
-    /// is asked (see README "Libraries and storage").
+    /// is asked (see README "Libraries and items").
+    #[schema(max_items = 1)]
     pub storage_backings: Option<Vec<StorageBackingSpec>>,
     /// `LOCAL` (or unset) on create.
     #[serde(rename = "type")]
@@ -287,20 +289,21 @@ pub struct ItemModelSpec {
     #[schema(format = DateTime)]
     pub creation_time: Option<String>,
     /// Unset: `""` on create, unchanged on update.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[schema(format = DateTime)]
     pub last_modified_time: Option<String>,
     #[schema(format = DateTime)]
     pub last_sync_time: Option<String>,
     pub metadata_version: Option<String>,
-    /// Required on create; unique within the library regardless of case.
-    #[schema(example = "photon")]
+    /// Required on create; unique within the library regardless of case; no control characters.
+    #[schema(example = "photon", min_length = 1, max_length = 80)]
     pub name: Option<String>,
     pub cached: Option<bool>,
     pub size: Option<i64>,
     /// `ovf`, `iso`, ...; unset or `""`: generic (`file`) on create, unchanged on update.
     #[serde(rename = "type")]
-    #[schema(example = "iso")]
+    #[schema(example = "iso", max_length = 80)]
     pub item_type: Option<String>,
     /// Update: the version the change is based on (a stale one is refused).
     pub version: Option<String>,

@@ -7,7 +7,8 @@ the imported library, item and file, a fresh download session, or a real
 download endpoint (`/cls/data/...`, so Range and If-Range meet real bytes) swapped in;
 the rest of each case (bodies, progress, messages, and half the time file names)
 stays fuzzed. Deletes of libraries and items get a scratch library or item made
-for the case, so that the imported ones stay for the rest of the run (and for the
+for the case (also when stateful testing would delete the imported ones through
+links it infers), so that those stay for the rest of the run (and for the
 generated clients driven after it).
 
 The token goes in through this hook, not `st run -H`: a header given on the
@@ -193,3 +194,17 @@ def flatmap_case(ctx, case):
     return st.tuples(st.booleans(), st.booleans()).map(
         lambda choice: _seed(case, choice[1]) if choice[0] else case
     )
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """The last word on deletes, whatever phase made the case: stateful testing
+    infers links (a library's `id` from a get into a delete), so a delete of the
+    imported library or item gets a scratch one instead."""
+    if case.method.upper() != "DELETE" or not case.path_parameters:
+        return
+    current = case.path_parameters.get("id")
+    if current == ITEM:
+        case.path_parameters["id"] = scratch_item()
+    elif current == LIBRARY:
+        case.path_parameters["id"] = scratch_library()

@@ -74,8 +74,15 @@ export DLS__DATA_DIR="$WORK/data"
 export DLS__LOGIN__MAX_DELAY_SECONDS=1
 FUZZ_USER=fuzzer
 FUZZ_PASSWORD="fuzz-$$-$RANDOM"
-echo "$FUZZ_PASSWORD" | "$BIN" user add "$FUZZ_USER" --password-stdin \
-  --privilege System.Read --privilege ContentLibrary.DownloadSession --privilege ContentLibrary.ReadStorage
+PRIVILEGES=""
+for p in System.Read ContentLibrary.DownloadSession ContentLibrary.ReadStorage \
+  ContentLibrary.CreateLocalLibrary ContentLibrary.UpdateLocalLibrary ContentLibrary.DeleteLocalLibrary \
+  ContentLibrary.UpdateLibrary ContentLibrary.AddLibraryItem ContentLibrary.UpdateLibraryItem \
+  ContentLibrary.DeleteLibraryItem; do
+  PRIVILEGES="$PRIVILEGES --privilege $p"
+done
+# shellcheck disable=SC2086 # one word per flag
+echo "$FUZZ_PASSWORD" | "$BIN" user add "$FUZZ_USER" --password-stdin $PRIVILEGES
 head -c 3000000 /dev/urandom >"$WORK/disk-0.vmdk"
 ITEM=$("$BIN" import --library fuzz-library --item fuzz-item "$WORK/disk-0.vmdk" | tail -1)
 FILE_SHA256=$(sha256sum "$WORK/disk-0.vmdk" | cut -d' ' -f1)

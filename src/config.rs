@@ -126,6 +126,8 @@ pub struct MaintenanceSettings {
     pub interval_seconds: u64,
     /// How long an unreferenced artifact is kept before it is deleted.
     pub artifact_grace_seconds: u64,
+    /// How long a content object nothing references is kept before deletion.
+    pub content_grace_seconds: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -215,6 +217,12 @@ pub struct StoreSettings {
     /// `endpoint` (DIRECT presigned URLs are signed for this host).
     #[serde(default)]
     pub public_endpoint: Option<String>,
+    /// Base URI under which clients reach this store's objects themselves (e.g. the
+    /// share as clients mount it, `file:///mnt/library/`). The content store's
+    /// `storage_uris` and `storage_backings` are built on it; without one, a local
+    /// store discloses no location.
+    #[serde(default)]
+    pub direct_base: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -269,6 +277,7 @@ throttle_bytes_per_second = 0
 [maintenance]
 interval_seconds = 15
 artifact_grace_seconds = 600
+content_grace_seconds = 600
 
 [signing]
 keys = []
@@ -480,6 +489,14 @@ impl Settings {
             ("storage.content", &self.storage.content),
             ("storage.transfer", &self.storage.transfer),
         ] {
+            if let Some(base) = &store.direct_base {
+                match url::Url::parse(base) {
+                    Ok(u) if !u.cannot_be_a_base() => {}
+                    _ => problems.push(format!(
+                        "{name}.direct_base: {base:?} is not an absolute URI that paths can extend"
+                    )),
+                }
+            }
             match store.kind.as_str() {
                 "local" => {
                     if store.path.is_none() {
@@ -666,11 +683,13 @@ mod tests {
                 ("DLS__HTTP__LISTEN", "nowhere"),
                 ("DLS__SESSIONS__TIMEOUT_SECONDS", "0"),
                 ("DLS__STORAGE__TRANSFER__KIND", "ftp"),
+                ("DLS__STORAGE__CONTENT__DIRECT_BASE", "/mnt/library"),
             ]),
         )
         .err()
         .unwrap();
         let text = err.to_string();
+        assert!(text.contains("storage.content.direct_base"), "{text}");
         assert!(text.contains("http.listen"), "{text}");
         assert!(text.contains("sessions.timeout_seconds"), "{text}");
         assert!(text.contains("storage.transfer.kind"), "{text}");

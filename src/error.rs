@@ -13,6 +13,8 @@ pub enum ErrorKind {
     InvalidArgument,
     NotAllowedInCurrentState,
     AlreadyExists,
+    InvalidElementType,
+    Unsupported,
     Unauthenticated,
     Unauthorized,
     NotFound,
@@ -23,10 +25,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order (the `/rest` error `type` enum is built from it).
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::InvalidArgument,
         ErrorKind::NotAllowedInCurrentState,
         ErrorKind::AlreadyExists,
+        ErrorKind::InvalidElementType,
+        ErrorKind::Unsupported,
         ErrorKind::Unauthenticated,
         ErrorKind::Unauthorized,
         ErrorKind::NotFound,
@@ -39,7 +43,9 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidArgument
             | ErrorKind::NotAllowedInCurrentState
-            | ErrorKind::AlreadyExists => 400,
+            | ErrorKind::AlreadyExists
+            | ErrorKind::InvalidElementType
+            | ErrorKind::Unsupported => 400,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Unauthorized => 403,
             ErrorKind::NotFound => 404,
@@ -55,6 +61,8 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
             ErrorKind::NotAllowedInCurrentState => "NOT_ALLOWED_IN_CURRENT_STATE",
             ErrorKind::AlreadyExists => "ALREADY_EXISTS",
+            ErrorKind::InvalidElementType => "INVALID_ELEMENT_TYPE",
+            ErrorKind::Unsupported => "UNSUPPORTED",
             ErrorKind::Unauthenticated => "UNAUTHENTICATED",
             ErrorKind::Unauthorized => "UNAUTHORIZED",
             ErrorKind::NotFound => "NOT_FOUND",
@@ -72,6 +80,8 @@ impl ErrorKind {
                 "com.vmware.vapi.std.errors.not_allowed_in_current_state"
             }
             ErrorKind::AlreadyExists => "com.vmware.vapi.std.errors.already_exists",
+            ErrorKind::InvalidElementType => "com.vmware.vapi.std.errors.invalid_element_type",
+            ErrorKind::Unsupported => "com.vmware.vapi.std.errors.unsupported",
             ErrorKind::Unauthenticated => "com.vmware.vapi.std.errors.unauthenticated",
             ErrorKind::Unauthorized => "com.vmware.vapi.std.errors.unauthorized",
             ErrorKind::NotFound => "com.vmware.vapi.std.errors.not_found",
@@ -137,6 +147,14 @@ impl Error {
 
     pub fn not_allowed(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
         Self::new(ErrorKind::NotAllowedInCurrentState, id, message, args)
+    }
+
+    pub fn already_exists(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::AlreadyExists, id, message, args)
+    }
+
+    pub fn unsupported(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Self::new(ErrorKind::Unsupported, id, message, args)
     }
 
     pub fn unauthorized(id: &str, message: impl Into<String>, args: &[&str]) -> Self {

@@ -40,12 +40,16 @@ enum Command {
     },
     /// Import files as the next content version of a library item; prints the item id last.
     Import {
-        /// Library name (created when missing).
+        /// Library name, matched without case (created when missing).
         #[arg(long)]
         library: String,
-        /// Item name (created when missing).
+        /// Item name, matched without case (created when missing).
         #[arg(long)]
         item: String,
+        /// Item type (e.g. ovf, iso, file). Default for a new item: ovf when an .ovf is
+        /// among the files, iso when all are .iso, else file; an existing item keeps its type.
+        #[arg(long = "type", value_name = "TYPE")]
+        item_type: Option<String>,
         /// Files to import.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -66,7 +70,12 @@ enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// Privilege to grant (repeatable): System.Read, ContentLibrary.DownloadSession, ContentLibrary.ReadStorage.
+        /// Privilege to grant (repeatable), as vCenter names it: System.Read,
+        /// ContentLibrary.DownloadSession, ContentLibrary.ReadStorage,
+        /// ContentLibrary.CreateLocalLibrary, ContentLibrary.UpdateLocalLibrary,
+        /// ContentLibrary.DeleteLocalLibrary, ContentLibrary.UpdateLibrary,
+        /// ContentLibrary.AddLibraryItem, ContentLibrary.UpdateLibraryItem,
+        /// ContentLibrary.DeleteLibraryItem.
         #[arg(long = "privilege", value_name = "P")]
         privileges: Vec<String>,
     },
@@ -171,14 +180,22 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Import {
             library,
             item,
+            item_type,
             files,
         } => {
             let db = connect(&settings).await?;
             db.migrate().await.context("migrations failed")?;
             let buckets = Buckets::from_settings(&settings)?;
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-            let (id, version) =
-                import_files(&db, &buckets.content, &library, &item, &paths).await?;
+            let (id, version) = import_files(
+                &db,
+                &buckets.content,
+                &library,
+                &item,
+                item_type.as_deref(),
+                &paths,
+            )
+            .await?;
             eprintln!(
                 "imported {} file(s) into {library}/{item}, content version {version}",
                 files.len()

@@ -195,6 +195,7 @@ pub enum Status {
     Unauthenticated,
     Unauthorized,
     NotFound,
+    Conflict,
     PayloadTooLarge,
     RequestTimeout,
     InternalServerError,
@@ -208,6 +209,7 @@ impl Status {
             Status::Unauthenticated => 401,
             Status::Unauthorized => 403,
             Status::NotFound => 404,
+            Status::Conflict => 409,
             Status::PayloadTooLarge => 413,
             Status::RequestTimeout => 408,
             Status::InternalServerError => 500,
@@ -221,6 +223,7 @@ impl Status {
             Status::Unauthenticated => "Unauthenticated",
             Status::Unauthorized => "Unauthorized",
             Status::NotFound => "NotFound",
+            Status::Conflict => "Conflict",
             Status::PayloadTooLarge => "PayloadTooLarge",
             Status::RequestTimeout => "RequestTimeout",
             Status::InternalServerError => "InternalServerError",
@@ -260,6 +263,7 @@ statuses!(
     Unauthenticated,
     Unauthorized,
     NotFound,
+    Conflict,
     PayloadTooLarge
 );
 
@@ -280,7 +284,9 @@ macro_rules! status_tuples {
     };
 }
 
-status_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E));
+status_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+));
 
 /// The error responses of one operation on surface `S`: the statuses `L` lists, plus
 /// 500 and 503, which any operation can answer, and 408 beside 413: an operation
@@ -332,11 +338,12 @@ pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
 }
 
 impl Status {
-    const ALL: [Status; 8] = [
+    const ALL: [Status; 9] = [
         Status::BadRequest,
         Status::Unauthenticated,
         Status::Unauthorized,
         Status::NotFound,
+        Status::Conflict,
         Status::PayloadTooLarge,
         Status::RequestTimeout,
         Status::InternalServerError,
@@ -346,10 +353,11 @@ impl Status {
     /// What it means on `surface` (`/rest` spells kinds in lower case).
     fn description(self, surface: Surface) -> String {
         let text = match self {
-            Status::BadRequest => "`{INVALID_ARGUMENT}` (malformed body or parameter, unknown {action}, no such file), `{NOT_ALLOWED_IN_CURRENT_STATE}` or `{ALREADY_EXISTS}`.",
+            Status::BadRequest => "`{INVALID_ARGUMENT}` (malformed body or parameter, unknown {action}, no such file, a stale `version`), `{NOT_ALLOWED_IN_CURRENT_STATE}`, `{ALREADY_EXISTS}` (a name taken), `{INVALID_ELEMENT_TYPE}` or `{UNSUPPORTED}`.",
             Status::Unauthenticated => "`{UNAUTHENTICATED}`: no valid login token (or wrong user name or password on login).",
             Status::Unauthorized => "`{UNAUTHORIZED}`: the user lacks the privilege the operation needs.",
             Status::NotFound => "`{NOT_FOUND}`: the object does not exist, is not the caller's, or its id is not even well-formed.",
+            Status::Conflict => "`{CONCURRENT_CHANGE}`: the object changed since the `version` the request was based on.",
             Status::PayloadTooLarge => "The request body is larger than `http.max_body_bytes` (kind `{INVALID_ARGUMENT}`).",
             Status::RequestTimeout => "The request body did not arrive within `http.body_timeout_seconds` of the request head (kind `{INVALID_ARGUMENT}`); the connection closes.",
             Status::InternalServerError => "`{INTERNAL_SERVER_ERROR}`: never carries internals; the service log has the cause.",
@@ -390,6 +398,12 @@ impl Status {
             }
             Status::NotFound if rest => ItemId::not_found(ID),
             Status::NotFound => SessionId::not_found(ID),
+            Status::Conflict => Error::new(
+                ErrorKind::ConcurrentChange,
+                "com.vmware.content.library.concurrent_change",
+                format!("Library {ID} is at version 3, not 2: it changed meanwhile."),
+                &["2", "3"],
+            ),
             Status::PayloadTooLarge => Error::payload_too_large(65536),
             Status::RequestTimeout => Error::body_too_slow("within 10 seconds"),
             Status::InternalServerError => Error::internal(cause()),

@@ -48,7 +48,7 @@ macro_rules! methods {
     };
 }
 
-methods!(get post delete);
+methods!(get post delete patch);
 
 fn in_order<F, Args>(handler: F) -> impl Handler<(InOrder<Args>,), Output = F::Output>
 where

@@ -20,6 +20,9 @@ use self::{
 use super::extract::{self, basic_credentials, login_name, session_token, Body};
 use crate::{
     domain::{
+        catalog::{
+            ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec, LibraryUpdateVia,
+        },
         Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, LoginToken,
         NewSession, Password, Progress, SessionId,
     },
@@ -38,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 ///
 /// The one endpoint of the official vSphere Automation SDKs: `serviceId` and
 /// `operationId` in the body name the operation (`com.vmware.cis.session`,
-/// `com.vmware.content.library[.item[.file]]`,
+/// `com.vmware.content.library[.item[.file|.storage]]`,
+/// `com.vmware.content.local_library`, `com.vmware.content.subscribed_library`,
 /// `com.vmware.content.library.item.download_session`,
 /// `com.vmware.content.library.item.downloadsession.file`). Log in with
 /// `ctx.securityCtx` scheme `com.vmware.vapi.std.security.user_pass`, then send
@@ -144,8 +148,21 @@ enum Op {
 enum CallerOp {
     LibraryList,
     LibraryGet,
+    LibraryFind,
+    LibraryUpdate,
+    LocalLibraryCreate,
+    LocalLibraryUpdate,
+    LocalLibraryDelete,
+    SubscribedLibraryList,
+    SubscribedLibraryGet,
     ItemList,
     ItemGet,
+    ItemFind,
+    ItemCreate,
+    ItemUpdate,
+    ItemDelete,
+    StorageList,
+    StorageGet,
     ItemFileList,
     ItemFileGet,
     SessionCreate,
@@ -162,8 +179,11 @@ enum CallerOp {
 
 const CIS_SESSION: &str = "com.vmware.cis.session";
 const LIBRARY: &str = "com.vmware.content.library";
+const LOCAL_LIBRARY: &str = "com.vmware.content.local_library";
+const SUBSCRIBED_LIBRARY: &str = "com.vmware.content.subscribed_library";
 const ITEM: &str = "com.vmware.content.library.item";
 const ITEM_FILE: &str = "com.vmware.content.library.item.file";
+const ITEM_STORAGE: &str = "com.vmware.content.library.item.storage";
 const DOWNLOAD_SESSION: &str = "com.vmware.content.library.item.download_session";
 const DOWNLOAD_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
 
@@ -182,12 +202,49 @@ const OPERATIONS: &[(&str, &[(&str, Op)])] = {
         ),
         (
             LIBRARY,
-            &[("list", As(LibraryList)), ("get", As(LibraryGet))],
+            &[
+                ("list", As(LibraryList)),
+                ("get", As(LibraryGet)),
+                ("find", As(LibraryFind)),
+                ("update", As(LibraryUpdate)),
+            ],
         ),
-        (ITEM, &[("list", As(ItemList)), ("get", As(ItemGet))]),
+        (
+            LOCAL_LIBRARY,
+            &[
+                ("create", As(LocalLibraryCreate)),
+                // Every library is local: the same answers as `library`.
+                ("get", As(LibraryGet)),
+                ("list", As(LibraryList)),
+                ("update", As(LocalLibraryUpdate)),
+                ("delete", As(LocalLibraryDelete)),
+            ],
+        ),
+        (
+            SUBSCRIBED_LIBRARY,
+            &[
+                ("list", As(SubscribedLibraryList)),
+                ("get", As(SubscribedLibraryGet)),
+            ],
+        ),
+        (
+            ITEM,
+            &[
+                ("list", As(ItemList)),
+                ("get", As(ItemGet)),
+                ("find", As(ItemFind)),
+                ("create", As(ItemCreate)),
+                ("update", As(ItemUpdate)),
+                ("delete", As(ItemDelete)),
+            ],
+        ),
         (
             ITEM_FILE,
             &[("list", As(ItemFileList)), ("get", As(ItemFileGet))],
+        ),
+        (
+            ITEM_STORAGE,
+            &[("list", As(StorageList)), ("get", As(StorageGet))],
         ),
         (
             DOWNLOAD_SESSION,
@@ -355,8 +412,73 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
             out(service.list_libraries(caller).await)
         }
         LibraryGet => out(service.get_library(caller, input.read(library)?).await),
+        LibraryFind => {
+            let spec: LibraryFindSpec = input.read(|i| i.spec("spec"))?;
+            out(service.find_libraries(caller, spec.parse()).await)
+        }
+        LibraryUpdate | LocalLibraryUpdate => {
+            let via = match op {
+                LibraryUpdate => LibraryUpdateVia::Library,
+                _ => LibraryUpdateVia::LocalLibrary,
+            };
+            let (id, spec) =
+                input.read(|i| Ok((library(i)?, i.spec::<LibraryModelSpec>("update_spec")?)))?;
+            void(
+                service
+                    .update_library(caller, id, spec.update(via), via)
+                    .await,
+            )
+        }
+        LocalLibraryCreate => {
+            let (token, spec) = input.read(|i| {
+                Ok((
+                    i.opt_string("client_token")?,
+                    i.spec::<LibraryModelSpec>("create_spec")?,
+                ))
+            })?;
+            let id = service
+                .create_library(caller, spec.new_library(token.as_deref()))
+                .await?;
+            Ok(Value::String(id.to_string()))
+        }
+        LocalLibraryDelete => void(service.delete_library(caller, input.read(library)?).await),
+        SubscribedLibraryList => {
+            input.finish()?;
+            out(service.list_subscribed_libraries(caller).await)
+        }
+        SubscribedLibraryGet => out(service
+            .get_subscribed_library(caller, input.read(library)?)
+            .await),
         ItemList => out(service.list_items(caller, input.read(library)?).await),
         ItemGet => out(service.get_item(caller, input.read(item)?).await),
+        ItemFind => {
+            let spec: ItemFindSpec = input.read(|i| i.spec("spec"))?;
+            out(service.find_items(caller, spec.parse()).await)
+        }
+        ItemCreate => {
+            let (token, spec) = input.read(|i| {
+                Ok((
+                    i.opt_string("client_token")?,
+                    i.spec::<ItemModelSpec>("create_spec")?,
+                ))
+            })?;
+            let id = service
+                .create_item(caller, spec.new_item(token.as_deref()))
+                .await?;
+            Ok(Value::String(id.to_string()))
+        }
+        ItemUpdate => {
+            let (id, spec) =
+                input.read(|i| Ok((item(i)?, i.spec::<ItemModelSpec>("update_spec")?)))?;
+            void(service.update_item(caller, id, spec.update()).await)
+        }
+        ItemDelete => void(service.delete_item(caller, input.read(item)?).await),
+        StorageList => out(service.list_item_storage(caller, input.read(item)?).await),
+        StorageGet => {
+            let (id, name) = input.read(|i| Ok((item(i)?, i.string("file_name")?)))?;
+            let name = FileName::parse_or_not_stored(&name);
+            out(service.get_item_storage(caller, id, name).await)
+        }
         ItemFileList => out(service.list_item_files(caller, input.read(item)?).await),
         ItemFileGet => {
             let (id, name) = input.read(|i| Ok((item(i)?, i.string("name")?)))?;

@@ -7,14 +7,16 @@ use serde::Serialize;
 
 use super::{
     errors::{
-        ApiError, ApiErrors, BadRequest, NotFound, PayloadTooLarge, Unauthenticated, Unauthorized,
+        ApiError, ApiErrors, BadRequest, Conflict, NotFound, PayloadTooLarge, Unauthenticated,
+        Unauthorized,
     },
-    extract::{delete, get, post, Action, BasicAuth, Body, ClientTokenHeader, Id, Json, Query},
+    extract::{delete, get, patch, post, Action, BasicAuth, Body, ClientTokenHeader, Id, Json, Query},
     wire::*,
 };
 use crate::{
     domain::{
-        models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo},
+        catalog::{ItemModelSpec, LibraryFindSpec, LibraryModelSpec, LibraryUpdateVia},
+        models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo, StorageInfo},
         Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId,
     },
     service::Service,
@@ -41,6 +43,23 @@ impl<T: Serialize> Responder for Created<T> {
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
         HttpResponse::Created().json(self.0)
+    }
+}
+
+/// `POST /api/content/library/item`: 201 with the new id (create), 200 with the ids (find).
+pub enum ItemPosted {
+    Created(String),
+    Found(Vec<String>),
+}
+
+impl Responder for ItemPosted {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        match self {
+            ItemPosted::Created(id) => HttpResponse::Created().json(id),
+            ItemPosted::Found(ids) => HttpResponse::Ok().json(ids),
+        }
     }
 }
 
@@ -80,11 +99,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(get(files))
             .route(post(file_action)),
     )
-    .service(web::resource("/api/content/library").route(get(list_libraries)))
-    .service(web::resource("/api/content/library/item").route(get(list_items)))
-    .service(web::resource("/api/content/library/item/{id}").route(get(get_item)))
+    .service(
+        web::resource("/api/content/library")
+            .route(get(list_libraries))
+            .route(post(find_libraries)),
+    )
+    // Literal children of /api/content/library before its {id}.
+    .service(
+        web::resource("/api/content/library/item")
+            .route(get(list_items))
+            .route(post(item_post)),
+    )
+    .service(
+        web::resource("/api/content/library/item/{id}")
+            .route(get(get_item))
+            .route(patch(update_item))
+            .route(delete(delete_item)),
+    )
     .service(web::resource("/api/content/library/item/{id}/file").route(get(item_files)))
-    .service(web::resource("/api/content/library/{id}").route(get(get_library)));
+    .service(web::resource("/api/content/library/item/{id}/storage").route(get(item_storage)))
+    .service(
+        web::resource("/api/content/library/{id}")
+            .route(get(get_library))
+            .route(patch(update_library)),
+    )
+    .service(
+        web::resource("/api/content/local-library")
+            .route(post(create_local_library))
+            .route(get(list_local_libraries)),
+    )
+    .service(
+        web::resource("/api/content/local-library/{id}")
+            .route(get(get_local_library))
+            .route(patch(update_local_library))
+            .route(delete(delete_local_library)),
+    )
+    .service(web::resource("/api/content/subscribed-library").route(get(list_subscribed_libraries)))
+    .service(web::resource("/api/content/subscribed-library/{id}").route(get(get_subscribed_library)));
 }
 
 crate::query_params! {
@@ -166,12 +217,64 @@ async fn list_items(service: Service, caller: Caller, Query(query): Query<Librar
     ok(service.list_items(&caller, query.library_id).await)
 }
 
+/// Create a library item (or, with `action=find`, find items)
+///
+/// Without `action`: creates an item without files in `library_id`
+/// (`ContentLibrary.AddLibraryItem`), 201 with its id; `name` unique in the library without
+/// case (`ALREADY_EXISTS`), `type` free (`ovf`, `iso`, ...; unset: `file`); the same
+/// `Client-Token` from the same user answers the same id. Content comes in with `import`.
+/// With `action=find`: 200 with the ids of the items matching every property the
+/// `FindSpec` sets (`name` and `type` without case); an empty spec is `INVALID_ARGUMENT`.
+#[utoipa::path(post, path = "/api/content/library/item", operation_id = "LibraryItemCreateOrFind", tag = "library", security(("api_key" = [])),
+    params(
+        ("action" = Option<ItemAction>, Query, description = "`find`: find items; absent: create."),
+        ("Client-Token" = Option<String>, Header, description = "create: idempotency token, 1 to 256 visible ASCII characters.",
+            example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90"),
+    ),
+    request_body(content = ItemCollectionBody, description = "create: an `ItemModelSpec`; find: an `ItemFindSpec`.",
+        example = json!({"library_id": "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98", "name": "photon", "type": "iso"})),
+    responses(
+        (status = 201, description = "create: the new item's id.", body = String, content_type = "application/json"),
+        (status = 200, description = "find: item ids.", body = Vec<String>, example = json!(["1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"])),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
+    ))]
+async fn item_post(service: Service, caller: Caller, Action(action): Action<Option<ItemAction>>, ClientTokenHeader(token): ClientTokenHeader, body: Body) -> Reply<ItemPosted> {
+    Ok(match ItemCollectionBody::read(action, body).await? {
+        ItemCollectionBody::Create(spec) => ItemPosted::Created(service.create_item(&caller, spec.new_item(token.as_deref())).await?.to_string()),
+        ItemCollectionBody::Find(spec) => ItemPosted::Found(service.find_items(&caller, spec.parse()).await?),
+    })
+}
+
 /// Get a library item
 #[utoipa::path(get, path = "/api/content/library/item/{id}", operation_id = "LibraryItemGet", tag = "library", security(("api_key" = [])),
     params(Id<ItemId>),
     responses((status = 200, description = "The item.", body = ItemModel), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
 async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<web::Json<ItemModel>> {
     ok(service.get_item(&caller, id).await)
+}
+
+/// Update a library item
+///
+/// Name, description and type (`ContentLibrary.UpdateLibraryItem`); other fields are
+/// ignored. A `version` other than the current one is `INVALID_ARGUMENT`; a name another
+/// item of the library has (without case) `ALREADY_EXISTS`.
+#[utoipa::path(patch, path = "/api/content/library/item/{id}", operation_id = "LibraryItemUpdate", tag = "library", security(("api_key" = [])),
+    params(Id<ItemId>), request_body(content = ItemModelSpec, description = "The changes.", example = json!({"description": "Photon OS 5", "version": "1"})),
+    responses((status = 204, description = "Updated."), ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn update_item(service: Service, caller: Caller, Id(id): Id<ItemId>, Json(spec): Json<ItemModelSpec>) -> Reply<NoContent> {
+    done(service.update_item(&caller, id, spec.update()).await)
+}
+
+/// Delete a library item
+///
+/// The item and its files (`ContentLibrary.DeleteLibraryItem`). Its download sessions go
+/// to `ERROR`, their files too, and their URIs stop at once on every instance; the bytes
+/// leave the content store once no item references them.
+#[utoipa::path(delete, path = "/api/content/library/item/{id}", operation_id = "LibraryItemDelete", tag = "library", security(("api_key" = [])),
+    params(Id<ItemId>),
+    responses((status = 204, description = "Deleted."), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn delete_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<NoContent> {
+    done(service.delete_item(&caller, id).await)
 }
 
 /// List (or get) the files of a library item
@@ -186,6 +289,133 @@ async fn item_files(service: Service, caller: Caller, Id(id): Id<ItemId>, Query(
         Some(name) => ItemFileInfoOrList::One(service.get_item_file(&caller, id, FileName::parse_or_missing(&name)).await?),
         None => ItemFileInfoOrList::List(service.list_item_files(&caller, id).await?),
     }))
+}
+
+/// List (or get) the storage of a library item's files
+///
+/// Where each file of the item's current content version lies: the content store as
+/// `storage_backing`, the URIs clients may use (`storage_uris`, possibly none), size,
+/// checksum (`ContentLibrary.ReadStorage`). With `file_name`, that file's, still as a list
+/// (VMware's `Storage.get` answers one entry per storage backing).
+#[utoipa::path(get, path = "/api/content/library/item/{id}/storage", operation_id = "LibraryItemStorageList", tag = "library",
+    security(("api_key" = [])), params(Id<ItemId>, StorageQuery),
+    responses((status = 200, description = "The storage of the files, or of the one named.", body = Vec<StorageInfo>),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn item_storage(service: Service, caller: Caller, Id(id): Id<ItemId>, Query(query): Query<StorageQuery>) -> Reply<web::Json<Vec<StorageInfo>>> {
+    ok(match query.file_name {
+        Some(name) => service.get_item_storage(&caller, id, FileName::parse_or_not_stored(&name)).await,
+        None => service.list_item_storage(&caller, id).await,
+    })
+}
+
+/// Find libraries
+///
+/// Ids of the libraries matching every property the `FindSpec` sets (`name` compared
+/// without case, `type`); an empty spec is `INVALID_ARGUMENT`, no match `[]` (`System.Read`).
+#[utoipa::path(post, path = "/api/content/library", operation_id = "LibraryFind", tag = "library", security(("api_key" = [])),
+    params(("action" = LibraryAction, Query, description = "The operation.")),
+    request_body(content = LibraryFindSpec, description = "What to match."),
+    responses((status = 200, description = "Library ids.", body = Vec<String>, example = json!(["5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"])),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, PayloadTooLarge)>))]
+async fn find_libraries(service: Service, caller: Caller, _find: Action<LibraryAction>, Json(spec): Json<LibraryFindSpec>) -> Reply<web::Json<Vec<String>>> {
+    ok(service.find_libraries(&caller, spec.parse()).await)
+}
+
+/// Update a library
+///
+/// Name and description (`ContentLibrary.UpdateLibrary`); other fields are ignored. A
+/// `version` other than the current one is `INVALID_ARGUMENT`; a name another library
+/// has (without case) is `ALREADY_EXISTS`.
+#[utoipa::path(patch, path = "/api/content/library/{id}", operation_id = "LibraryUpdate", tag = "library", security(("api_key" = [])),
+    params(Id<LibraryId>), request_body(content = LibraryModelSpec, description = "The changes.", example = json!({"description": "Installer images", "version": "1"})),
+    responses((status = 204, description = "Updated."), ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn update_library(service: Service, caller: Caller, Id(id): Id<LibraryId>, Json(spec): Json<LibraryModelSpec>) -> Reply<NoContent> {
+    done(service.update_library(&caller, id, spec.update(LibraryUpdateVia::Library), LibraryUpdateVia::Library).await)
+}
+
+/// Create a local library
+///
+/// A library in the service's content store (`ContentLibrary.CreateLocalLibrary`): `name`
+/// required and unique without case (`ALREADY_EXISTS`), at most one storage backing
+/// (accepted, see README), never published. The same `Client-Token` from the same user
+/// answers the same id.
+#[utoipa::path(post, path = "/api/content/local-library", operation_id = "LocalLibraryCreate", tag = "local_library", security(("api_key" = [])),
+    params(("Client-Token" = Option<String>, Header, description = "Idempotency token, 1 to 256 visible ASCII characters (a UUID, as VMware asks).",
+        example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")),
+    request_body(content = LibraryModelSpec, description = "The library."),
+    responses(
+        (status = 201, description = "The new library's id.", body = String, content_type = "application/json",
+            links(
+                ("get" = (operation_id = "LocalLibraryGet", parameters(("id" = "$response.body")))),
+                ("update" = (operation_id = "LocalLibraryUpdate", parameters(("id" = "$response.body")))),
+                ("delete" = (operation_id = "LocalLibraryDelete", parameters(("id" = "$response.body")))),
+            )),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, PayloadTooLarge)>,
+    ))]
+async fn create_local_library(service: Service, caller: Caller, Json(spec): Json<LibraryModelSpec>, ClientTokenHeader(token): ClientTokenHeader) -> Reply<Created<String>> {
+    let id = service.create_library(&caller, spec.new_library(token.as_deref())).await?;
+    Ok(Created(id.to_string()))
+}
+
+/// List local libraries
+///
+/// Ids of every library (all are local here; `System.Read`).
+#[utoipa::path(get, path = "/api/content/local-library", operation_id = "LocalLibraryList", tag = "local_library", security(("api_key" = [])),
+    responses((status = 200, description = "Library ids.", body = Vec<String>, example = json!(["5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98"])),
+        ApiErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_local_libraries(service: Service, caller: Caller) -> Reply<web::Json<Vec<String>>> {
+    ok(service.list_libraries(&caller).await)
+}
+
+/// Get a local library
+#[utoipa::path(get, path = "/api/content/local-library/{id}", operation_id = "LocalLibraryGet", tag = "local_library", security(("api_key" = [])),
+    params(Id<LibraryId>),
+    responses((status = 200, description = "The library.", body = LibraryModel), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<web::Json<LibraryModel>> {
+    ok(service.get_library(&caller, id).await)
+}
+
+/// Update a local library
+///
+/// Name and description (`ContentLibrary.UpdateLocalLibrary`). A `version` other than the
+/// current one is `CONCURRENT_CHANGE` (409); publishing or a security policy
+/// `UNSUPPORTED`; a name another library has `ALREADY_EXISTS`.
+#[utoipa::path(patch, path = "/api/content/local-library/{id}", operation_id = "LocalLibraryUpdate", tag = "local_library", security(("api_key" = [])),
+    params(Id<LibraryId>), request_body(content = LibraryModelSpec, description = "The changes.", example = json!({"name": "isos-2024", "version": "1"})),
+    responses((status = 204, description = "Updated."), ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, Conflict, PayloadTooLarge)>))]
+async fn update_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>, Json(spec): Json<LibraryModelSpec>) -> Reply<NoContent> {
+    done(service.update_library(&caller, id, spec.update(LibraryUpdateVia::LocalLibrary), LibraryUpdateVia::LocalLibrary).await)
+}
+
+/// Delete a local library
+///
+/// The library, its items and their files (`ContentLibrary.DeleteLocalLibrary`). Download
+/// sessions of its items go to `ERROR` and their URIs stop at once, on every instance.
+#[utoipa::path(delete, path = "/api/content/local-library/{id}", operation_id = "LocalLibraryDelete", tag = "local_library", security(("api_key" = [])),
+    params(Id<LibraryId>),
+    responses((status = 204, description = "Deleted."), ApiErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn delete_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<NoContent> {
+    done(service.delete_library(&caller, id).await)
+}
+
+/// List subscribed libraries
+///
+/// Always empty: this service has local libraries only (`System.Read`).
+#[utoipa::path(get, path = "/api/content/subscribed-library", operation_id = "SubscribedLibraryList", tag = "local_library", security(("api_key" = [])),
+    responses((status = 200, description = "No ids.", body = Vec<String>, example = json!([])), ApiErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_subscribed_libraries(service: Service, caller: Caller) -> Reply<web::Json<Vec<String>>> {
+    ok(service.list_subscribed_libraries(&caller).await)
+}
+
+/// Get a subscribed library
+///
+/// `NOT_FOUND`, or `INVALID_ELEMENT_TYPE` for the id of a local library.
+#[utoipa::path(get, path = "/api/content/subscribed-library/{id}", operation_id = "SubscribedLibraryGet", tag = "local_library", security(("api_key" = [])),
+    params(Id<LibraryId>),
+    responses((status = 200, description = "Never: there are no subscribed libraries.", body = LibraryModel),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_subscribed_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<web::Json<LibraryModel>> {
+    ok(service.get_subscribed_library(&caller, id).await)
 }
 
 // --------------------------------------------------------- download sessions

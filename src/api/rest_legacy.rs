@@ -13,18 +13,21 @@ use actix_web::{
 pub use self::wire::*;
 use super::{
     errors::{
-        no_route, BadRequest, NotFound, PayloadTooLarge, RestError, RestErrors, Surface,
+        no_route, BadRequest, Conflict, NotFound, PayloadTooLarge, RestError, RestErrors, Surface,
         Unauthenticated, Unauthorized,
     },
     extract::{
-        delete, get, login_token, post, Action, BasicAuth, Body, FromQuery, Id, Json, Query,
-        QueryString,
+        delete, get, login_token, patch, post, Action, BasicAuth, Body, FromQuery, Id, Json,
+        Query, QueryString,
     },
     wire::{LibraryItemsQuery, SessionAction, SessionActionBody, SessionsQuery},
     SESSION_HEADER,
 };
 use crate::{
-    domain::{Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId},
+    domain::{
+        catalog::LibraryUpdateVia, Caller, FileName, ItemId, LibraryId, LoginToken, NewSession,
+        SessionId,
+    },
     service::Service,
 };
 
@@ -49,6 +52,9 @@ fn resource(path: &str) -> actix_web::Resource {
 
 const SESSIONS: &str = "/com/vmware/content/library/item/download-session";
 const FILES: &str = "/com/vmware/content/library/item/downloadsession/file";
+const ITEM_STORAGE: &str = "/com/vmware/content/library/item/storage";
+const LOCAL_LIBRARY: &str = "/com/vmware/content/local-library";
+const SUBSCRIBED_LIBRARY: &str = "/com/vmware/content/subscribed-library";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -77,10 +83,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/com/vmware/content/library/item/file/id:{id}")
                     .route(post(item_file_action)),
             )
-            .service(resource("/com/vmware/content/library/item").route(get(list_items)))
-            .service(resource("/com/vmware/content/library/item/id:{id}").route(get(get_item)))
-            .service(resource("/com/vmware/content/library").route(get(list_libraries)))
-            .service(resource("/com/vmware/content/library/id:{id}").route(get(get_library)))
+            .service(resource(ITEM_STORAGE).route(get(list_storage)))
+            .service(resource(&format!("{ITEM_STORAGE}/id:{{id}}")).route(post(storage_action)))
+            .service(
+                resource("/com/vmware/content/library/item")
+                    .route(get(list_items))
+                    .route(post(item_post)),
+            )
+            .service(
+                resource("/com/vmware/content/library/item/id:{id}")
+                    .route(get(get_item))
+                    .route(patch(update_item))
+                    .route(delete(delete_item)),
+            )
+            .service(
+                resource("/com/vmware/content/library")
+                    .route(get(list_libraries))
+                    .route(post(find_libraries)),
+            )
+            .service(
+                resource("/com/vmware/content/library/id:{id}")
+                    .route(get(get_library))
+                    .route(patch(update_library)),
+            )
+            .service(
+                resource(LOCAL_LIBRARY)
+                    .route(post(create_local_library))
+                    .route(get(list_local_libraries)),
+            )
+            .service(
+                resource(&format!("{LOCAL_LIBRARY}/id:{{id}}"))
+                    .route(get(get_local_library))
+                    .route(patch(update_local_library))
+                    .route(delete(delete_local_library)),
+            )
+            .service(resource(SUBSCRIBED_LIBRARY).route(get(list_subscribed_libraries)))
+            .service(resource(&format!("{SUBSCRIBED_LIBRARY}/id:{{id}}")).route(get(get_subscribed_library)))
             // Anything else under /rest still gets this surface's error body.
             .default_service(web::to(not_found)),
     );
@@ -166,6 +204,110 @@ async fn get_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) ->
     value(service.get_library(&caller, id).await)
 }
 
+/// Find libraries
+///
+/// `{"spec": {"name"?, "type"?}}`: the ids of the libraries matching every property set
+/// (`name` without case); an empty spec is `invalid_argument`, no match `[]`.
+#[utoipa::path(post, path = "/rest/com/vmware/content/library", operation_id = "RestLibraryFind", tag = "rest",
+    security(("api_key" = [])), params(("~action" = RestLibraryAction, Query, description = "The operation.")),
+    request_body(content = RestLibraryFindBody, description = "What to match.", example = json!({"spec": {"name": "isos"}})),
+    responses((status = 200, description = "Library ids.", body = RestValueStrings),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, PayloadTooLarge)>))]
+async fn find_libraries(service: Service, caller: Caller, _find: Action<RestLibraryAction>, Json(body): Json<RestLibraryFindBody>) -> Reply<RestValueStrings> {
+    value(service.find_libraries(&caller, body.spec.parse()).await)
+}
+
+/// Update a library
+///
+/// Name and description (`ContentLibrary.UpdateLibrary`); a stale `version` is `invalid_argument`.
+#[utoipa::path(patch, path = "/rest/com/vmware/content/library/id:{id}", operation_id = "RestLibraryUpdate", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    request_body(content = RestLibraryUpdateBody, description = "The changes.", example = json!({"update_spec": {"description": "Installer images"}})),
+    responses((status = 200, description = "Updated (no body)."), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn update_library(service: Service, caller: Caller, Id(id): Id<LibraryId>, Json(body): Json<RestLibraryUpdateBody>) -> Reply<Void> {
+    let via = LibraryUpdateVia::Library;
+    service.update_library(&caller, id, body.update_spec.update(via), via).await?;
+    Ok(Void)
+}
+
+/// Create a local library
+///
+/// `{"client_token"?, "create_spec"}` (`ContentLibrary.CreateLocalLibrary`): `name` unique
+/// without case (`already_exists`); the same `client_token` from the same user answers the same id.
+#[utoipa::path(post, path = "/rest/com/vmware/content/local-library", operation_id = "RestLocalLibraryCreate", tag = "rest",
+    security(("api_key" = [])),
+    request_body(content = RestLibraryCreateBody, description = "The library.",
+        example = json!({"create_spec": {"name": "isos", "type": "LOCAL", "storage_backings": [{"type": "OTHER"}]}})),
+    responses((status = 200, description = "`{\"value\": id}`.", body = RestValueString),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, PayloadTooLarge)>))]
+async fn create_local_library(service: Service, caller: Caller, Json(body): Json<RestLibraryCreateBody>) -> Reply<RestValueString> {
+    let spec = body.create_spec.new_library(body.client_token.as_deref());
+    value(service.create_library(&caller, spec).await.map(|id| id.to_string()))
+}
+
+/// List local libraries
+#[utoipa::path(get, path = "/rest/com/vmware/content/local-library", operation_id = "RestLocalLibraryList", tag = "rest",
+    security(("api_key" = [])),
+    responses((status = 200, description = "Library ids.", body = RestValueStrings), RestErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_local_libraries(service: Service, caller: Caller) -> Reply<RestValueStrings> {
+    value(service.list_libraries(&caller).await)
+}
+
+/// Get a local library
+#[utoipa::path(get, path = "/rest/com/vmware/content/local-library/id:{id}", operation_id = "RestLocalLibraryGet", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    responses((status = 200, description = "The library.", body = RestValueLibrary), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<RestValueLibrary> {
+    value(service.get_library(&caller, id).await)
+}
+
+/// Update a local library
+///
+/// Name and description (`ContentLibrary.UpdateLocalLibrary`); a stale `version` is
+/// `concurrent_change` (409).
+#[utoipa::path(patch, path = "/rest/com/vmware/content/local-library/id:{id}", operation_id = "RestLocalLibraryUpdate", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    request_body(content = RestLibraryUpdateBody, description = "The changes.", example = json!({"update_spec": {"name": "isos-2024"}})),
+    responses((status = 200, description = "Updated (no body)."),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, Conflict, PayloadTooLarge)>))]
+async fn update_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>, Json(body): Json<RestLibraryUpdateBody>) -> Reply<Void> {
+    let via = LibraryUpdateVia::LocalLibrary;
+    service.update_library(&caller, id, body.update_spec.update(via), via).await?;
+    Ok(Void)
+}
+
+/// Delete a local library
+///
+/// With its items and their files; their download sessions go to `ERROR` at once.
+#[utoipa::path(delete, path = "/rest/com/vmware/content/local-library/id:{id}", operation_id = "RestLocalLibraryDelete", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    responses((status = 200, description = "Deleted (no body)."), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn delete_local_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<Void> {
+    service.delete_library(&caller, id).await?;
+    Ok(Void)
+}
+
+/// List subscribed libraries
+///
+/// Always `{"value": []}`: this service has local libraries only.
+#[utoipa::path(get, path = "/rest/com/vmware/content/subscribed-library", operation_id = "RestSubscribedLibraryList", tag = "rest",
+    security(("api_key" = [])),
+    responses((status = 200, description = "No ids.", body = RestValueStrings), RestErrors<(Unauthenticated, Unauthorized)>))]
+async fn list_subscribed_libraries(service: Service, caller: Caller) -> Reply<RestValueStrings> {
+    value(service.list_subscribed_libraries(&caller).await)
+}
+
+/// Get a subscribed library
+///
+/// `not_found`, or `invalid_element_type` for the id of a local library.
+#[utoipa::path(get, path = "/rest/com/vmware/content/subscribed-library/id:{id}", operation_id = "RestSubscribedLibraryGet", tag = "rest",
+    security(("api_key" = [])), params(Id<LibraryId>),
+    responses((status = 200, description = "Never: there are no subscribed libraries.", body = RestValueLibrary),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn get_subscribed_library(service: Service, caller: Caller, Id(id): Id<LibraryId>) -> Reply<RestValueLibrary> {
+    value(service.get_subscribed_library(&caller, id).await)
+}
+
 /// List the items of a library
 #[utoipa::path(get, path = "/rest/com/vmware/content/library/item", operation_id = "RestLibraryItemList", tag = "rest",
     security(("api_key" = [])), params(LibraryItemsQuery),
@@ -174,12 +316,59 @@ async fn list_items(service: Service, caller: Caller, Query(query): Query<Librar
     value(service.list_items(&caller, query.library_id).await)
 }
 
+/// Create a library item (or, with `~action=find`, find items)
+///
+/// Without `~action`: `{"client_token"?, "create_spec"}` creates an item without files
+/// (`ContentLibrary.AddLibraryItem`); `{"value": id}`. With `~action=find`: `{"spec": {...}}`,
+/// the ids of the items matching every property set (`name`, `type` without case).
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item", operation_id = "RestLibraryItemCreateOrFind", tag = "rest",
+    security(("api_key" = [])),
+    params(("~action" = Option<RestItemAction>, Query, description = "`find`: find items; absent: create.")),
+    request_body(content = RestItemCollectionBody, description = "create: `{\"client_token\"?, \"create_spec\"}`; find: `{\"spec\"}`.",
+        example = json!({"spec": {"library_id": "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98", "name": "photon"}})),
+    responses((status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (find).", body = RestIdOrIds),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn item_post(service: Service, caller: Caller, Action(action): Action<Option<RestItemAction>>, body: Body) -> Reply<RestIdOrIds> {
+    Ok(match RestItemCollectionBody::read(action, body).await? {
+        RestItemCollectionBody::Create(body) => {
+            let spec = body.create_spec.new_item(body.client_token.as_deref());
+            RestIdOrIds::Id(service.create_item(&caller, spec).await?.to_string().into())
+        }
+        RestItemCollectionBody::Find(body) => RestIdOrIds::Ids(service.find_items(&caller, body.spec.parse()).await?.into()),
+    })
+}
+
 /// Get a library item
 #[utoipa::path(get, path = "/rest/com/vmware/content/library/item/id:{id}", operation_id = "RestLibraryItemGet", tag = "rest",
     security(("api_key" = [])), params(Id<ItemId>),
     responses((status = 200, description = "The item.", body = RestValueItem), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
 async fn get_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<RestValueItem> {
     value(service.get_item(&caller, id).await)
+}
+
+/// Update a library item
+///
+/// Name, description and type (`ContentLibrary.UpdateLibraryItem`); a stale `version` is
+/// `invalid_argument`, a name taken in the library `already_exists`.
+#[utoipa::path(patch, path = "/rest/com/vmware/content/library/item/id:{id}", operation_id = "RestLibraryItemUpdate", tag = "rest",
+    security(("api_key" = [])), params(Id<ItemId>),
+    request_body(content = RestItemUpdateBody, description = "The changes.", example = json!({"update_spec": {"name": "photon-5"}})),
+    responses((status = 200, description = "Updated (no body)."), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn update_item(service: Service, caller: Caller, Id(id): Id<ItemId>, Json(body): Json<RestItemUpdateBody>) -> Reply<Void> {
+    service.update_item(&caller, id, body.update_spec.update()).await?;
+    Ok(Void)
+}
+
+/// Delete a library item
+///
+/// With its files (`ContentLibrary.DeleteLibraryItem`); its download sessions go to
+/// `ERROR` and their URIs stop at once.
+#[utoipa::path(delete, path = "/rest/com/vmware/content/library/item/id:{id}", operation_id = "RestLibraryItemDelete", tag = "rest",
+    security(("api_key" = [])), params(Id<ItemId>),
+    responses((status = 200, description = "Deleted (no body)."), RestErrors<(Unauthenticated, Unauthorized, NotFound)>))]
+async fn delete_item(service: Service, caller: Caller, Id(id): Id<ItemId>) -> Reply<Void> {
+    service.delete_item(&caller, id).await?;
+    Ok(Void)
 }
 
 crate::query_params! {
@@ -208,6 +397,41 @@ async fn item_files(service: Service, caller: Caller, Query(query): Query<ItemFi
         RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
 async fn item_file_action(service: Service, caller: Caller, _get: Action<RestItemFileAction>, Id(item): Id<ItemId>, Json(spec): Json<RestItemFileBody>) -> Reply<RestValueItemFile> {
     value(service.get_item_file(&caller, item, FileName::parse_or_missing(&spec.name)).await)
+}
+
+crate::query_params! {
+    /// `GET /rest/com/vmware/content/library/item/storage`.
+    pub struct ItemStorageQuery {
+        /// The item.
+        #[param(value_type = String, example = "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79")]
+        pub library_item_id: ItemId,
+    }
+}
+
+/// List the storage of a library item's files
+///
+/// Where each file lies: `storage_backing`, `storage_uris` clients may use (possibly none),
+/// size, checksum (`ContentLibrary.ReadStorage`).
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/storage", operation_id = "RestLibraryItemStorageList", tag = "rest",
+    security(("api_key" = [])), params(ItemStorageQuery),
+    responses((status = 200, description = "The storage of every file.", body = RestValueStorageInfos),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_storage(service: Service, caller: Caller, Query(query): Query<ItemStorageQuery>) -> Reply<RestValueStorageInfos> {
+    value(service.list_item_storage(&caller, query.library_item_id).await)
+}
+
+/// Get the storage of one file of a library item
+///
+/// `{"file_name"}`; answered as a list, as VMware's `Storage.get` does (one entry per
+/// storage backing); a file the item does not have is `not_found`.
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/storage/id:{id}", operation_id = "RestLibraryItemStorageGet", tag = "rest",
+    security(("api_key" = [])),
+    params(Id<ItemId>, ("~action" = RestStorageAction, Query, description = "The operation.")),
+    request_body(content = RestFileNameBody, description = "Which file."),
+    responses((status = 200, description = "The file's storage.", body = RestValueStorageInfos),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn storage_action(service: Service, caller: Caller, _get: Action<RestStorageAction>, Id(item): Id<ItemId>, Json(spec): Json<RestFileNameBody>) -> Reply<RestValueStorageInfos> {
+    value(service.get_item_storage(&caller, item, FileName::parse_or_not_stored(&spec.file_name)).await)
 }
 
 // --------------------------------------------------------- download sessions

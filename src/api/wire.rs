@@ -11,9 +11,10 @@ use utoipa::{
     ToSchema,
 };
 
-use super::extract::{json_bodies, ActionName};
+use super::extract::{json_bodies, ActionName, Body};
 use crate::{
     domain::{
+        catalog::{ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec},
         models::{DownloadFileInfo, ItemFileInfo},
         Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, Parsed, Progress,
         SessionId,
@@ -184,6 +185,11 @@ json_bodies! {
     KeepAliveSpec: default;
     FailSpec: default;
     PrepareSpec: needs "file_name";
+    // An absent find spec is an empty one, which find refuses in its turn.
+    LibraryFindSpec: default;
+    ItemFindSpec: default;
+    LibraryModelSpec: needs "a LibraryModel";
+    ItemModelSpec: needs "an ItemModel";
 }
 
 impl PrepareSpec {
@@ -205,6 +211,15 @@ crate::query_params! {
         /// The library.
         #[param(value_type = String, example = "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98")]
         pub library_id: LibraryId,
+    }
+}
+
+crate::query_params! {
+    /// `GET .../library/item/{id}/storage` on `/api`.
+    pub struct StorageQuery {
+        /// Only this file (still answered as a list; `NOT_FOUND` when the item has none of that name).
+        #[param(example = "disk-0.vmdk")]
+        pub file_name: Option<String>,
     }
 }
 
@@ -264,6 +279,57 @@ pub enum FileAction {
 }
 
 impl ActionName for FileAction {}
+
+// ------------------------------------------------------------ catalog actions
+
+/// `?action=` of `POST /api/content/library`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibraryAction {
+    Find,
+}
+
+impl ActionName for LibraryAction {}
+
+/// `?action=` of `POST /api/content/library/item` (absent: create).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemAction {
+    Find,
+}
+
+impl ActionName for ItemAction {}
+
+/// `POST /api/content/library/item` with the body its action read: create (no
+/// `action`) reads an [`ItemModelSpec`], `action=find` an [`ItemFindSpec`].
+pub enum ItemCollectionBody {
+    Create(Box<ItemModelSpec>),
+    Find(ItemFindSpec),
+}
+
+impl ItemCollectionBody {
+    pub async fn read(action: Option<ItemAction>, body: Body) -> Result<Self> {
+        Ok(match action {
+            None => ItemCollectionBody::Create(Box::new(body.json().await?)),
+            Some(ItemAction::Find) => ItemCollectionBody::Find(body.json().await?),
+        })
+    }
+}
+
+/// The bodies item create and find read.
+type ItemCollectionBodies = (ItemModelSpec, ItemFindSpec);
+
+impl utoipa::PartialSchema for ItemCollectionBody {
+    fn schema() -> RefOr<Schema> {
+        any_of::<ItemCollectionBodies>("Body of `POST /api/content/library/item`: create reads an `ItemModelSpec`, `action=find` an `ItemFindSpec`. A field the action does not read is `INVALID_ARGUMENT`.")
+    }
+}
+
+impl ToSchema for ItemCollectionBody {
+    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+        ItemCollectionBodies::schemas(out);
+    }
+}
 
 // ----------------------------------------------------------------- answers
 

@@ -1,6 +1,7 @@
 //! Value types and state machines of the contract, pure: no I/O. Raw client
 //! strings become these types at the edge, so the core never re-checks them.
 
+pub mod catalog;
 pub mod credentials;
 pub mod models;
 
@@ -234,6 +235,21 @@ impl FileName {
         )
     }
 
+    /// A name looked up in item storage, where VMware answers a file the item
+    /// does not have with NOT_FOUND ([`FileName::not_stored`]).
+    pub fn parse_or_not_stored(raw: &str) -> Result<Self> {
+        FileName::parse(raw).map_err(|_| FileName::not_stored(raw))
+    }
+
+    /// Item storage has no file of this name.
+    pub fn not_stored(name: &str) -> Error {
+        Error::not_found(
+            "com.vmware.content.library.item.storage.file_not_found",
+            format!("File {name:?} does not exist in the library item's storage."),
+            &[name],
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -334,21 +350,37 @@ impl ClientErrorMessage {
     }
 }
 
-/// Privileges a user can hold (CONTRACT.md "Privileges").
+/// Privileges a user can hold, under the ids vCenter gives them ("Privilege Name
+/// in the API" of VMware's Content Library privileges; the SDK docstrings name
+/// the same ids). All are global here: a privilege holds for every library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Privilege {
     Anonymous,
     Read,
     DownloadSession,
     ReadStorage,
+    CreateLocalLibrary,
+    UpdateLocalLibrary,
+    DeleteLocalLibrary,
+    UpdateLibrary,
+    AddLibraryItem,
+    UpdateLibraryItem,
+    DeleteLibraryItem,
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 4] = [
+    pub const ALL: [Privilege; 11] = [
         Privilege::Anonymous,
         Privilege::Read,
         Privilege::DownloadSession,
         Privilege::ReadStorage,
+        Privilege::CreateLocalLibrary,
+        Privilege::UpdateLocalLibrary,
+        Privilege::DeleteLocalLibrary,
+        Privilege::UpdateLibrary,
+        Privilege::AddLibraryItem,
+        Privilege::UpdateLibraryItem,
+        Privilege::DeleteLibraryItem,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -357,6 +389,13 @@ impl Privilege {
             Privilege::Read => "System.Read",
             Privilege::DownloadSession => "ContentLibrary.DownloadSession",
             Privilege::ReadStorage => "ContentLibrary.ReadStorage",
+            Privilege::CreateLocalLibrary => "ContentLibrary.CreateLocalLibrary",
+            Privilege::UpdateLocalLibrary => "ContentLibrary.UpdateLocalLibrary",
+            Privilege::DeleteLocalLibrary => "ContentLibrary.DeleteLocalLibrary",
+            Privilege::UpdateLibrary => "ContentLibrary.UpdateLibrary",
+            Privilege::AddLibraryItem => "ContentLibrary.AddLibraryItem",
+            Privilege::UpdateLibraryItem => "ContentLibrary.UpdateLibraryItem",
+            Privilege::DeleteLibraryItem => "ContentLibrary.DeleteLibraryItem",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `download-sessions import`: files into the content store (content-addressed
-//! by SHA-256, hashed while copied) and a new content version of the item.
+//! by SHA-256, hashed while copied, reserved against the collector) and a new
+//! content version of the item, whose type is given or guessed.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use anyhow::Context;
 use object_store::{buffered::BufWriter, path::Path as ObjectPath, ObjectStoreExt};
@@ -10,24 +11,43 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::{
-    domain::{FileName, ItemId},
+    domain::{
+        catalog::{ItemName, ItemType, LibraryName},
+        FileName, ItemId,
+    },
     storage::{content_key, Bucket},
-    store::{catalog::NewItemFile, Db},
+    store::{
+        catalog::{Imported, NewItemFile},
+        Db,
+    },
 };
 
+/// How long an import waits for a collector to finish deleting an older object
+/// under the key of the bytes it is storing.
+const RESERVE_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Imports `files` as the next content version of `library`/`item` (both
-/// created when missing). Returns the item id and its new content version.
+/// created when missing, found by name without case). A new item gets
+/// `item_type`, or the type guessed from the file names ([`ItemType::guess`]);
+/// an existing one changes to `item_type` when it is given. Returns the item id
+/// and its new content version.
 pub async fn import_files(
     db: &Db,
     content: &Bucket,
     library: &str,
     item: &str,
+    item_type: Option<&str>,
     files: &[&Path],
 ) -> anyhow::Result<(ItemId, i64)> {
-    anyhow::ensure!(!library.trim().is_empty(), "the library name is empty");
-    anyhow::ensure!(!item.trim().is_empty(), "the item name is empty");
+    LibraryName::parse(library).map_err(|e| anyhow::anyhow!("library: {e}"))?;
+    ItemName::parse(item).map_err(|e| anyhow::anyhow!("item: {e}"))?;
+    let given = item_type
+        .map(ItemType::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--type: {e}"))?
+        .flatten();
     anyhow::ensure!(!files.is_empty(), "no files to import");
-    let mut new_files = Vec::with_capacity(files.len());
+    let mut copied = Vec::with_capacity(files.len());
     for path in files {
         let name = path
             .file_name()
@@ -35,26 +55,68 @@ pub async fn import_files(
             .with_context(|| format!("{} has no usable file name", path.display()))?;
         let name = FileName::parse(name).with_context(|| path.display().to_string())?;
         anyhow::ensure!(
-            !new_files.iter().any(|f: &NewItemFile| f.name == name),
+            !copied.iter().any(|(n, _): &(FileName, _)| *n == name),
             "two files are named {name}"
         );
-        let (size, sha256) = copy_in(content, path)
+        let copy = copy_in(content, path)
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
+        copied.push((name, copy));
+    }
+    // Every file is in; only now are their objects put under their keys (after
+    // reserving them against the collector), so a long import of many files
+    // cannot outlast the collection grace of the first one.
+    let mut new_files = Vec::with_capacity(copied.len());
+    for (name, (incoming, size, sha256)) in copied {
+        // Same bytes, same key: a re-import of identical content stores nothing new.
+        let key = content_key(&sha256);
+        reserve(db, &key).await?;
+        content
+            .inner
+            .rename(&incoming, &ObjectPath::from(key.as_str()))
+            .await
+            .with_context(|| format!("cannot store {name}"))?;
         new_files.push(NewItemFile {
             name,
             size,
-            sha256: sha256.clone(),
-            content_key: content_key(&sha256),
+            sha256,
+            content_key: key,
         });
     }
-    db.import_item(library, item, &new_files)
+    let guessed = ItemType::guess(new_files.iter().map(|f| f.name.as_str()));
+    let item_type = given.as_ref().unwrap_or(&guessed);
+    match db
+        .import_item(library, item, item_type, given.is_some(), &new_files)
         .await
-        .context("cannot record the import")
+        .context("cannot record the import")?
+    {
+        Imported::Version(id, version) => Ok((id, version)),
+        Imported::ContentCollected => anyhow::bail!(
+            "the content store collected an object of this import while it ran; import again"
+        ),
+    }
 }
 
-/// Streams one file into the content store, returning its size and SHA-256.
-async fn copy_in(content: &Bucket, path: &Path) -> anyhow::Result<(i64, String)> {
+/// Reserves a content key, waiting while a collector deletes an older object under it.
+async fn reserve(db: &Db, key: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + RESERVE_PATIENCE;
+    while !db
+        .reserve_content(key)
+        .await
+        .context("cannot reserve content")?
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "content {key} is still being deleted by the collector; import again later"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Streams one file into the content store under a temporary key, returning
+/// that key, the size and the SHA-256.
+async fn copy_in(content: &Bucket, path: &Path) -> anyhow::Result<(ObjectPath, i64, String)> {
     let mut file = tokio::fs::File::open(path).await?;
     let incoming = ObjectPath::from(format!("incoming/{}", Uuid::new_v4()));
     let mut writer = BufWriter::new(content.inner.clone(), incoming.clone());
@@ -71,11 +133,5 @@ async fn copy_in(content: &Bucket, path: &Path) -> anyhow::Result<(i64, String)>
         size += n as i64;
     }
     writer.shutdown().await?;
-    let sha256 = hex::encode(hasher.finalize());
-    // Same bytes, same key: a re-import of identical content stores nothing new.
-    content
-        .inner
-        .rename(&incoming, &ObjectPath::from(content_key(&sha256)))
-        .await?;
-    Ok((size, sha256))
+    Ok((incoming, size, hex::encode(hasher.finalize())))
 }

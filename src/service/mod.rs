@@ -2,6 +2,7 @@
 //! The three wire surfaces (`/api`, `/rest`, JSON-RPC) only translate to and from these calls.
 
 mod auth;
+mod catalog;
 pub mod import;
 
 pub use auth::hash_password;
@@ -12,17 +13,13 @@ use crate::{
     config::{LoginSettings, Settings},
     dataplane::Endpoints,
     domain::{
-        models::{
-            ChecksumInfo, DownloadFileInfo, DownloadSessionModel, FileState, ItemFileInfo,
-            ItemModel, LibraryModel,
-        },
-        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, NewSession, Parsed,
+        models::{ChecksumInfo, DownloadFileInfo, DownloadSessionModel, FileState},
+        Caller, ClientErrorMessage, EndpointType, FileName, ItemId, NewSession, Parsed,
         PrepareStatus, Privilege, Progress, SessionId, SessionState,
     },
     error::{Error, LocalizableMessage, Result},
-    storage::Buckets,
+    storage::{location::ContentLocation, Buckets},
     store::{
-        catalog::{ItemRow, LibraryRow},
         files::PrepareRequest,
         sessions::{Created, LockedSession, SessionRow},
         Db, DbError,
@@ -56,6 +53,8 @@ struct Inner {
     /// How long activity keeps a download session alive.
     session_lease: Duration,
     login: LoginSettings,
+    /// Where clients may find the content store's objects (item storage).
+    content: ContentLocation,
 }
 
 /// What the readiness probe found.
@@ -76,6 +75,7 @@ impl Service {
                 endpoints,
                 session_lease: settings.session_timeout(),
                 login: settings.login.clone(),
+                content: ContentLocation::from_settings(&settings.storage.content),
             }),
         }
     }
@@ -113,75 +113,6 @@ impl Service {
     /// Files of live sessions by prepare status (a metrics gauge).
     pub async fn file_counts(&self) -> Result<Vec<(PrepareStatus, i64)>> {
         Ok(self.db().file_counts().await?)
-    }
-
-    // ---------------------------------------------------------------- catalog
-
-    pub async fn list_libraries(&self, caller: &Caller) -> Result<Vec<String>> {
-        caller.require(Privilege::Read)?;
-        let ids = self.db().list_library_ids().await?;
-        Ok(ids.into_iter().map(|id| id.to_string()).collect())
-    }
-
-    pub async fn get_library(&self, caller: &Caller, id: LibraryId) -> Result<LibraryModel> {
-        caller.require(Privilege::Read)?;
-        let row = self.db().get_library(id).await?;
-        row.map(library_model)
-            .ok_or_else(|| LibraryId::not_found(&id.to_string()))
-    }
-
-    pub async fn list_items(&self, caller: &Caller, library: LibraryId) -> Result<Vec<String>> {
-        caller.require(Privilege::Read)?;
-        let ids = self
-            .db()
-            .list_item_ids(library)
-            .await?
-            .ok_or_else(|| LibraryId::not_found(&library.to_string()))?;
-        Ok(ids.into_iter().map(|id| id.to_string()).collect())
-    }
-
-    pub async fn get_item(&self, caller: &Caller, id: ItemId) -> Result<ItemModel> {
-        caller.require(Privilege::Read)?;
-        let row = self.db().get_item(id).await?;
-        row.map(item_model)
-            .ok_or_else(|| ItemId::not_found(&id.to_string()))
-    }
-
-    pub async fn list_item_files(
-        &self,
-        caller: &Caller,
-        item: ItemId,
-    ) -> Result<Vec<ItemFileInfo>> {
-        caller.require(Privilege::Read)?;
-        if !self.db().item_exists(item).await? {
-            return Err(ItemId::not_found(&item.to_string()));
-        }
-        let rows = self.db().list_item_files(item).await?;
-        Ok(rows
-            .into_iter()
-            .map(|f| ItemFileInfo {
-                name: f.name,
-                size: f.size,
-                checksum_info: ChecksumInfo::sha256(&f.sha256),
-                cached: true,
-                version: f.content_version.to_string(),
-            })
-            .collect())
-    }
-
-    /// One file of the item; `name` comes from [`FileName::parse_or_missing`].
-    pub async fn get_item_file(
-        &self,
-        caller: &Caller,
-        item: ItemId,
-        name: Parsed<FileName>,
-    ) -> Result<ItemFileInfo> {
-        let files = self.list_item_files(caller, item).await?;
-        let name = name?;
-        files
-            .into_iter()
-            .find(|f| f.name == name.as_str())
-            .ok_or_else(|| FileName::missing(name.as_str()))
     }
 
     // ------------------------------------------------------- download sessions
@@ -407,31 +338,5 @@ fn session_model(row: SessionRow) -> DownloadSessionModel {
         client_progress: i64::from(row.client_progress),
         state: row.state,
         expiration_time: row.expiration_time,
-    }
-}
-
-fn library_model(r: LibraryRow) -> LibraryModel {
-    LibraryModel {
-        id: r.id.to_string(),
-        name: r.name,
-        description: r.description,
-        library_type: "LOCAL".into(),
-        creation_time: r.creation_time,
-        last_modified_time: r.last_modified_time,
-    }
-}
-
-fn item_model(r: ItemRow) -> ItemModel {
-    ItemModel {
-        id: r.id.to_string(),
-        library_id: r.library_id.to_string(),
-        name: r.name,
-        item_type: r.r#type,
-        description: r.description,
-        size: r.size,
-        content_version: r.content_version.to_string(),
-        cached: true,
-        creation_time: r.creation_time,
-        last_modified_time: r.last_modified_time,
     }
 }

@@ -2,6 +2,8 @@
 //! where objects live in them, and the object operations the rest of the
 //! service needs (probe, presign, move into place, remove).
 
+pub mod location;
+
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;

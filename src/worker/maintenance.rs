@@ -1,5 +1,6 @@
 //! The maintenance pass, safe on every instance at once: rescue of lapsed claims,
-//! expiry of sessions and logins, collection of unused artifacts and stale staging objects.
+//! expiry of sessions and logins, collection of unused artifacts, unreferenced
+//! content and stale staging objects.
 
 use std::{
     future::Future,
@@ -25,6 +26,8 @@ const MAX_BATCHES: usize = 20;
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Listing the staging prefix is the one costly step: at most this often per instance.
 const STAGING_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// A collector that marked content and then died is relieved after this long.
+const STALE_DELETION: Duration = Duration::from_secs(300);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,6 +42,8 @@ pub struct MaintenanceReport {
     pub artifacts_deleted: u64,
     /// Leftover staging objects deleted.
     pub staging_deleted: u64,
+    /// Content objects deleted (row and object): no item file referenced them.
+    pub content_deleted: u64,
 }
 
 impl MaintenanceReport {
@@ -51,8 +56,10 @@ impl MaintenanceReport {
 pub struct Maintenance {
     db: Db,
     transfer: Bucket,
+    content: Bucket,
     max_attempts: i32,
     grace: Duration,
+    content_grace: Duration,
     last_sweep: Option<Instant>,
 }
 
@@ -61,8 +68,10 @@ impl Maintenance {
         Maintenance {
             db: db.clone(),
             transfer: buckets.transfer.clone(),
+            content: buckets.content.clone(),
             max_attempts: settings.workers.max_attempts,
             grace: Duration::from_secs(settings.maintenance.artifact_grace_seconds),
+            content_grace: Duration::from_secs(settings.maintenance.content_grace_seconds),
             last_sweep: None,
         }
     }
@@ -93,6 +102,7 @@ impl Maintenance {
             .await
             .context("expiry of logins")?;
         report.artifacts_deleted = self.collect_artifacts().await?;
+        report.content_deleted = self.collect_content().await?;
         if self
             .last_sweep
             .is_none_or(|t| t.elapsed() >= STAGING_SWEEP_EVERY)
@@ -110,6 +120,7 @@ impl Maintenance {
                 expired_logins = report.expired_logins,
                 artifacts_deleted = report.artifacts_deleted,
                 staging_deleted = report.staging_deleted,
+                content_deleted = report.content_deleted,
                 "maintenance pass"
             );
         }
@@ -145,6 +156,37 @@ impl Maintenance {
             .delete_marked_artifacts(&gone)
             .await
             .context("deleting artifact rows")?;
+        Ok((marked.len() as u64, deleted))
+    }
+
+    /// Deletes content objects that no item file references (a deleted item's,
+    /// unless another item has the same bytes), as artifacts are collected:
+    /// mark, delete the objects, drop the rows of those really gone.
+    async fn collect_content(&self) -> anyhow::Result<u64> {
+        let batches = in_batches(move || self.collect_content_batch(), |(m, _)| *m).await?;
+        Ok(batches.iter().map(|(_, deleted)| deleted).sum())
+    }
+
+    /// One batch of [`Maintenance::collect_content`]: (rows marked, rows deleted).
+    async fn collect_content_batch(&self) -> anyhow::Result<(u64, u64)> {
+        let marked = self
+            .db
+            .mark_content_for_deletion(self.content_grace, STALE_DELETION, BATCH)
+            .await
+            .context("marking content")?;
+        let mut gone = Vec::with_capacity(marked.len());
+        for key in marked.iter() {
+            match self.content.delete(key).await {
+                Ok(()) => gone.push(key.clone()),
+                // The row stays marked; a later pass retries it.
+                Err(e) => tracing::warn!(error = %e, key, "cannot delete a content object"),
+            }
+        }
+        let deleted = self
+            .db
+            .delete_marked_content(&gone)
+            .await
+            .context("deleting content rows")?;
         Ok((marked.len() as u64, deleted))
     }
 

@@ -61,6 +61,7 @@ async fn a_multi_gib_file_is_staged_and_downloaded_intact() {
         &stores.content,
         "big",
         "big",
+        None,
         &[path.as_path()],
     )
     .await

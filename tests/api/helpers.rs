@@ -117,6 +117,26 @@ pub const ALL_PRIVILEGES: &[&str] = &[
     "System.Read",
     "ContentLibrary.DownloadSession",
     "ContentLibrary.ReadStorage",
+    "ContentLibrary.CreateLocalLibrary",
+    "ContentLibrary.UpdateLocalLibrary",
+    "ContentLibrary.DeleteLocalLibrary",
+    "ContentLibrary.UpdateLibrary",
+    "ContentLibrary.AddLibraryItem",
+    "ContentLibrary.UpdateLibraryItem",
+    "ContentLibrary.DeleteLibraryItem",
+];
+
+/// What managing the catalog takes: reading it and every write privilege.
+pub const LIBRARIAN: &[&str] = &[
+    "System.Read",
+    "ContentLibrary.ReadStorage",
+    "ContentLibrary.CreateLocalLibrary",
+    "ContentLibrary.UpdateLocalLibrary",
+    "ContentLibrary.DeleteLocalLibrary",
+    "ContentLibrary.UpdateLibrary",
+    "ContentLibrary.AddLibraryItem",
+    "ContentLibrary.UpdateLibraryItem",
+    "ContentLibrary.DeleteLibraryItem",
 ];
 
 pub const DOWNLOADER: &[&str] = &["System.Read", "ContentLibrary.DownloadSession"];
@@ -178,6 +198,17 @@ impl TestApp {
 
     /// Imports files (name, bytes) as the next content version of library/item; returns the item id.
     pub async fn import(&self, library: &str, item: &str, files: &[(&str, &[u8])]) -> String {
+        self.import_as(library, item, None, files).await
+    }
+
+    /// [`TestApp::import`] with `import --type`.
+    pub async fn import_as(
+        &self,
+        library: &str,
+        item: &str,
+        item_type: Option<&str>,
+        files: &[(&str, &[u8])],
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
         let mut paths = Vec::new();
         for (name, bytes) in files {
@@ -192,6 +223,7 @@ impl TestApp {
             &stores.content,
             library,
             item,
+            item_type,
             &refs,
         )
         .await

@@ -10,7 +10,11 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-use crate::helpers::rpc::{create_input, DS, DS_FILE, DS_MODEL, FILE_INFO};
+use crate::helpers::rpc::{
+    create_input, item_find, item_model, library_find, library_model, storage_backing, DS, DS_FILE,
+    DS_MODEL, FILE_INFO, ITEM, ITEM_MODEL, ITEM_STORAGE, LIBRARY, LIBRARY_MODEL, LOCAL_LIBRARY,
+    SUBSCRIBED_LIBRARY,
+};
 
 const DISK: &[u8] = b"bytes of disk-0 for the JSON-RPC surface";
 
@@ -819,6 +823,8 @@ async fn official_python_sdk() {
     let other_item = app.import("lib", "other", &[("x.bin", b"x")]).await;
     app.add_user("administrator@vsphere.local", "Secr3t!", DOWNLOADER)
         .await;
+    app.add_user("librarian@vsphere.local", "L1brarian!", LIBRARIAN)
+        .await;
 
     let script = manifest_dir().join("tests/sdk/test_sdk.py");
     let child = tokio::process::Command::new(&python)
@@ -826,6 +832,8 @@ async fn official_python_sdk() {
         .env("SDK_URL", &app.address)
         .env("SDK_USER", "administrator@vsphere.local")
         .env("SDK_PASSWORD", "Secr3t!")
+        .env("SDK_ADMIN_USER", "librarian@vsphere.local")
+        .env("SDK_ADMIN_PASSWORD", "L1brarian!")
         .env("SDK_ITEM_ID", &item)
         .env("SDK_OTHER_ITEM_ID", &other_item)
         .env("SDK_FILE_NAME", "disk-0.vmdk")
@@ -848,4 +856,342 @@ async fn official_python_sdk() {
         "official Python SDK run failed ({}); see its output above",
         out.status
     );
+}
+
+// ------------------------------------------------- the catalog, managed
+
+#[tokio::test]
+async fn catalog_writes_as_the_sdk_sends_them() {
+    let app = spawn_app_with(|s| s.workers.count = 0).await;
+    app.add_user("admin", "pw", LIBRARIAN).await;
+    let token = app.rpc().login("admin", "pw").await;
+    let rpc = app.rpc();
+    let ctx = || session_ctx(&token);
+
+    // LocalLibrary.create as library_crud.py sends it (a DATASTORE backing, a client token).
+    let create = json!({
+        "client_token": {"OPTIONAL": "11111111-2222-3333-4444-555555555555"},
+        "create_spec": library_model(json!({"name": "demo-local-lib", "description": "d",
+            "type": "LOCAL", "storage_backings": [storage_backing("DATASTORE", Some("datastore-12"))]})),
+    });
+    let lib = rpc
+        .output(&token, LOCAL_LIBRARY, "create", create.clone())
+        .await;
+    let lib = lib.as_str().expect("id").to_string();
+    assert_eq!(
+        rpc.output(&token, LOCAL_LIBRARY, "create", create).await,
+        json!(lib)
+    );
+    assert_eq!(
+        rpc.output(&token, LOCAL_LIBRARY, "list", json!({})).await,
+        json!([lib])
+    );
+    let model = rpc
+        .output(&token, LOCAL_LIBRARY, "get", json!({"library_id": lib}))
+        .await;
+    let model = structure(&model, LIBRARY_MODEL);
+    assert_eq!(model["id"], json!({"OPTIONAL": lib}));
+    assert_eq!(model["name"], json!({"OPTIONAL": "demo-local-lib"}));
+    assert_eq!(model["type"], json!({"OPTIONAL": "LOCAL"}));
+    assert_eq!(model["version"], json!({"OPTIONAL": "1"}));
+    assert!(model["server_guid"]["OPTIONAL"].is_string());
+    assert!(model["creation_time"]["OPTIONAL"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert_eq!(model["subscription_info"], json!({"OPTIONAL": null}));
+    let backings = model["storage_backings"]["OPTIONAL"].as_array().unwrap();
+    let backing = structure(&backings[0], "com.vmware.content.library.storage_backing");
+    assert_eq!(backing["type"], json!({"OPTIONAL": "OTHER"}));
+    let publish = structure(
+        &model["publish_info"]["OPTIONAL"],
+        "com.vmware.content.library.publish_info",
+    );
+    assert_eq!(publish["published"], json!({"OPTIONAL": false}));
+    assert_eq!(
+        publish["authentication_method"],
+        json!({"OPTIONAL": "NONE"})
+    );
+
+    // Library.find and the always empty SubscribedLibrary (Ansible lists it).
+    let find = json!({"spec": library_find(json!({"name": "DEMO-LOCAL-LIB"}))});
+    assert_eq!(
+        rpc.output(&token, LIBRARY, "find", find).await,
+        json!([lib])
+    );
+    let find = json!({"spec": library_find(json!({"type": "SUBSCRIBED"}))});
+    assert_eq!(rpc.output(&token, LIBRARY, "find", find).await, json!([]));
+    rpc.error(
+        ctx(),
+        LIBRARY,
+        "find",
+        json!({"spec": library_find(json!({}))}),
+        "invalid_argument",
+    )
+    .await;
+    rpc.error(ctx(), LIBRARY, "find", json!({}), "invalid_argument")
+        .await;
+    assert_eq!(
+        rpc.output(&token, SUBSCRIBED_LIBRARY, "list", json!({}))
+            .await,
+        json!([])
+    );
+    rpc.error(
+        ctx(),
+        SUBSCRIBED_LIBRARY,
+        "get",
+        json!({"library_id": lib}),
+        "invalid_element_type",
+    )
+    .await;
+
+    // Updates: LocalLibrary.update (description only, as library_crud.py), Library.update,
+    // and each one's answer to a stale version.
+    let update = |spec: Value| json!({"library_id": lib, "update_spec": library_model(spec)});
+    let out = rpc
+        .output(
+            &token,
+            LOCAL_LIBRARY,
+            "update",
+            update(json!({"description": "new description"})),
+        )
+        .await;
+    assert_eq!(out, Value::Null);
+    rpc.output(
+        &token,
+        LIBRARY,
+        "update",
+        update(json!({"name": "renamed", "version": "2"})),
+    )
+    .await;
+    let model = rpc
+        .output(&token, LIBRARY, "get", json!({"library_id": lib}))
+        .await;
+    let model = structure(&model, LIBRARY_MODEL);
+    assert_eq!(model["name"], json!({"OPTIONAL": "renamed"}));
+    assert_eq!(model["description"], json!({"OPTIONAL": "new description"}));
+    assert_eq!(model["version"], json!({"OPTIONAL": "3"}));
+    rpc.error(
+        ctx(),
+        LOCAL_LIBRARY,
+        "update",
+        update(json!({"name": "x", "version": "1"})),
+        "concurrent_change",
+    )
+    .await;
+    rpc.error(
+        ctx(),
+        LIBRARY,
+        "update",
+        update(json!({"name": "x", "version": "1"})),
+        "invalid_argument",
+    )
+    .await;
+    let publish = json!({"publish_info": {"STRUCTURE": {"com.vmware.content.library.publish_info": {
+        "published": {"OPTIONAL": true}, "authentication_method": {"OPTIONAL": "NONE"}}}}});
+    rpc.error(
+        ctx(),
+        LOCAL_LIBRARY,
+        "update",
+        update(publish),
+        "unsupported",
+    )
+    .await;
+    let dup = json!({"create_spec": library_model(json!({"name": "RENAMED"}))});
+    rpc.error(ctx(), LOCAL_LIBRARY, "create", dup, "already_exists")
+        .await;
+    let two = json!({"create_spec": library_model(json!({"name": "two",
+        "storage_backings": [storage_backing("OTHER", None), storage_backing("OTHER", None)]}))});
+    rpc.error(ctx(), LOCAL_LIBRARY, "create", two, "unsupported")
+        .await;
+    rpc.error(
+        ctx(),
+        LOCAL_LIBRARY,
+        "create",
+        json!({"client_token": {"OPTIONAL": null}}),
+        "invalid_argument",
+    )
+    .await;
+    let typo = json!({"create_spec": {"STRUCTURE": {LIBRARY_MODEL: {"nmae": {"OPTIONAL": "x"}}}}});
+    rpc.error(ctx(), LOCAL_LIBRARY, "create", typo, "invalid_argument")
+        .await;
+
+    // Items as cls_api_helper.create_library_item and get_item_id_by_name send them.
+    let create = json!({
+        "client_token": {"OPTIONAL": "66666666-2222-3333-4444-555555555555"},
+        "create_spec": item_model(json!({"library_id": lib, "name": "demo", "description": "Sample iso file", "type": "iso"})),
+    });
+    let item = rpc
+        .output(&token, ITEM, "create", create)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let found = rpc
+        .output(
+            &token,
+            ITEM,
+            "find",
+            json!({"spec": item_find(json!({"name": "DEMO"}))}),
+        )
+        .await;
+    assert_eq!(found, json!([item]));
+    let all = item_find(json!({"name": "demo", "library_id": lib, "type": "ISO", "cached": true}));
+    assert_eq!(
+        rpc.output(&token, ITEM, "find", json!({"spec": all})).await,
+        json!([item])
+    );
+    let source = item_find(json!({"name": "demo", "source_id": "s"}));
+    assert_eq!(
+        rpc.output(&token, ITEM, "find", json!({"spec": source}))
+            .await,
+        json!([])
+    );
+    rpc.error(
+        ctx(),
+        ITEM,
+        "find",
+        json!({"spec": item_find(json!({}))}),
+        "invalid_argument",
+    )
+    .await;
+    let model = rpc
+        .output(&token, ITEM, "get", json!({"library_item_id": item}))
+        .await;
+    let model = structure(&model, ITEM_MODEL);
+    assert_eq!(model["name"], json!({"OPTIONAL": "demo"}));
+    assert_eq!(model["type"], json!({"OPTIONAL": "iso"}));
+    for field in ["version", "metadata_version", "content_version"] {
+        assert_eq!(model[field], json!({"OPTIONAL": "1"}), "{field}");
+    }
+    assert_eq!(model["size"], json!({"OPTIONAL": 0}));
+    assert_eq!(model["source_id"], json!({"OPTIONAL": null}));
+    let dup = json!({"create_spec": item_model(json!({"library_id": lib, "name": "Demo"}))});
+    let error = rpc
+        .error(ctx(), ITEM, "create", dup, "already_exists")
+        .await;
+    let message = structure(
+        &error["messages"][0],
+        "com.vmware.vapi.std.localizable_message",
+    );
+    assert_eq!(
+        message["id"],
+        "com.vmware.vdcs.cls-main.duplicate_item_name_unsupported_in_library"
+    );
+    let nowhere = json!({"create_spec": item_model(json!({"library_id": uuid::Uuid::new_v4().to_string(), "name": "x"}))});
+    rpc.error(ctx(), ITEM, "create", nowhere, "not_found").await;
+    let update = |spec: Value| json!({"library_item_id": item, "update_spec": item_model(spec)});
+    rpc.output(&token, ITEM, "update", update(json!({"name": "demo2"})))
+        .await;
+    rpc.error(
+        ctx(),
+        ITEM,
+        "update",
+        update(json!({"name": "x", "version": "1"})),
+        "invalid_argument",
+    )
+    .await;
+
+    // Storage of its files once they are in.
+    app.import("renamed", "demo2", &[("demo.iso", b"iso")])
+        .await;
+    let listed = rpc
+        .output(
+            &token,
+            ITEM_STORAGE,
+            "list",
+            json!({"library_item_id": item}),
+        )
+        .await;
+    let info = structure(&listed[0], "com.vmware.content.library.item.storage.info");
+    assert_eq!(info["name"], "demo.iso");
+    assert_eq!(info["size"], 3);
+    assert_eq!(info["cached"], true);
+    assert_eq!(info["storage_uris"], json!([]));
+    assert_eq!(info["version"], "2");
+    let got = rpc
+        .output(
+            &token,
+            ITEM_STORAGE,
+            "get",
+            json!({"library_item_id": item, "file_name": "demo.iso"}),
+        )
+        .await;
+    assert_eq!(got, listed);
+    let missing = json!({"library_item_id": item, "file_name": "nope"});
+    rpc.error(ctx(), ITEM_STORAGE, "get", missing, "not_found")
+        .await;
+
+    // Deletes: the item, then the library (its other items with it).
+    let other = rpc
+        .output(
+            &token,
+            ITEM,
+            "create",
+            json!({"create_spec": item_model(json!({"library_id": lib, "name": "other"}))}),
+        )
+        .await;
+    assert_eq!(
+        rpc.output(&token, ITEM, "delete", json!({"library_item_id": item}))
+            .await,
+        Value::Null
+    );
+    rpc.error(
+        ctx(),
+        ITEM,
+        "get",
+        json!({"library_item_id": item}),
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        rpc.output(&token, LOCAL_LIBRARY, "delete", json!({"library_id": lib}))
+            .await,
+        Value::Null
+    );
+    rpc.error(
+        ctx(),
+        ITEM,
+        "get",
+        json!({"library_item_id": other}),
+        "not_found",
+    )
+    .await;
+    rpc.error(
+        ctx(),
+        LOCAL_LIBRARY,
+        "get",
+        json!({"library_id": lib}),
+        "not_found",
+    )
+    .await;
+    rpc.error(
+        ctx(),
+        LOCAL_LIBRARY,
+        "delete",
+        json!({"library_id": lib}),
+        "not_found",
+    )
+    .await;
+
+    // Privileges: a reader may find, not create.
+    app.add_user("reader", "pw", &["System.Read"]).await;
+    let reader = rpc.login("reader", "pw").await;
+    let create = json!({"create_spec": library_model(json!({"name": "n"}))});
+    rpc.error(
+        session_ctx(&reader),
+        LOCAL_LIBRARY,
+        "create",
+        create,
+        "unauthorized",
+    )
+    .await;
+    rpc.error(
+        session_ctx(&reader),
+        ITEM_STORAGE,
+        "list",
+        json!({"library_item_id": item}),
+        "unauthorized",
+    )
+    .await;
 }

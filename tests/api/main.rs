@@ -8,6 +8,7 @@ mod catalog;
 mod download;
 mod edge;
 mod fuzz_regressions;
+mod govc;
 mod helpers;
 mod jsonrpc;
 mod login;

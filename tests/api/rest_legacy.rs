@@ -1,7 +1,5 @@
 //! The legacy `/rest/com/vmware/...` surface: every operation, its `{"value"}`
-//! wrapping and error bodies, login cookies, and govc's `library.export` sequence.
-
-use std::time::{Duration, Instant};
+//! wrapping and error bodies, login cookies. govc's sequences are in `govc.rs`.
 
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
@@ -9,7 +7,9 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-use crate::helpers::rest::{FILES as DS_FILE, ITEM, ITEM_FILE, LOGIN as SESSION, SESSIONS as DS};
+use crate::helpers::rest::{
+    FILES as DS_FILE, ITEM, ITEM_FILE, ITEM_STORAGE, LIBRARY, LOGIN as SESSION, SESSIONS as DS,
+};
 
 const DISK: &[u8] = b"disk bytes for the legacy surface";
 const OVF: &[u8] = b"<Envelope/>";
@@ -582,83 +582,174 @@ async fn malformed_requests_get_rest_errors_never_500() {
     assert_eq!(app.rest(&token).session(&id).await["state"], "ACTIVE");
 }
 
-// ------------------------------------------------- govc library.export
+// --------------------------------------------------- the catalog, managed
 
-/// govc `library.export` on the /rest paths: login, create, list files,
-/// prepare each, poll until PREPARED, download each with the session header.
 #[tokio::test]
-async fn govc_library_export_replay() {
-    let app = spawn_app().await;
-    let disk: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let item = app
-        .import("lib", "vm", &[("disk-0.vmdk", &disk), ("vm.ovf", OVF)])
-        .await;
-    app.add_user("govc", "pw", DOWNLOADER).await;
+async fn libraries_and_items_managed_on_rest() {
+    let app = spawn_app_with(|s| s.workers.count = 0).await;
+    let token = app.user("librarian", LIBRARIAN).await;
+    let rest = app.rest(&token);
 
+    // govc library.create: a DATASTORE backing, accepted; the bytes go to the content store.
+    let lib = rest.new_library("isos").await;
+    let model = value_of(rest.get_local_library(&lib).await).await;
+    assert_eq!(model["name"], "isos");
+    assert_eq!(model["type"], "LOCAL");
+    assert_eq!(model["version"], "1");
+    assert_eq!(model["storage_backings"], json!([{"type": "OTHER"}]));
+    assert_eq!(model["publish_info"]["published"], false);
+    assert_eq!(value_of(rest.get_library(&lib).await).await, model);
+    assert_eq!(
+        value_of(rest.list_local_libraries().await).await,
+        json!([lib])
+    );
+    assert_eq!(
+        value_of(rest.find_libraries(json!({"name": "ISOS"})).await).await,
+        json!([lib])
+    );
+    assert_eq!(
+        value_of(rest.find_libraries(json!({"name": "none"})).await).await,
+        json!([])
+    );
+    assert_eq!(
+        value_of(rest.list_subscribed_libraries().await).await,
+        json!([])
+    );
+    assert_rest_error(
+        rest.get_subscribed_library(&lib).await,
+        400,
+        "INVALID_ELEMENT_TYPE",
+    )
+    .await;
+    assert_rest_error(
+        rest.find_libraries(json!({})).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
     let r = app
-        .client
-        .post(app.url(SESSION))
-        .basic_auth("govc", Some("pw"))
-        .header("vmware-use-header-authn", "true")
-        .send()
-        .await
-        .unwrap();
-    let token = value_of(r).await.as_str().unwrap().to_string();
-    let id = app.rest(&token).new_session(&item).await;
+        .post(&token, &format!("{LIBRARY}?~action=find"), Some(json!({})))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let r = rest
+        .create_library(Some(json!({"create_spec": {"name": "Isos"}})))
+        .await;
+    assert_rest_error(r, 400, "ALREADY_EXISTS").await;
+    assert_rest_error(rest.create_library(None).await, 400, "INVALID_ARGUMENT").await;
+    let r = rest
+        .create_library(Some(
+            json!({"create_spec": {"name": "x"}, "client_token": ""}),
+        ))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    // The same client_token answers the same library.
+    let body = json!({"client_token": "c1", "create_spec": {"name": "tokened"}});
+    let first = value_of(rest.create_library(Some(body.clone())).await).await;
+    assert_eq!(value_of(rest.create_library(Some(body)).await).await, first);
 
-    let files = value_of(app.rest(&token).list_files(&id).await).await;
-    let names: Vec<String> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names.len(), 2);
-    for name in &names {
-        let r = app
-            .rest(&token)
-            .file_action(&id, "prepare", Some(json!({"file_name": name})))
-            .await;
-        value_of(r).await;
-    }
+    // govc library.update (Library.update) and LocalLibrary.update.
+    assert_void(
+        rest.update_library(&lib, json!({"name": "isos", "description": "ISOs"}))
+            .await,
+    )
+    .await;
+    let r = rest
+        .update_local_library(&lib, json!({"description": "x", "version": "1"}))
+        .await;
+    assert_rest_error(r, 409, "CONCURRENT_CHANGE").await;
+    let r = rest
+        .update_library(&lib, json!({"description": "x", "version": "1"}))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    assert_void(
+        rest.update_local_library(&lib, json!({"description": "y", "version": "2"}))
+            .await,
+    )
+    .await;
+    assert_eq!(value_of(rest.get_library(&lib).await).await["version"], "3");
+    let r = rest
+        .update_local_library(&lib, json!({"publish_info": {"published": true}}))
+        .await;
+    assert_rest_error(r, 400, "UNSUPPORTED").await;
 
-    for name in &names {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let info = loop {
-            let r = app
-                .rest(&token)
-                .file_action(&id, "get", Some(json!({"file_name": name})))
-                .await;
-            let info = value_of(r).await;
-            match info["status"].as_str() {
-                Some("PREPARED") => break info,
-                Some("ERROR") => panic!("prepare of {name} failed: {info}"),
-                _ if Instant::now() > deadline => {
-                    panic!("{name} not PREPARED after 30 s (prepare workers running?): {info}")
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
-        let expected: &[u8] = if name == "vm.ovf" { OVF } else { &disk };
-        assert_eq!(info["size"], expected.len() as u64);
-        let sha = hex::encode(Sha256::digest(expected));
-        assert_eq!(info["checksum_info"]["checksum"], sha);
-        let uri = info["download_endpoint"]["uri"]
-            .as_str()
-            .expect("endpoint uri");
-        let r = app
-            .client
-            .get(uri)
-            .header("vmware-api-session-id", &token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "download of {name}");
-        let bytes = r.bytes().await.unwrap();
-        assert_eq!(bytes.len(), expected.len());
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
-    }
+    // Items as govmomi creates them (description and type always sent, maybe "").
+    let item = rest.new_item(&lib, "photon", "").await;
+    let model = value_of(rest.get_item(&item).await).await;
+    assert_eq!(model["type"], "file");
+    assert_eq!(model["description"], "");
+    assert_eq!(model["content_version"], "1");
+    let found = rest
+        .find_items(json!({"library_id": lib, "name": "Photon"}))
+        .await;
+    assert_eq!(value_of(found).await, json!([item]));
+    assert_rest_error(rest.find_items(json!({})).await, 400, "INVALID_ARGUMENT").await;
+    let r = rest
+        .create_item(Some(
+            json!({"create_spec": {"name": "PHOTON", "library_id": lib}}),
+        ))
+        .await;
+    let body = assert_rest_error(r, 400, "ALREADY_EXISTS").await;
+    assert_eq!(
+        body["value"]["messages"][0]["id"],
+        "com.vmware.vdcs.cls-main.duplicate_item_name_unsupported_in_library"
+    );
+    let r = rest
+        .create_item(Some(
+            json!({"create_spec": {"name": "x", "library_id": uuid::Uuid::new_v4()}}),
+        ))
+        .await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+    assert_void(
+        rest.update_item(&item, json!({"name": "photon-5", "description": "five"}))
+            .await,
+    )
+    .await;
+    let model = value_of(rest.get_item(&item).await).await;
+    assert_eq!(
+        (model["name"].as_str(), model["version"].as_str()),
+        (Some("photon-5"), Some("2"))
+    );
+    let r = rest
+        .update_item(&item, json!({"name": "x", "version": "1"}))
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
 
-    assert_void(app.rest(&token).delete_session(&id).await).await;
-    assert_void(app.rest(&token).logout().await).await;
+    // Storage of an item with content.
+    app.import("isos", "photon-5", &[("photon.iso", b"iso")])
+        .await;
+    let all = value_of(rest.item_storage(&item).await).await;
+    assert_eq!(all[0]["name"], "photon.iso");
+    assert_eq!(all[0]["storage_uris"], json!([]));
+    let one = value_of(rest.item_storage_of(&item, "photon.iso").await).await;
+    assert_eq!(one, all);
+    assert_rest_error(rest.item_storage_of(&item, "nope").await, 404, "NOT_FOUND").await;
+    let r = app
+        .post(
+            &token,
+            &format!("{ITEM_STORAGE}/id:{item}?~action=list"),
+            Some(json!({"file_name": "x"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+
+    assert_void(rest.delete_item(&item).await).await;
+    assert_rest_error(rest.get_item(&item).await, 404, "NOT_FOUND").await;
+    assert_rest_error(rest.delete_item(&item).await, 404, "NOT_FOUND").await;
+    assert_void(rest.delete_local_library(&lib).await).await;
+    assert_rest_error(rest.get_local_library(&lib).await, 404, "NOT_FOUND").await;
+    assert_rest_error(rest.delete_local_library(&lib).await, 404, "NOT_FOUND").await;
+
+    // Writes need their privileges.
+    let reader = app.user("reader", &["System.Read"]).await;
+    let r = app
+        .rest(&reader)
+        .create_library(Some(json!({"create_spec": {"name": "n"}})))
+        .await;
+    assert_rest_error(r, 403, "UNAUTHORIZED").await;
+    assert_rest_error(
+        app.rest(&reader).item_storage(&item).await,
+        403,
+        "UNAUTHORIZED",
+    )
+    .await;
 }

@@ -121,6 +121,7 @@ impl S3Server {
             path_style: true,
             allow_http: true,
             public_endpoint: None,
+            direct_base: None,
         }
     }
 
@@ -546,4 +547,50 @@ async fn direct_urls_are_signed_for_the_public_endpoint() {
     let moved = uri.replace("localhost", "127.0.0.1");
     let r = client.get(&moved).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn item_storage_and_content_collection_on_s3() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| {
+        s3.configure(s);
+        s.workers.count = 0;
+        s.maintenance.content_grace_seconds = 0;
+    })
+    .await;
+    let bytes = pseudo_random(5000, 3);
+    let item = app.import("lib", "item", &[("disk-0.vmdk", &bytes)]).await;
+    let token = app.user("erin", ALL_PRIVILEGES).await;
+    let sha = sha256_hex(&bytes);
+
+    // An S3 content store is addressed as s3://bucket/key.
+    let all: Vec<Value> = app
+        .api(&token)
+        .item_storage(&item)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        all[0]["storage_uris"],
+        json!([format!("s3://content/blobs/{sha}")])
+    );
+    assert_eq!(
+        all[0]["storage_backing"],
+        json!({"type": "OTHER", "storage_uri": "s3://content/"})
+    );
+
+    // Deleting the item leaves the bytes unreferenced: the collector deletes the object.
+    let blob = s3.object_path("content", &format!("blobs/{sha}"));
+    assert!(blob.exists());
+    assert_eq!(
+        app.api(&token).delete_item(&item).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let stores = download_sessions::storage::Buckets::from_settings(&app.settings).unwrap();
+    let report = download_sessions::worker::maintenance_pass(&app.db, &stores, &app.settings)
+        .await
+        .unwrap();
+    assert_eq!(report.content_deleted, 1);
+    assert!(!blob.exists());
 }

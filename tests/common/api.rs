@@ -11,6 +11,9 @@ use super::http::{encode, Http};
 /// `/api/content/library/item/download-session`.
 pub const SESSIONS: &str = "/api/content/library/item/download-session";
 pub const LOGIN: &str = "/api/session";
+pub const LIBRARY: &str = "/api/content/library";
+pub const LOCAL_LIBRARY: &str = "/api/content/local-library";
+pub const ITEM: &str = "/api/content/library/item";
 
 #[derive(Clone, Copy)]
 pub struct Api<'a>(pub Http<'a>);
@@ -70,6 +73,139 @@ impl Api<'_> {
                 "/api/content/library/item/{item}/file?name={name}"
             ))
             .await
+    }
+
+    pub async fn item_storage(&self, item: &str) -> Response {
+        self.0.get(&format!("{ITEM}/{item}/storage")).await
+    }
+
+    pub async fn item_storage_of(&self, item: &str, name: &str) -> Response {
+        let name = encode(name);
+        self.0
+            .get(&format!("{ITEM}/{item}/storage?file_name={name}"))
+            .await
+    }
+
+    // ------------------------------------------- libraries and items, managed
+
+    /// `POST /api/content/library?action=find` with `spec` (`None`: no body).
+    pub async fn find_libraries(&self, spec: Option<Value>) -> Response {
+        self.0.post(&format!("{LIBRARY}?action=find"), spec).await
+    }
+
+    /// The ids a library find answers (it must succeed).
+    pub async fn found_libraries(&self, spec: Value) -> Vec<String> {
+        let r = self.find_libraries(Some(spec)).await;
+        assert_eq!(r.status(), StatusCode::OK, "find libraries");
+        r.json().await.unwrap()
+    }
+
+    pub async fn update_library(&self, id: &str, spec: Value) -> Response {
+        self.0.patch(&format!("{LIBRARY}/{id}"), spec).await
+    }
+
+    /// `POST /api/content/local-library` with `spec` (`None`: no body), and a `Client-Token`.
+    pub async fn create_library(
+        &self,
+        spec: Option<Value>,
+        client_token: Option<&str>,
+    ) -> Response {
+        let mut r = self.0.request(reqwest::Method::POST, LOCAL_LIBRARY);
+        if let Some(token) = client_token {
+            r = r.header("Client-Token", token);
+        }
+        if let Some(spec) = spec {
+            r = r.json(&spec);
+        }
+        Http::send(r).await
+    }
+
+    /// Creates a local library named `name` and answers its id.
+    pub async fn new_library(&self, name: &str) -> String {
+        let spec = json!({"name": name, "type": "LOCAL", "storage_backings": [{"type": "OTHER"}]});
+        let r = self.create_library(Some(spec), None).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create library {name}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn list_local_libraries(&self) -> Response {
+        self.0.get(LOCAL_LIBRARY).await
+    }
+
+    pub async fn get_local_library(&self, id: &str) -> Response {
+        self.0.get(&format!("{LOCAL_LIBRARY}/{id}")).await
+    }
+
+    /// The library's model (the get must succeed).
+    pub async fn library(&self, id: &str) -> Value {
+        let r = self.get_local_library(id).await;
+        assert_eq!(r.status(), StatusCode::OK, "get library {id}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn update_local_library(&self, id: &str, spec: Value) -> Response {
+        self.0.patch(&format!("{LOCAL_LIBRARY}/{id}"), spec).await
+    }
+
+    pub async fn delete_local_library(&self, id: &str) -> Response {
+        self.0.delete(&format!("{LOCAL_LIBRARY}/{id}")).await
+    }
+
+    pub async fn list_subscribed_libraries(&self) -> Response {
+        self.0.get("/api/content/subscribed-library").await
+    }
+
+    pub async fn get_subscribed_library(&self, id: &str) -> Response {
+        self.0
+            .get(&format!("/api/content/subscribed-library/{id}"))
+            .await
+    }
+
+    /// `POST /api/content/library/item` (create) with `spec` and a `Client-Token`.
+    pub async fn create_item(&self, spec: Option<Value>, client_token: Option<&str>) -> Response {
+        let mut r = self.0.request(reqwest::Method::POST, ITEM);
+        if let Some(token) = client_token {
+            r = r.header("Client-Token", token);
+        }
+        if let Some(spec) = spec {
+            r = r.json(&spec);
+        }
+        Http::send(r).await
+    }
+
+    /// Creates an item `name` of `item_type` in `library` and answers its id.
+    pub async fn new_item(&self, library: &str, name: &str, item_type: &str) -> String {
+        let spec = json!({"library_id": library, "name": name, "type": item_type});
+        let r = self.create_item(Some(spec), None).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create item {name}");
+        r.json().await.unwrap()
+    }
+
+    /// `POST /api/content/library/item?action=find` with `spec` (`None`: no body).
+    pub async fn find_items(&self, spec: Option<Value>) -> Response {
+        self.0.post(&format!("{ITEM}?action=find"), spec).await
+    }
+
+    /// The ids an item find answers (it must succeed).
+    pub async fn found_items(&self, spec: Value) -> Vec<String> {
+        let r = self.find_items(Some(spec)).await;
+        assert_eq!(r.status(), StatusCode::OK, "find items");
+        r.json().await.unwrap()
+    }
+
+    /// The item's model (the get must succeed).
+    pub async fn item(&self, id: &str) -> Value {
+        let r = self.get_item(id).await;
+        assert_eq!(r.status(), StatusCode::OK, "get item {id}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn update_item(&self, id: &str, spec: Value) -> Response {
+        self.0.patch(&format!("{ITEM}/{id}"), spec).await
+    }
+
+    pub async fn delete_item(&self, id: &str) -> Response {
+        self.0.delete(&format!("{ITEM}/{id}")).await
     }
 
     // ------------------------------------------------- download sessions

@@ -58,6 +58,11 @@ impl<'a> Http<'a> {
         Self::send(r).await
     }
 
+    /// A PATCH with `body` as JSON.
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        Self::send(self.request(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         Self::send(self.request(reqwest::Method::DELETE, path)).await
     }

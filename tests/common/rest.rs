@@ -13,6 +13,9 @@ pub const FILES: &str = "/rest/com/vmware/content/library/item/downloadsession/f
 pub const LIBRARY: &str = "/rest/com/vmware/content/library";
 pub const ITEM: &str = "/rest/com/vmware/content/library/item";
 pub const ITEM_FILE: &str = "/rest/com/vmware/content/library/item/file";
+pub const ITEM_STORAGE: &str = "/rest/com/vmware/content/library/item/storage";
+pub const LOCAL_LIBRARY: &str = "/rest/com/vmware/content/local-library";
+pub const SUBSCRIBED_LIBRARY: &str = "/rest/com/vmware/content/subscribed-library";
 
 #[derive(Clone, Copy)]
 pub struct Rest<'a>(pub Http<'a>);
@@ -61,6 +64,115 @@ impl Rest<'_> {
         self.0
             .post(&format!("{ITEM_FILE}/id:{item}?~action=get"), Some(body))
             .await
+    }
+
+    pub async fn item_storage(&self, item: &str) -> Response {
+        self.0
+            .get(&format!("{ITEM_STORAGE}?library_item_id={item}"))
+            .await
+    }
+
+    pub async fn item_storage_of(&self, item: &str, name: &str) -> Response {
+        let body = json!({ "file_name": name });
+        self.0
+            .post(&format!("{ITEM_STORAGE}/id:{item}?~action=get"), Some(body))
+            .await
+    }
+
+    // ------------------------------------------- libraries and items, managed
+
+    /// `POST .../library?~action=find` with `{"spec": spec}`.
+    pub async fn find_libraries(&self, spec: Value) -> Response {
+        self.0
+            .post(
+                &format!("{LIBRARY}?~action=find"),
+                Some(json!({ "spec": spec })),
+            )
+            .await
+    }
+
+    pub async fn update_library(&self, id: &str, spec: Value) -> Response {
+        self.0
+            .patch(
+                &format!("{LIBRARY}/id:{id}"),
+                json!({ "update_spec": spec }),
+            )
+            .await
+    }
+
+    /// `POST .../local-library` with `body` (`None`: no body).
+    pub async fn create_library(&self, body: Option<Value>) -> Response {
+        self.0.post(LOCAL_LIBRARY, body).await
+    }
+
+    /// Creates a local library named `name` and answers its id.
+    pub async fn new_library(&self, name: &str) -> String {
+        let body = json!({"create_spec": {"name": name, "type": "LOCAL",
+            "storage_backings": [{"type": "DATASTORE", "datastore_id": "datastore-12"}]}});
+        let id = value_of(self.create_library(Some(body)).await).await;
+        id.as_str().expect("id string").to_string()
+    }
+
+    pub async fn list_local_libraries(&self) -> Response {
+        self.0.get(LOCAL_LIBRARY).await
+    }
+
+    pub async fn get_local_library(&self, id: &str) -> Response {
+        self.0.get(&format!("{LOCAL_LIBRARY}/id:{id}")).await
+    }
+
+    pub async fn update_local_library(&self, id: &str, spec: Value) -> Response {
+        self.0
+            .patch(
+                &format!("{LOCAL_LIBRARY}/id:{id}"),
+                json!({ "update_spec": spec }),
+            )
+            .await
+    }
+
+    pub async fn delete_local_library(&self, id: &str) -> Response {
+        self.0.delete(&format!("{LOCAL_LIBRARY}/id:{id}")).await
+    }
+
+    pub async fn list_subscribed_libraries(&self) -> Response {
+        self.0.get(SUBSCRIBED_LIBRARY).await
+    }
+
+    pub async fn get_subscribed_library(&self, id: &str) -> Response {
+        self.0.get(&format!("{SUBSCRIBED_LIBRARY}/id:{id}")).await
+    }
+
+    /// `POST .../library/item` (create) with `body` (`None`: no body).
+    pub async fn create_item(&self, body: Option<Value>) -> Response {
+        self.0.post(ITEM, body).await
+    }
+
+    /// Creates an item as govmomi's `CreateLibraryItem` does and answers its id.
+    pub async fn new_item(&self, library: &str, name: &str, item_type: &str) -> String {
+        let body = json!({"create_spec": {"name": name, "description": "",
+            "library_id": library, "type": item_type}});
+        let id = value_of(self.create_item(Some(body)).await).await;
+        id.as_str().expect("id string").to_string()
+    }
+
+    /// `POST .../library/item?~action=find` with `{"spec": spec}`.
+    pub async fn find_items(&self, spec: Value) -> Response {
+        self.0
+            .post(
+                &format!("{ITEM}?~action=find"),
+                Some(json!({ "spec": spec })),
+            )
+            .await
+    }
+
+    pub async fn update_item(&self, id: &str, spec: Value) -> Response {
+        self.0
+            .patch(&format!("{ITEM}/id:{id}"), json!({ "update_spec": spec }))
+            .await
+    }
+
+    pub async fn delete_item(&self, id: &str) -> Response {
+        self.0.delete(&format!("{ITEM}/id:{id}")).await
     }
 
     // ------------------------------------------------- download sessions

@@ -12,6 +12,98 @@ pub const DS: &str = "com.vmware.content.library.item.download_session";
 pub const DS_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
 pub const DS_MODEL: &str = "com.vmware.content.library.item.download_session_model";
 pub const FILE_INFO: &str = "com.vmware.content.library.item.downloadsession.file.info";
+pub const LIBRARY: &str = "com.vmware.content.library";
+pub const LOCAL_LIBRARY: &str = "com.vmware.content.local_library";
+pub const SUBSCRIBED_LIBRARY: &str = "com.vmware.content.subscribed_library";
+pub const ITEM: &str = "com.vmware.content.library.item";
+pub const ITEM_STORAGE: &str = "com.vmware.content.library.item.storage";
+pub const LIBRARY_MODEL: &str = "com.vmware.content.library_model";
+pub const ITEM_MODEL: &str = "com.vmware.content.library.item_model";
+
+/// A `LibraryModel` as the SDK sends it: every field, those not in `set` unset.
+pub fn library_model(set: Value) -> Value {
+    let mut fields = serde_json::Map::new();
+    for name in [
+        "id",
+        "creation_time",
+        "description",
+        "last_modified_time",
+        "last_sync_time",
+        "name",
+        "storage_backings",
+        "type",
+        "optimization_info",
+        "version",
+        "publish_info",
+        "subscription_info",
+        "server_guid",
+        "security_policy_id",
+        "unset_security_policy_id",
+    ] {
+        fields.insert(name.into(), json!({"OPTIONAL": set.get(name).cloned()}));
+    }
+    json!({"STRUCTURE": {LIBRARY_MODEL: fields}})
+}
+
+/// A `StorageBacking` as the SDK sends it.
+pub fn storage_backing(backing_type: &str, datastore_id: Option<&str>) -> Value {
+    json!({"STRUCTURE": {"com.vmware.content.library.storage_backing": {
+        "type": {"OPTIONAL": backing_type}, "datastore_id": {"OPTIONAL": datastore_id},
+        "storage_uri": {"OPTIONAL": null}}}})
+}
+
+/// An `ItemModel` as the SDK sends it: every field, those not in `set` unset.
+pub fn item_model(set: Value) -> Value {
+    let mut fields = serde_json::Map::new();
+    for name in [
+        "id",
+        "library_id",
+        "content_version",
+        "creation_time",
+        "description",
+        "last_modified_time",
+        "last_sync_time",
+        "metadata_version",
+        "name",
+        "cached",
+        "size",
+        "type",
+        "version",
+        "source_id",
+        "security_compliance",
+        "certificate_verification_info",
+    ] {
+        fields.insert(name.into(), json!({"OPTIONAL": set.get(name).cloned()}));
+    }
+    json!({"STRUCTURE": {ITEM_MODEL: fields}})
+}
+
+/// A find spec of structure `name` as the SDK sends it: `fields` set, `unset` unset.
+pub fn find_spec(name: &str, fields: &[&str], set: Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        out.insert((*f).into(), json!({"OPTIONAL": set.get(*f).cloned()}));
+    }
+    json!({"STRUCTURE": {name: out}})
+}
+
+/// `Library.FindSpec` as the SDK sends it.
+pub fn library_find(set: Value) -> Value {
+    find_spec(
+        "com.vmware.content.library.find_spec",
+        &["name", "type"],
+        set,
+    )
+}
+
+/// `Item.FindSpec` as the SDK sends it.
+pub fn item_find(set: Value) -> Value {
+    find_spec(
+        "com.vmware.content.library.item.find_spec",
+        &["name", "library_id", "source_id", "type", "cached"],
+        set,
+    )
+}
 
 /// The security context of a login token.
 pub fn session_ctx(token: &str) -> Value {

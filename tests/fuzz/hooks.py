@@ -6,7 +6,10 @@ ids. Random ids only ever reach NOT_FOUND, so half of the generated cases get
 the imported library, item and file, a fresh download session, or a real
 download endpoint (`/cls/data/...`, so Range and If-Range meet real bytes) swapped in;
 the rest of each case (bodies, progress, messages, and half the time file names)
-stays fuzzed.
+stays fuzzed. Deletes of libraries and items get a scratch library or item made
+for the case (also when stateful testing would delete the imported ones through
+links it infers), so that those stay for the rest of the run (and for the
+generated clients driven after it).
 
 The token goes in through this hook, not `st run -H`: a header given on the
 command line wins over the hook's, and would stay dead after a fuzzed logout.
@@ -119,14 +122,29 @@ class Login:
             )
 
 
-def _path_id(path):
+def _scratch_name():
+    return f"fuzz-scratch-{time.monotonic_ns()}"
+
+
+def scratch_library():
+    """A library of its own for a case that deletes one."""
+    return _call("POST", "/api/content/local-library", {"name": _scratch_name()})
+
+
+def scratch_item():
+    """An item of its own (in the imported library) for a case that deletes one."""
+    return _call("POST", "/api/content/library/item", {"library_id": LIBRARY, "name": _scratch_name()})
+
+
+def _path_id(path, method):
     """Which real id the `{id}` of a path takes."""
     if re.search(r"download-?session", path):
         return new_session
+    deletes = method.upper() == "DELETE"
     if "/item/" in path:
-        return lambda: ITEM
-    if "/library/" in path:
-        return lambda: LIBRARY
+        return scratch_item if deletes else (lambda: ITEM)
+    if re.search(r"/(local-|subscribed-)?library/", path):
+        return scratch_library if deletes else (lambda: LIBRARY)
     return None
 
 
@@ -146,7 +164,7 @@ def _seed(case, real_names):
     if path in ("/api", "/api/session"):
         return case
     if case.path_parameters and "id" in case.path_parameters:
-        real = _path_id(path)
+        real = _path_id(path, op.method)
         if real is not None:
             # `~action=list` on a session path names an item.
             action = (case.query or {}).get("~action")
@@ -156,11 +174,14 @@ def _seed(case, real_names):
             case.query[name] = real()
     body = case.body
     if isinstance(body, dict):
-        if "library_item_id" in body:
-            body["library_item_id"] = ITEM
-        spec = body.get("create_spec")
-        if isinstance(spec, dict) and "library_item_id" in spec:
-            spec["library_item_id"] = ITEM
+        # Ids in the body, or in the spec it wraps (`/rest`'s envelopes).
+        for target in [body] + [body.get(k) for k in ("create_spec", "update_spec", "spec")]:
+            if not isinstance(target, dict):
+                continue
+            if "library_item_id" in target:
+                target["library_item_id"] = ITEM
+            if "library_id" in target:
+                target["library_id"] = LIBRARY
         for key in ("file_name", "name"):
             if real_names and key in body:
                 body[key] = FILE
@@ -173,3 +194,17 @@ def flatmap_case(ctx, case):
     return st.tuples(st.booleans(), st.booleans()).map(
         lambda choice: _seed(case, choice[1]) if choice[0] else case
     )
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """The last word on deletes, whatever phase made the case: stateful testing
+    infers links (a library's `id` from a get into a delete), so a delete of the
+    imported library or item gets a scratch one instead."""
+    if case.method.upper() != "DELETE" or not case.path_parameters:
+        return
+    current = case.path_parameters.get("id")
+    if current == ITEM:
+        case.path_parameters["id"] = scratch_item()
+    elif current == LIBRARY:
+        case.path_parameters["id"] = scratch_library()

@@ -25,10 +25,18 @@ from com.vmware.content.library.item_client import (
     DownloadSession,
     DownloadSessionModel,
     File as ItemFile,
+    Storage,
 )
-from com.vmware.content.library_client import Item
-from com.vmware.content_client import Library
+from com.vmware.content.library_client import Item, ItemModel, StorageBacking
+from com.vmware.content_client import (
+    Library,
+    LibraryModel,
+    LocalLibrary,
+    SubscribedLibrary,
+)
 from com.vmware.vapi.std.errors_client import (
+    AlreadyExists,
+    ConcurrentChange,
     InvalidArgument,
     NotAllowedInCurrentState,
     NotFound,
@@ -45,6 +53,9 @@ from vmware.vapi.stdlib.client.factories import StubConfigurationFactory
 URL = os.environ["SDK_URL"]
 USER = os.environ["SDK_USER"]
 PASSWORD = os.environ["SDK_PASSWORD"]
+# A second user who manages the catalog (creates, deletes, reads storage).
+ADMIN_USER = os.environ["SDK_ADMIN_USER"]
+ADMIN_PASSWORD = os.environ["SDK_ADMIN_PASSWORD"]
 ITEM = os.environ["SDK_ITEM_ID"]
 OTHER_ITEM = os.environ["SDK_OTHER_ITEM_ID"]
 FILE_NAME = os.environ["SDK_FILE_NAME"]
@@ -89,10 +100,10 @@ def expect(error_class, fn, *args, **kwargs):
     raise AssertionError(f"expected {error_class.__name__}")
 
 
-def connect():
+def connect(user=USER, password=PASSWORD):
     connector = get_requests_connector(session=requests.Session(), url=URL + "/api")
     connector.set_security_context(
-        create_user_password_security_context(USER, PASSWORD)
+        create_user_password_security_context(user, password)
     )
     config = StubConfigurationFactory.new_std_configuration(connector)
     token = Session(config).create()
@@ -123,6 +134,72 @@ def catalog(config):
     check(info.checksum_info.checksum == FILE_SHA256, "item file checksum")
     expect(InvalidArgument, ItemFile(config).get, ITEM, "no-such-file")
     expect(NotFound, Item(config).get, str(uuid.uuid4()))
+
+
+def manage_catalog(config):
+    """What VMware's samples (library_crud.py, cls_api_helper.py) and Ansible do:
+    create a local library and an item, find both, read storage, delete both."""
+    local = LocalLibrary(config)
+    backing = StorageBacking(type=StorageBacking.Type.DATASTORE, datastore_id="datastore-12")
+    spec = LibraryModel(
+        name="sdk-lib",
+        description="made by the SDK",
+        type=LibraryModel.LibraryType.LOCAL,
+        storage_backings=[backing],
+    )
+    token = str(uuid.uuid4())
+    lib_id = local.create(create_spec=spec, client_token=token)
+    check(local.create(create_spec=spec, client_token=token) == lib_id, "idempotent create")
+    check(lib_id in local.list(), f"LocalLibrary.list {local.list()}")
+    lib = local.get(lib_id)
+    check(lib.id == lib_id and lib.name == "sdk-lib", f"{lib}")
+    check(lib.type == LibraryModel.LibraryType.LOCAL, f"type {lib.type}")
+    check(lib.creation_time is not None and lib.server_guid, f"{lib}")
+    check(lib.publish_info is not None and lib.publish_info.published is False, "publish_info")
+    check(lib.subscription_info is None, "no subscription_info")
+    check(len(lib.storage_backings) == 1, f"backings {lib.storage_backings}")
+    check(SubscribedLibrary(config).list() == [], "no subscribed libraries")
+    found = Library(config).find(Library.FindSpec(name="SDK-LIB"))
+    check(found == [lib_id], f"Library.find {found}")
+    local.update(lib_id, LibraryModel(description="new description"))
+    check(local.get(lib_id).version == "2", "version after update")
+    expect(ConcurrentChange, local.update, lib_id, LibraryModel(description="x", version="1"))
+    expect(AlreadyExists, local.create, create_spec=LibraryModel(name="SDK-lib"))
+    expect(InvalidArgument, Library(config).find, Library.FindSpec())
+
+    items = Item(config)
+    item_spec = ItemModel(library_id=lib_id, name="sdk-item", description="Sample iso file", type="iso")
+    item_id = items.create(create_spec=item_spec, client_token=str(uuid.uuid4()))
+    # ClsApiHelper.get_item_id_by_name: find by name only.
+    check(items.find(Item.FindSpec(name="SDK-ITEM")) == [item_id], "Item.find by name")
+    both = Item.FindSpec(name="sdk-item", library_id=lib_id, type="ISO", cached=True)
+    check(items.find(both) == [item_id], "Item.find by every property")
+    item = items.get(item_id)
+    check(item.name == "sdk-item" and item.library_id == lib_id, f"{item}")
+    check(item.content_version == "1" and item.version == "1", f"{item}")
+    check(item.cached is True and item.size == 0, f"{item}")
+    expect(AlreadyExists, items.create, create_spec=ItemModel(library_id=lib_id, name="SDK-ITEM"))
+    check(Storage(config).list(item_id) == [], "an empty item has no storage")
+
+    # Storage of the imported item's files.
+    storage = Storage(config)
+    infos = storage.list(ITEM)
+    names = sorted(i.name for i in infos)
+    check(FILE_NAME in names, f"storage names {names}")
+    got = storage.get(ITEM, FILE_NAME)
+    check(isinstance(got, list) and len(got) == 1, f"Storage.get is a list: {got}")
+    info = got[0]
+    check(info.size == FILE_SIZE and info.cached, f"{info}")
+    check(info.checksum_info.checksum == FILE_SHA256, "storage checksum")
+    check(info.storage_backing.type == StorageBacking.Type.OTHER, f"{info.storage_backing}")
+    check(info.storage_uris == [], f"a local store discloses no path: {info.storage_uris}")
+    expect(NotFound, storage.get, ITEM, "no-such-file")
+
+    items.delete(item_id)
+    expect(NotFound, items.get, item_id)
+    local.delete(library_id=lib_id)
+    expect(NotFound, local.get, lib_id)
+    check(Library(config).find(Library.FindSpec(name="sdk-lib")) == [], "gone from find")
 
 
 def create(sessions, item, client_token=None):
@@ -255,6 +332,14 @@ def main():
     # Control plane.
     control.run("cis.session get", whoami, config)
     control.run("catalog: library, item, item file", catalog, config)
+    admin = control.run("login of the catalog admin", connect, ADMIN_USER, ADMIN_PASSWORD)
+    if admin is not None:
+        control.run(
+            "local library and item: create, find, storage, delete",
+            manage_catalog,
+            admin[0],
+        )
+        control.run("logout of the catalog admin", logout, admin[0])
     sid = control.run("download_session create", create, sessions, ITEM)
     if sid is None:
         return 1

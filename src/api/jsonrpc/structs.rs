@@ -11,7 +11,7 @@ use super::value::{optional, structure};
 use crate::{
     domain::models::{
         ChecksumInfo, DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel,
-        LibraryModel, SessionInfo, TransferEndpoint,
+        LibraryModel, PublishInfo, SessionInfo, StorageBacking, StorageInfo, TransferEndpoint,
     },
     error::LocalizableMessage,
 };
@@ -42,6 +42,10 @@ enum Field {
     Optional,
     /// A nested structure, optional.
     OptionalOf(&'static Structure),
+    /// A nested structure, required.
+    RequiredOf(&'static Structure),
+    /// A list of structures, optional.
+    OptionalListOf(&'static Structure),
 }
 
 /// A vAPI structure: its canonical name and every field the IDL declares.
@@ -66,6 +70,13 @@ impl Structure {
                     Field::Required => value.unwrap_or(Value::Null),
                     Field::Optional => optional(value),
                     Field::OptionalOf(nested) => optional(value.map(|v| nested.encode(v))),
+                    Field::RequiredOf(nested) => value.map_or(Value::Null, |v| nested.encode(v)),
+                    Field::OptionalListOf(nested) => optional(value.map(|v| match v {
+                        Value::Array(items) => {
+                            Value::Array(items.into_iter().map(|i| nested.encode(i)).collect())
+                        }
+                        other => unreachable!("{} is a list: {other}", nested.name),
+                    })),
                 };
                 (name, encoded)
             })
@@ -106,7 +117,7 @@ macro_rules! structures {
     };
 }
 
-use Field::{Optional as Opt, OptionalOf, Required as Req};
+use Field::{Optional as Opt, OptionalListOf, OptionalOf, Required as Req, RequiredOf};
 
 structures! {
     LocalizableMessage => MESSAGE "com.vmware.vapi.std.localizable_message" {
@@ -133,10 +144,22 @@ structures! {
     }
     LibraryModel => LIBRARY "com.vmware.content.library_model" {
         "id": Opt, "creation_time": Opt, "description": Opt, "last_modified_time": Opt,
-        "last_sync_time": Opt, "name": Opt, "storage_backings": Opt, "type": Opt,
-        "optimization_info": Opt, "version": Opt, "publish_info": Opt,
-        "subscription_info": Opt, "server_guid": Opt, "security_policy_id": Opt,
-        "unset_security_policy_id": Opt,
+        "last_sync_time": Opt, "name": Opt, "storage_backings": OptionalListOf(&BACKING),
+        "type": Opt, "optimization_info": Opt, "version": Opt,
+        "publish_info": OptionalOf(&PUBLISH_INFO), "subscription_info": Opt, "server_guid": Opt,
+        "security_policy_id": Opt, "unset_security_policy_id": Opt,
+    }
+    StorageBacking => BACKING "com.vmware.content.library.storage_backing" {
+        "type": Opt, "datastore_id": Opt, "storage_uri": Opt,
+    }
+    PublishInfo => PUBLISH_INFO "com.vmware.content.library.publish_info" {
+        "authentication_method": Opt, "published": Opt, "publish_url": Opt, "user_name": Opt,
+        "password": Opt, "current_password": Opt, "persist_json_enabled": Opt,
+    }
+    StorageInfo => STORAGE_INFO "com.vmware.content.library.item.storage.info" {
+        "storage_backing": RequiredOf(&BACKING), "storage_uris": Req,
+        "checksum_info": OptionalOf(&CHECKSUM), "name": Req, "size": Req, "cached": Req,
+        "version": Req,
     }
     ItemModel => ITEM "com.vmware.content.library.item_model" {
         "id": Opt, "library_id": Opt, "content_version": Opt, "creation_time": Opt,
@@ -184,6 +207,39 @@ mod tests {
                 "state": {"OPTIONAL": "ACTIVE"},
                 "expiration_time": {"OPTIONAL": "2030-01-01T00:05:00.000Z"}
             }}})
+        );
+    }
+
+    #[test]
+    fn storage_info_nests_a_required_backing() {
+        let backing = StorageBacking {
+            backing_type: crate::domain::models::StorageBackingType::Other,
+            datastore_id: None,
+            storage_uri: Some("s3://b/".into()),
+        };
+        let info = StorageInfo {
+            storage_backing: backing,
+            storage_uris: vec!["s3://b/blobs/ab".into()],
+            checksum_info: ChecksumInfo::sha256("ab"),
+            name: "f".into(),
+            size: 3,
+            cached: true,
+            version: "1".into(),
+        };
+        let v = info.to_vapi();
+        let fields = &v["STRUCTURE"]["com.vmware.content.library.item.storage.info"];
+        assert_eq!(
+            fields["storage_backing"],
+            json!({"STRUCTURE": {"com.vmware.content.library.storage_backing": {
+                "type": {"OPTIONAL": "OTHER"}, "datastore_id": {"OPTIONAL": null},
+                "storage_uri": {"OPTIONAL": "s3://b/"}}}})
+        );
+        assert_eq!(fields["storage_uris"], json!(["s3://b/blobs/ab"]));
+        assert_eq!(fields["size"], json!(3));
+        assert_eq!(
+            fields["checksum_info"]["OPTIONAL"]["STRUCTURE"]
+                ["com.vmware.content.library.item.file.checksum_info"]["checksum"],
+            json!("ab")
         );
     }
 

@@ -1,6 +1,7 @@
 //! vAPI data values as JSON-RPC carries them: the `STRUCTURE` / `OPTIONAL` /
 //! `SECRET` / `ERROR` wrappers out, and lenient decoding of operation inputs in.
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use crate::{
@@ -55,6 +56,42 @@ pub fn error(
     .collect();
     fields.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
     json!({ "ERROR": { vapi_type: fields } })
+}
+
+/// A vAPI value as plain JSON: structures become their fields, optionals and
+/// secrets their values, unset fields disappear. The same JSON `/api` takes, so
+/// the surfaces share one spec type (and its refusals).
+pub fn plain(v: Value) -> Value {
+    match v {
+        Value::Object(mut o) if o.len() == 1 => {
+            if let Some(inner) = o.remove("OPTIONAL") {
+                return plain(inner);
+            }
+            if let Some(Value::String(s)) = o.get("SECRET") {
+                return Value::String(s.clone());
+            }
+            match o.remove("STRUCTURE") {
+                Some(Value::Object(named)) if named.len() == 1 => {
+                    let (_, fields) = named.into_iter().next().expect("one entry");
+                    plain(fields)
+                }
+                Some(other) => json!({ "STRUCTURE": other }),
+                None => plain_object(o),
+            }
+        }
+        Value::Object(o) => plain_object(o),
+        Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
+        other => other,
+    }
+}
+
+fn plain_object(o: Map<String, Value>) -> Value {
+    Value::Object(
+        o.into_iter()
+            .map(|(k, v)| (k, plain(v)))
+            .filter(|(_, v)| !v.is_null())
+            .collect(),
+    )
 }
 
 /// The fields of one structure of a request, consumed field by field so that
@@ -148,6 +185,25 @@ impl Input {
         }
     }
 
+    /// A required structure read as the spec type `T` (the type `/api` reads; see [`plain`]).
+    pub fn spec<T: DeserializeOwned>(&mut self, name: &str) -> Result<T> {
+        let value = self.fields.remove(name).map(plain).filter(|v| !v.is_null());
+        let value = value.ok_or_else(|| {
+            Error::invalid_argument(
+                "com.vmware.vapi.rpc.input.missing_field",
+                format!("Field {name} of {} is required.", self.what),
+                &[name, &self.what],
+            )
+        })?;
+        serde_json::from_value(value).map_err(|e| {
+            Error::invalid_argument(
+                "com.vmware.vapi.rpc.input.invalid_structure",
+                format!("Field {name} of {} is not valid: {e}", self.what),
+                &[name, &self.what, &e.to_string()],
+            )
+        })
+    }
+
     /// A required id (NOT_FOUND when it is not even well-formed).
     pub fn id<T: PathId>(&mut self, name: &str) -> Result<T> {
         T::parse(&self.string(name)?)
@@ -232,6 +288,28 @@ mod tests {
         assert_eq!(spec.opt_string("k").unwrap().as_deref(), Some("v"));
         assert!(Input::from_structure("x", json!("text")).is_none());
         assert!(Input::from_structure("x", json!({"STRUCTURE": {"a": {}, "b": {}}})).is_none());
+    }
+
+    #[test]
+    fn plain_json_of_vapi_values() {
+        let v = json!({"STRUCTURE": {"com.vmware.content.library_model": {
+            "name": {"OPTIONAL": "isos"}, "id": {"OPTIONAL": null},
+            "storage_backings": {"OPTIONAL": [{"STRUCTURE": {"com.vmware.content.library.storage_backing": {
+                "type": {"OPTIONAL": "DATASTORE"}, "datastore_id": {"OPTIONAL": "datastore-12"},
+                "storage_uri": {"OPTIONAL": null}}}}]},
+            "publish_info": {"OPTIONAL": null}, "password": {"SECRET": "s"}, "n": 3,
+        }}});
+        assert_eq!(
+            plain(v),
+            json!({"name": "isos", "password": "s", "n": 3,
+                   "storage_backings": [{"type": "DATASTORE", "datastore_id": "datastore-12"}]})
+        );
+        let mut i = input(json!({"spec": {"STRUCTURE": {"x": {"name": {"OPTIONAL": "a"}}}}}));
+        let spec: Map<String, Value> = i.spec("spec").unwrap();
+        assert_eq!(spec["name"], "a");
+        assert!(i.spec::<Map<String, Value>>("spec").is_err());
+        let mut i = input(json!({"spec": "text"}));
+        assert!(i.spec::<Map<String, Value>>("spec").is_err());
     }
 
     #[test]

@@ -13,8 +13,12 @@ use crate::{
         extract::{json_bodies, ActionName, Body},
         wire::{action_bodies, one_of, Alternatives, CreateSpec, PrepareSpec},
     },
-    domain::models::{
-        DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel, LibraryModel, SessionInfo,
+    domain::{
+        catalog::{ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec},
+        models::{
+            DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel, LibraryModel,
+            SessionInfo, StorageInfo,
+        },
     },
     error::Result,
 };
@@ -59,6 +63,7 @@ rest_values! {
     RestValueDownloadSession(DownloadSessionModel) "`{\"value\": DownloadSessionModel}`.";
     RestValueDownloadFile(DownloadFileInfo) "`{\"value\": DownloadFileInfo}`.";
     RestValueDownloadFiles(Vec<DownloadFileInfo>) "`{\"value\": [DownloadFileInfo]}`.";
+    RestValueStorageInfos(Vec<StorageInfo>) "`{\"value\": [StorageInfo]}`.";
 }
 
 /// `POST /rest/com/vmware/cis/session`: the token (login) or, with `~action=get`, its owner.
@@ -124,6 +129,12 @@ actions! {
     RestFileAction { Get, Prepare }
     /// `?~action=` of `POST /rest/.../library/item/file/id:{id}`.
     RestItemFileAction { Get }
+    /// `?~action=` of `POST /rest/com/vmware/content/library`.
+    RestLibraryAction { Find }
+    /// `?~action=` of `POST /rest/com/vmware/content/library/item` (absent: create).
+    RestItemAction { Find }
+    /// `?~action=` of `POST /rest/.../library/item/storage/id:{id}`.
+    RestStorageAction { Get }
 }
 
 // ------------------------------------------------------------------ bodies
@@ -166,12 +177,103 @@ pub struct RestItemFileBody {
     pub name: String,
 }
 
+/// Body of `POST /rest/com/vmware/content/library?~action=find`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestLibraryFindBody {
+    /// An absent spec is an empty one: `invalid_argument`.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub spec: LibraryFindSpec,
+}
+
+/// Body of `POST /rest/com/vmware/content/library/item?~action=find`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestItemFindBody {
+    /// An absent spec is an empty one: `invalid_argument`.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub spec: ItemFindSpec,
+}
+
+/// Body of `POST /rest/com/vmware/content/local-library`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestLibraryCreateBody {
+    /// The same token from the same user answers the same library id.
+    #[schema(example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")]
+    pub client_token: Option<String>,
+    pub create_spec: LibraryModelSpec,
+}
+
+/// Body of `PATCH /rest/com/vmware/content/{local-library,library}/id:{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestLibraryUpdateBody {
+    pub update_spec: LibraryModelSpec,
+}
+
+/// Body of `POST /rest/com/vmware/content/library/item` (create).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestItemCreateBody {
+    /// The same token from the same user answers the same item id.
+    #[schema(example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")]
+    pub client_token: Option<String>,
+    pub create_spec: ItemModelSpec,
+}
+
+/// Body of `PATCH /rest/com/vmware/content/library/item/id:{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestItemUpdateBody {
+    pub update_spec: ItemModelSpec,
+}
+
 json_bodies! {
     // Without a body, create finds no item and says so; list lists every session.
     RestCreateBody: default;
     RestListBody: default;
     RestFileNameBody: needs "file_name";
     RestItemFileBody: needs "name";
+    RestLibraryFindBody: default;
+    RestItemFindBody: default;
+    RestLibraryCreateBody: needs "create_spec";
+    RestLibraryUpdateBody: needs "update_spec";
+    RestItemCreateBody: needs "create_spec";
+    RestItemUpdateBody: needs "update_spec";
+}
+
+/// `POST /rest/com/vmware/content/library/item` with the body its action read:
+/// create (no `~action`) reads a [`RestItemCreateBody`], `~action=find` a [`RestItemFindBody`].
+pub enum RestItemCollectionBody {
+    Create(Box<RestItemCreateBody>),
+    Find(RestItemFindBody),
+}
+
+impl RestItemCollectionBody {
+    pub async fn read(action: Option<RestItemAction>, body: Body) -> Result<Self> {
+        Ok(match action {
+            None => RestItemCollectionBody::Create(Box::new(body.json().await?)),
+            Some(RestItemAction::Find) => RestItemCollectionBody::Find(body.json().await?),
+        })
+    }
+}
+
+/// The bodies item create and find read.
+type ItemCollectionBodies = (RestItemCreateBody, RestItemFindBody);
+
+impl PartialSchema for RestItemCollectionBody {
+    fn schema() -> RefOr<Schema> {
+        one_of::<ItemCollectionBodies>("Body of `POST /rest/com/vmware/content/library/item`: create reads a `RestItemCreateBody`, `~action=find` a `RestItemFindBody`. A field the action does not read is `invalid_argument`.")
+    }
+}
+
+impl ToSchema for RestItemCollectionBody {
+    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+        ItemCollectionBodies::schemas(out);
+    }
 }
 
 /// `POST /rest/.../download-session` with the body its action read: create (no

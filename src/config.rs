@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub sessions: SessionSettings,
     pub login: LoginSettings,
+    pub cache: CacheSettings,
     pub workers: WorkerSettings,
     pub maintenance: MaintenanceSettings,
     pub signing: SigningSettings,
@@ -99,6 +100,33 @@ pub struct LoginSettings {
     pub free_failures: u32,
     /// Upper bound of that delay.
     pub max_delay_seconds: u64,
+    /// Absolute lifetime of a login token, however active.
+    pub max_lifetime_seconds: u64,
+    /// Threads that check passwords (argon2, ~19 MiB each, kept for reuse);
+    /// 0 = one per core, at most 4.
+    pub verify_threads: usize,
+    /// Logins that may wait for a verification thread; beyond them a login
+    /// answers SERVICE_UNAVAILABLE at once.
+    pub verify_queue: usize,
+}
+
+impl LoginSettings {
+    /// Verification threads after resolving 0 (one per core, at most 4).
+    pub fn verify_threads(&self) -> usize {
+        match self.verify_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            n => n,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Login tokens the validity cache holds at most (0: none; every request asks the database).
+    pub max_logins: usize,
+    /// Download sessions (with their files) the validity cache holds at most (0: none).
+    pub max_sessions: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -265,6 +293,13 @@ timeout_seconds = 300
 idle_timeout_seconds = 1800
 free_failures = 3
 max_delay_seconds = 8
+max_lifetime_seconds = 86400
+verify_threads = 0
+verify_queue = 32
+
+[cache]
+max_logins = 10000
+max_sessions = 10000
 
 [workers]
 count = 2
@@ -433,6 +468,12 @@ impl Settings {
         }
         if self.login.idle_timeout_seconds == 0 {
             problems.push("login.idle_timeout_seconds: must be positive".into());
+        }
+        if self.login.max_lifetime_seconds == 0 {
+            problems.push("login.max_lifetime_seconds: must be positive".into());
+        }
+        if self.login.verify_threads > 256 {
+            problems.push("login.verify_threads: at most 256".into());
         }
         if self.workers.count > 256 {
             problems.push("workers.count: at most 256".into());

@@ -123,6 +123,9 @@ pub struct Error {
     /// HTTP status when it differs from the kind's (413 for an oversize body, 408
     /// for one too slow).
     pub status: Option<u16>,
+    /// Seconds a refused client should wait (`Retry-After`); every
+    /// SERVICE_UNAVAILABLE carries one, 1 s unless set.
+    pub retry_after: Option<u64>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -134,6 +137,7 @@ impl Error {
             messages: vec![LocalizableMessage::new(id, message, args)],
             source: None,
             status: None,
+            retry_after: None,
         }
     }
 
@@ -218,13 +222,19 @@ impl Error {
         e
     }
 
+    /// The `Retry-After` seconds of a SERVICE_UNAVAILABLE answer; None for other kinds.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        (self.kind == ErrorKind::ServiceUnavailable).then(|| self.retry_after.unwrap_or(1))
+    }
+
     /// Logs the cause when the error is the server's fault.
     pub fn log(&self) {
         match self.kind {
             ErrorKind::InternalServerError => {
                 tracing::error!(error = ?self.source, "internal error");
             }
-            ErrorKind::ServiceUnavailable => {
+            // A deliberate refusal (overload, throttling) logs where it is made.
+            ErrorKind::ServiceUnavailable if self.source.is_some() => {
                 tracing::warn!(error = ?self.source, "service unavailable");
             }
             _ => {}

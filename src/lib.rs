@@ -17,6 +17,7 @@ pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod validity;
 pub mod worker;
 
 pub use startup::Application;

@@ -79,6 +79,9 @@ enum UserCommand {
         #[arg(long = "privilege", value_name = "P")]
         privileges: Vec<String>,
     },
+    /// Remove a user: its login tokens stop working, its download sessions are
+    /// deleted (their URIs stop working) on every instance at once.
+    Remove { name: String },
 }
 
 fn main() -> ExitCode {
@@ -174,7 +177,27 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 .upsert_user(&name, &hash, &privileges)
                 .await
                 .with_context(|| format!("cannot save user {name}"))?;
-            eprintln!("user {name} {}", if created { "added" } else { "updated" });
+            if created {
+                eprintln!("user {name} added");
+            } else {
+                eprintln!("user {name} updated; its login tokens were revoked");
+            }
+        }
+        Command::User {
+            command: UserCommand::Remove { name },
+        } => {
+            let name = UserName::new(&name).with_context(|| format!("no user {name:?}"))?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("migrations failed")?;
+            let removed = db
+                .remove_user(&name)
+                .await
+                .with_context(|| format!("cannot remove user {name}"))?
+                .with_context(|| format!("no user {name}"))?;
+            eprintln!(
+                "user {name} removed ({} login token(s) revoked, {} download session(s) deleted)",
+                removed.tokens, removed.sessions
+            );
         }
         Command::Openapi | Command::Export(_) => unreachable!("handled before start-up"),
         Command::Import {

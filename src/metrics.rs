@@ -25,6 +25,9 @@ pub struct Metrics {
     pub worker_claims: IntCounter,
     pub worker_rescues: IntCounter,
     pub worker_errors: IntCounter,
+    pub validity_lookups: IntCounterVec,
+    pub lease_renewals: IntCounterVec,
+    pub validity_invalidations: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -88,6 +91,31 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Lapsed claims rescued by maintenance",
         )?,
         worker_errors: counter(r, "worker_errors_total", "Staging attempts that failed")?,
+        validity_lookups: registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "validity_lookups_total",
+                    "Login and session lookups by kind, answered from the cache or the database",
+                ),
+                &["kind", "answer"],
+            )?,
+        )?,
+        lease_renewals: registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "lease_renewals_total",
+                    "Lazy renewals written (session leases, login idle expiries)",
+                ),
+                &["kind"],
+            )?,
+        )?,
+        validity_invalidations: counter(
+            r,
+            "validity_invalidations_total",
+            "Invalidation notifications applied to the validity cache",
+        )?,
         registry,
     })
 }

@@ -24,6 +24,7 @@ use crate::{
     service::Service,
     storage::Buckets,
     store::Db,
+    validity::Validity,
 };
 
 pub struct Application {
@@ -34,6 +35,7 @@ pub struct Application {
     service: Service,
     db: Db,
     endpoints: Endpoints,
+    validity: Validity,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -68,9 +70,16 @@ impl Application {
             cert: crate::tls::advertised(&settings.http)?,
             transfer: buckets.transfer.clone(),
         };
-        let service = Service::new(db.clone(), buckets.clone(), endpoints.clone(), &settings);
-        let dataplane = DataPlane::new(
+        let validity = Validity::new(db.clone(), &settings);
+        let service = Service::new(
             db.clone(),
+            buckets.clone(),
+            endpoints.clone(),
+            validity.clone(),
+            &settings,
+        );
+        let dataplane = DataPlane::new(
+            validity.clone(),
             signer,
             buckets.transfer.clone(),
             settings.session_timeout(),
@@ -94,6 +103,7 @@ impl Application {
             None => None,
         };
         let metrics_here = metrics.is_none();
+        tasks.extend(validity.spawn(&stop));
 
         let threads = match settings.http.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -149,6 +159,7 @@ impl Application {
             service,
             db,
             endpoints,
+            validity,
             stop,
             tasks,
         })
@@ -170,6 +181,11 @@ impl Application {
     /// The instance's database handle (tests set up data and inspect it with this).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The instance's validity cache (tests find its LISTEN connection by name).
+    pub fn validity(&self) -> &Validity {
+        &self.validity
     }
 
     /// How the instance builds download URIs (tests sign URIs of their own with this).

@@ -162,7 +162,11 @@ impl<S: Shape> ResponseError for Failure<S> {
 
     fn error_response(&self) -> HttpResponse {
         self.0.log();
-        HttpResponse::build(self.status_code()).json(S::Body::from(&self.0))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.0.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, secs));
+        }
+        response.json(S::Body::from(&self.0))
     }
 }
 
@@ -314,6 +318,18 @@ impl<S: Shape, L: Statuses> IntoResponses for Errors<S, L> {
     }
 }
 
+/// `Retry-After` of every 503 answer.
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds to wait before trying again."))
+        .build()
+}
+
 /// The reusable response components of surface `S`, one per status.
 pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
     Status::ALL
@@ -322,17 +338,17 @@ pub fn response_components<S: Shape>() -> Vec<(String, RefOr<Response>)> {
             let description = status.description(S::SURFACE);
             let example = serde_json::to_value(S::Body::from(&status.example::<S>()))
                 .expect("an error body serializes");
-            let response = ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(S::Body::name())))
-                        .example(Some(example))
-                        .build(),
-                )
-                .build();
-            (status.response_name::<S>(), response.into())
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(S::Body::name())))
+                    .example(Some(example))
+                    .build(),
+            );
+            if status == Status::ServiceUnavailable {
+                response = response.header("Retry-After", retry_after_header());
+            }
+            (status.response_name::<S>(), response.build().into())
         })
         .collect()
 }
@@ -361,7 +377,7 @@ impl Status {
             Status::PayloadTooLarge => "The request body is larger than `http.max_body_bytes` (kind `{INVALID_ARGUMENT}`).",
             Status::RequestTimeout => "The request body did not arrive within `http.body_timeout_seconds` of the request head (kind `{INVALID_ARGUMENT}`); the connection closes.",
             Status::InternalServerError => "`{INTERNAL_SERVER_ERROR}`: never carries internals; the service log has the cause.",
-            Status::ServiceUnavailable => "`{SERVICE_UNAVAILABLE}`: the database cannot be reached, or the instance has too many open connections (`Retry-After`); try again.",
+            Status::ServiceUnavailable => "`{SERVICE_UNAVAILABLE}`: the database cannot be reached, the instance has too many open connections, or (logins) too many logins are being checked or this user failed too often from this address; try again after `Retry-After` seconds.",
         };
         let (action, spell): (_, fn(&str) -> String) = match surface {
             Surface::Api => ("action", str::to_string),

@@ -24,7 +24,9 @@ use utoipa::{
 
 use super::{errors::Surface, AppState, SESSION_HEADER};
 use crate::{
-    domain::{Caller, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId, UserName},
+    domain::{
+        Caller, ClientAddr, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId, UserName,
+    },
     edge::{body::TooSlow, csrf::cookie_may_authenticate},
     error::{Error, Result},
     service::Service,
@@ -188,11 +190,18 @@ pub fn login_name(raw: &str) -> Result<UserName> {
     })
 }
 
-/// The credentials of a login (`Authorization: Basic`): UNAUTHENTICATED without them,
-/// a failed login with a user name no user can have.
+/// The address a request comes from, as login throttling keys it: the TCP peer,
+/// or what a trusted proxy forwarded (`edge::client::client_addr`).
+pub fn client_addr(req: &HttpRequest) -> ClientAddr {
+    ClientAddr::new(crate::edge::client::client_addr(req))
+}
+
+/// The credentials of a login (`Authorization: Basic`) and where it comes from:
+/// UNAUTHENTICATED without them, a failed login with a user name no user can have.
 pub struct BasicAuth {
     pub user: UserName,
     pub password: Password,
+    pub client: ClientAddr,
 }
 
 impl BasicAuth {
@@ -201,6 +210,7 @@ impl BasicAuth {
         Ok(BasicAuth {
             user: login_name(&user)?,
             password: Password::new(password),
+            client: client_addr(req),
         })
     }
 }

@@ -5,7 +5,7 @@ mod structs;
 mod value;
 mod wire;
 
-use actix_web::{web, HttpRequest};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 
 pub use self::wire::{
@@ -17,7 +17,7 @@ use self::{
     value::Input,
     wire::{Rejection, INVALID_REQUEST, PARSE_ERROR},
 };
-use super::extract::{self, basic_credentials, login_name, session_token, Body};
+use super::extract::{self, basic_credentials, client_addr, login_name, session_token, Body};
 use crate::{
     domain::{
         catalog::{
@@ -63,15 +63,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, description = "The JSON-RPC answer (success or error).", body = JsonRpcResponse),
     )
 )]
-async fn invoke(service: Service, req: HttpRequest, body: Body) -> web::Json<JsonRpcResponse> {
-    web::Json(match read(&req, body).await {
+async fn invoke(service: Service, req: HttpRequest, body: Body) -> HttpResponse {
+    let mut retry_after = None;
+    let answer = match read(&req, body).await {
         Ok(call) => {
             let id = call.id.clone().unwrap_or(Value::Null);
             let result = execute(&service, &req, call).await;
+            if let Err(Failure::Core(e)) = &result {
+                retry_after = e.retry_after_secs();
+            }
             JsonRpcResponse::result(id, result.map_err(|failure| failure.to_vapi()))
         }
         Err(rejection) => rejection.response(),
-    })
+    };
+    let mut response = HttpResponse::Ok();
+    // The vAPI error is in the body; the header tells an HTTP client when to retry.
+    if let Some(secs) = retry_after {
+        response.insert_header((header::RETRY_AFTER, secs));
+    }
+    response.json(answer)
 }
 
 /// The call of a request, or why its envelope was refused.
@@ -363,7 +373,11 @@ async fn execute(
                 return Err(Error::unauthenticated().into());
             };
             let token = service
-                .login(&login_name(&user)?, &Password::new(password))
+                .login(
+                    &login_name(&user)?,
+                    &Password::new(password),
+                    client_addr(req),
+                )
                 .await?;
             Ok(value::secret(token.as_str()))
         }
@@ -382,7 +396,11 @@ async fn execute(
                 Credentials::Token(token) => (LoginToken::parse(&token)?, false),
                 Credentials::UserPass { user, password } => {
                     let token = service
-                        .login(&login_name(&user)?, &Password::new(password))
+                        .login(
+                            &login_name(&user)?,
+                            &Password::new(password),
+                            client_addr(req),
+                        )
                         .await?;
                     (token, true)
                 }

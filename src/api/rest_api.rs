@@ -166,7 +166,7 @@ crate::query_params! {
     responses((status = 201, description = "The login token.", body = String, content_type = "application/json",
         example = json!("q8yW4rXl0d3JvLfS2nHk7tA9bQpZ1mVeC6uGxYiOaNs")), ApiErrors<(Unauthenticated,)>))]
 async fn login(service: Service, login: BasicAuth) -> Reply<Created<String>> {
-    let token = service.login(&login.user, &login.password).await?;
+    let token = service.login(&login.user, &login.password, login.client).await?;
     Ok(Created(token.into_string()))
 }
 

@@ -150,7 +150,7 @@ async fn session_post(service: Service, Action(action): Action<Option<RestSessio
     let answer = match action {
         None => {
             let login = BasicAuth::of(&req)?;
-            let token = service.login(&login.user, &login.password).await?.into_string();
+            let token = service.login(&login.user, &login.password, login.client).await?.into_string();
             if !header_authn_only(&req) {
                 reply.cookie(session_cookie(&req, token.clone()));
             }

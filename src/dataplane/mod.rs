@@ -1,12 +1,12 @@
 //! The data plane: signed download URIs ([`Endpoints`], used by the core to
 //! hand them out) and the serving of prepared bytes through [`DataPlane`].
 //!
-//! [`DataPlane`] is the download path's own narrow door to the database, apart
-//! from the [`Service`](crate::service::Service): it is the hot path (every
-//! request of every download, and a renewal every few seconds while bytes
-//! flow), so it makes exactly one statement per check and nothing else. It is
-//! also where an in-process cache of session validity can live, invalidated by
-//! NOTIFY, without the API's operations having to know.
+//! [`DataPlane`] is the download path's own narrow door to session validity,
+//! apart from the [`Service`](crate::service::Service): it is the hot path
+//! (every request of every download, and a renewal every few seconds while
+//! bytes flow), so it answers from the instance's validity cache
+//! ([`Validity`]: trusted for at most a second, invalidated by NOTIFY) and
+//! writes a lease renewal only when one is due.
 
 pub mod serve;
 pub mod signing;
@@ -18,11 +18,12 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         models::FileState, models::TransferEndpoint, EndpointType, FileName, PrepareStatus,
-        SessionId,
+        SessionId, SessionState,
     },
     error::Result,
     storage::Bucket,
-    store::{dataplane::Servable, Db},
+    store::dataplane::Servable,
+    validity::{SessionEntry, Validity},
 };
 pub use signing::Signer;
 
@@ -33,7 +34,7 @@ pub struct DataPlane {
 }
 
 struct DataPlaneInner {
-    db: Db,
+    validity: Validity,
     signer: Signer,
     transfer: Bucket,
     /// The session lease each request (and each renewal during a transfer) grants.
@@ -41,10 +42,10 @@ struct DataPlaneInner {
 }
 
 impl DataPlane {
-    pub fn new(db: Db, signer: Signer, transfer: Bucket, lease: Duration) -> DataPlane {
+    pub fn new(validity: Validity, signer: Signer, transfer: Bucket, lease: Duration) -> DataPlane {
         DataPlane {
             inner: Arc::new(DataPlaneInner {
-                db,
+                validity,
                 signer,
                 transfer,
                 lease,
@@ -58,14 +59,10 @@ impl DataPlane {
     }
 
     /// What the endpoint of `file` serves, if it is valid now; renews the
-    /// session's lease (a download is activity). None for every reason a URI
-    /// may be refused.
+    /// session's lease when due (a download is activity). None for every
+    /// reason a URI may be refused.
     pub async fn open(&self, session: SessionId, file: &FileName) -> Result<Option<Servable>> {
-        Ok(self
-            .inner
-            .db
-            .open_download(session, file, None, self.inner.lease)
-            .await?)
+        self.check(session, file, None).await
     }
 
     /// Renewal during a long transfer: the same checks as [`DataPlane::open`],
@@ -78,12 +75,28 @@ impl DataPlane {
         file: &FileName,
         sha256: &str,
     ) -> Result<Option<f64>> {
-        let servable = self
-            .inner
-            .db
-            .open_download(session, file, Some(sha256), self.inner.lease)
-            .await?;
+        let servable = self.check(session, file, Some(sha256)).await?;
         Ok(servable.map(|s| s.lease_remaining))
+    }
+
+    /// The decision: the session is ACTIVE and unexpired, the file PREPARED
+    /// with an HTTPS endpoint (a NULL type counts as HTTPS, as where the URI is
+    /// built) and a staged object, which is still `artifact` when given.
+    async fn check(
+        &self,
+        session: SessionId,
+        file: &FileName,
+        artifact: Option<&str>,
+    ) -> Result<Option<Servable>> {
+        let validity = &self.inner.validity;
+        let Some(entry) = validity.session(session).await? else {
+            return Ok(None);
+        };
+        if servable(&entry, file, artifact).is_none() {
+            return Ok(None);
+        }
+        let entry = validity.renew(entry).await;
+        Ok(servable(&entry, file, artifact))
     }
 
     /// The session lease each request grants.
@@ -95,6 +108,29 @@ impl DataPlane {
     pub fn transfer(&self) -> &Bucket {
         &self.inner.transfer
     }
+}
+
+/// What `file` of a cached session serves, when its URI is valid.
+fn servable(entry: &SessionEntry, file: &FileName, artifact: Option<&str>) -> Option<Servable> {
+    if entry.row.state != SessionState::Active {
+        return None;
+    }
+    let f = entry.file(file)?;
+    let https = f.state.endpoint_type.unwrap_or_default() == EndpointType::Https;
+    if f.state.status != PrepareStatus::Prepared || !https {
+        return None;
+    }
+    let staged = f.staged.as_ref()?;
+    if artifact.is_some_and(|sha| sha != staged.sha256) {
+        return None;
+    }
+    Some(Servable {
+        transfer_key: staged.transfer_key.clone(),
+        size: staged.size,
+        sha256: staged.sha256.clone(),
+        staged_at: staged.staged_at,
+        lease_remaining: entry.remaining().as_secs_f64(),
+    })
 }
 
 /// What a client needs to pin our TLS certificate.

@@ -1,7 +1,10 @@
 //! What a client logs in with and then presents: user names, passwords and
 //! opaque login tokens. Secrets never appear in `Debug` output.
 
-use std::fmt;
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
@@ -113,6 +116,39 @@ impl fmt::Debug for LoginToken {
     }
 }
 
+/// Where a login comes from. Throttling keys failures by user name and this
+/// address; an IPv6 client by its /64, the block one subscriber usually holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(IpAddr);
+
+impl ClientAddr {
+    pub fn new(ip: IpAddr) -> ClientAddr {
+        ClientAddr(ip.to_canonical())
+    }
+
+    /// A request whose peer is not known (not over TCP).
+    pub fn unknown() -> ClientAddr {
+        ClientAddr(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// The text throttling counts under.
+    pub fn throttle_key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+}
+
+impl fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +160,16 @@ mod tests {
             let e = UserName::parse(&bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Unauthenticated);
         }
+    }
+
+    #[test]
+    fn client_addresses_key_ipv6_by_its_64() {
+        let a = |s: &str| ClientAddr::new(s.parse().unwrap()).throttle_key();
+        assert_eq!(a("192.0.2.7"), "192.0.2.7");
+        assert_eq!(a("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(a("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(a("2001:db8:1:2:bbbb::9"), a("2001:db8:1:2::5"));
+        assert_eq!(ClientAddr::unknown().throttle_key(), "0.0.0.0");
     }
 
     #[test]

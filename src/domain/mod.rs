@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-pub use credentials::{LoginToken, Password, UserName, MAX_USER_NAME};
+pub use credentials::{ClientAddr, LoginToken, Password, UserName, MAX_USER_NAME};
 
 /// A client value parsed at the edge whose error the operation reports in its
 /// turn: after the checks the contract makes first (the caller's privileges,

@@ -7,16 +7,11 @@
 
 use std::{
     fmt,
-    future::{ready, Ready},
     net::{IpAddr, Ipv4Addr},
     str::FromStr,
 };
 
-use actix_web::{
-    dev::{Payload, ServiceRequest},
-    http::header::HeaderMap,
-    web, FromRequest, HttpMessage, HttpRequest,
-};
+use actix_web::{dev::ServiceRequest, http::header::HeaderMap, web, HttpMessage, HttpRequest};
 use serde::{Deserialize, Deserializer};
 
 /// An address range in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare address
@@ -274,19 +269,6 @@ pub fn client_addr(req: &HttpRequest) -> IpAddr {
 /// Whether the client reached us over HTTPS (directly, or at a trusted proxy that says so).
 pub fn is_https(req: &HttpRequest) -> bool {
     Hops::of(req, proxies_of(req)).https(req.app_config().secure())
-}
-
-/// The request's [`client_addr`], as a handler argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
-impl FromRequest for ClientAddr {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(ClientAddr(client_addr(req))))
-    }
 }
 
 /// The request log's root span: tracing-actix-web's fields, with the client address

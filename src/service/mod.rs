@@ -4,6 +4,7 @@
 mod auth;
 mod catalog;
 pub mod import;
+mod verifier;
 
 pub use auth::hash_password;
 
@@ -24,6 +25,7 @@ use crate::{
         sessions::{Created, LockedSession, SessionRow},
         Db, DbError,
     },
+    validity::{SessionEntry, Validity},
 };
 
 /// The one place a database failure becomes an API error: a database that
@@ -50,11 +52,19 @@ struct Inner {
     db: Db,
     buckets: Buckets,
     endpoints: Endpoints,
+    /// Which logins and sessions are live, without asking the database every time.
+    validity: Validity,
     /// How long activity keeps a download session alive.
     session_lease: Duration,
     login: LoginSettings,
     /// Where clients may find the content store's objects (item storage).
     content: ContentLocation,
+    /// Password checks: dedicated threads behind a bounded queue.
+    verifier: verifier::Verifier,
+    /// The share of the connection pool logins may hold at once.
+    login_db: tokio::sync::Semaphore,
+    /// Attempts of one (user, client) pair take turns on this instance.
+    login_pairs: auth::PairLocks,
 }
 
 /// What the readiness probe found.
@@ -67,15 +77,30 @@ pub struct Probe {
 }
 
 impl Service {
-    pub fn new(db: Db, buckets: Buckets, endpoints: Endpoints, settings: &Settings) -> Service {
+    pub fn new(
+        db: Db,
+        buckets: Buckets,
+        endpoints: Endpoints,
+        validity: Validity,
+        settings: &Settings,
+    ) -> Service {
+        // A quarter of the pool at most: a login flood leaves the rest to other requests.
+        let login_connections = (settings.database.max_connections as usize / 4).max(1);
         Service {
             inner: Arc::new(Inner {
                 db,
                 buckets,
                 endpoints,
+                validity,
                 session_lease: settings.session_timeout(),
                 login: settings.login.clone(),
                 content: ContentLocation::from_settings(&settings.storage.content),
+                verifier: verifier::Verifier::new(
+                    settings.login.verify_threads(),
+                    settings.login.verify_queue,
+                ),
+                login_db: tokio::sync::Semaphore::new(login_connections),
+                login_pairs: auth::PairLocks::default(),
             }),
         }
     }
@@ -139,12 +164,21 @@ impl Service {
         }
     }
 
-    /// The caller's live session, renewed by this use.
-    async fn session(&self, caller: &Caller, id: SessionId) -> Result<SessionRow> {
-        self.db()
-            .touch_session(caller.user_id, id, self.lease())
+    /// The caller's live session (any state), from the validity cache. Not
+    /// renewed: an operation calls [`Service::activity`] once it has succeeded.
+    async fn session(&self, caller: &Caller, id: SessionId) -> Result<Arc<SessionEntry>> {
+        self.inner
+            .validity
+            .session(id)
             .await?
+            .filter(|s| s.row.owner_id == caller.user_id)
             .ok_or_else(|| SessionId::not_found(&id.to_string()))
+    }
+
+    /// A successful use of the session by its owner: its lease is renewed
+    /// (written when the stored expiry lags by more than the granularity).
+    async fn activity(&self, session: Arc<SessionEntry>) -> Arc<SessionEntry> {
+        self.inner.validity.renew(session).await
     }
 
     pub async fn get_session(
@@ -152,8 +186,9 @@ impl Service {
         caller: &Caller,
         id: SessionId,
     ) -> Result<DownloadSessionModel> {
-        let row = self.session(caller, id).await?;
-        Ok(session_model(row))
+        let session = self.session(caller, id).await?;
+        let session = self.activity(session).await;
+        Ok(session_model(session.row.clone()))
     }
 
     /// The caller's live sessions, all or those of one item.
@@ -180,7 +215,9 @@ impl Service {
         progress: Option<Progress>,
     ) -> Result<()> {
         let locked = self.locked_active(caller, id, "keep_alive").await?;
-        Ok(locked.renew(progress, self.lease()).await?)
+        locked.renew(progress, self.lease()).await?;
+        self.inner.validity.forget_session(id);
+        Ok(())
     }
 
     pub async fn cancel(&self, caller: &Caller, id: SessionId) -> Result<()> {
@@ -190,9 +227,11 @@ impl Service {
             "The download session was canceled.",
             &[],
         );
-        Ok(locked
+        locked
             .finish(SessionState::Canceled, None, &file_error, self.lease())
-            .await?)
+            .await?;
+        self.inner.validity.forget_session(id);
+        Ok(())
     }
 
     pub async fn fail(
@@ -212,13 +251,17 @@ impl Service {
             "The download session was failed by the client.",
             &[],
         );
-        Ok(locked
+        locked
             .finish(SessionState::Error, Some(&error), &file_error, self.lease())
-            .await?)
+            .await?;
+        self.inner.validity.forget_session(id);
+        Ok(())
     }
 
     pub async fn delete_session(&self, caller: &Caller, id: SessionId) -> Result<()> {
-        if self.db().delete_session(caller.user_id, id).await? {
+        let deleted = self.db().delete_session(caller.user_id, id).await?;
+        self.inner.validity.forget_session(id);
+        if deleted {
             Ok(())
         } else {
             Err(SessionId::not_found(&id.to_string()))
@@ -249,11 +292,11 @@ impl Service {
         id: SessionId,
     ) -> Result<Vec<DownloadFileInfo>> {
         let session = self.session(caller, id).await?;
-        let files = self.db().list_files(session.id).await?;
-        let mut out = Vec::with_capacity(files.len());
-        for f in files {
-            out.push(self.file_info(&session, f).await?);
+        let mut out = Vec::with_capacity(session.files.len());
+        for f in &session.files {
+            out.push(self.file_info(&session.row, f.state.clone()).await?);
         }
+        self.activity(session).await;
         Ok(out)
     }
 
@@ -265,12 +308,12 @@ impl Service {
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
         let name = name?;
-        let file = self
-            .db()
-            .get_file(session.id, &name)
-            .await?
+        let file = session
+            .file(&name)
             .ok_or_else(|| FileName::missing(name.as_str()))?;
-        self.file_info(&session, file).await
+        let info = self.file_info(&session.row, file.state.clone()).await?;
+        self.activity(session).await;
+        Ok(info)
     }
 
     pub async fn prepare_file(
@@ -282,9 +325,9 @@ impl Service {
     ) -> Result<DownloadFileInfo> {
         let session = self.session(caller, id).await?;
         let name = name?;
-        session.state.require_active("prepare", id)?;
+        session.row.state.require_active("prepare", id)?;
         let endpoint = endpoint.unwrap_or_default();
-        if endpoint == EndpointType::Direct && !session.created_with_read_storage {
+        if endpoint == EndpointType::Direct && !session.row.created_with_read_storage {
             return Err(Error::unauthorized(
                 "com.vmware.content.library.item.downloadsession.file.direct_not_authorized",
                 format!(
@@ -294,18 +337,17 @@ impl Service {
                 &[Privilege::ReadStorage.as_str()],
             ));
         }
-        let file = match self
-            .db()
-            .request_prepare(session.id, &name, endpoint)
-            .await?
-        {
+        let file = match self.db().request_prepare(id, &name, endpoint).await? {
             PrepareRequest::File(file) => file,
             PrepareRequest::NoSuchFile => return Err(FileName::missing(name.as_str())),
             PrepareRequest::NoSession => return Err(SessionId::not_found(&id.to_string())),
             // Canceled or failed since the state was read above.
             PrepareRequest::NotActive(state) => return Err(state.refuses("prepare", id)),
         };
-        self.file_info(&session, file).await
+        self.inner.validity.forget_session(id);
+        let info = self.file_info(&session.row, file).await?;
+        self.activity(session).await;
+        Ok(info)
     }
 
     async fn file_info(&self, session: &SessionRow, f: FileState) -> Result<DownloadFileInfo> {

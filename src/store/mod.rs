@@ -11,6 +11,7 @@ pub mod keys;
 pub mod sessions;
 pub mod stats;
 pub mod users;
+pub mod validity;
 pub mod worker;
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Download sessions: create (idempotent per client token), lookup with lease
-//! renewal, state changes under a row lock, delete and expiry.
+//! Download sessions: create (idempotent per client token), state changes
+//! under a row lock, delete and expiry (lookups and lazy renewals: `validity`).
 //!
 //! Every renewal of a session's lease goes through the SQL function
 //! `session_lease` (migration 0003), the one definition of what activity buys.
@@ -116,31 +116,6 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(Created::Session(id))
-    }
-
-    /// The caller's live session, its lease renewed (every successful use is activity).
-    pub async fn touch_session(
-        &self,
-        owner: Uuid,
-        id: SessionId,
-        lease: Duration,
-    ) -> Result<Option<SessionRow>> {
-        Ok(sqlx::query_as!(
-            SessionRow,
-            r#"UPDATE download_sessions
-               SET expiration_time = session_lease(expiration_time, $3)
-               WHERE id = $1 AND owner_id = $2 AND expiration_time > now()
-               RETURNING id AS "id: SessionId", owner_id,
-                   library_item_id AS "library_item_id: ItemId", content_version,
-                   state AS "state: SessionState", client_progress,
-                   error_message AS "error_message: Json<LocalizableMessage>",
-                   expiration_time, created_with_read_storage"#,
-            id.0,
-            owner,
-            secs(lease)
-        )
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// Locks the caller's live session for a state change.

@@ -68,7 +68,7 @@ async fn db(app: &TestApp) -> PgConnection {
 /// Makes a file PREPARED exactly as a prepare worker does: the bytes staged
 /// in the transfer store under `artifacts/<sha256>`, the artifact recorded,
 /// the file row PREPARED with an HTTPS endpoint, size and checksum.
-async fn make_prepared(app: &TestApp, session: &str, name: &str) {
+pub(crate) async fn make_prepared(app: &TestApp, session: &str, name: &str) {
     let session = Uuid::parse_str(session).unwrap();
     let mut conn = db(app).await;
     let (sha256, size, content_key): (String, i64, String) = sqlx::query_as(
@@ -110,6 +110,23 @@ async fn make_prepared(app: &TestApp, session: &str, name: &str) {
     .execute(&mut conn)
     .await
     .unwrap();
+    // A change made outside the service reaches the instance's validity cache
+    // through NOTIFY; wait for it, so the scenario goes on from this state.
+    let start = std::time::Instant::now();
+    loop {
+        let entry = app.validity.session(SessionId(session)).await.unwrap();
+        let file = entry
+            .as_ref()
+            .and_then(|e| e.files.iter().find(|f| f.state.name == name));
+        if file.is_some_and(|f| f.staged.is_some()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < STALENESS,
+            "{name} not PREPARED in the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// File.Info of `name` over /api.
@@ -410,7 +427,9 @@ async fn forged_and_misused_tokens_are_refused_alike() {
         .await
         .unwrap();
     let direct = f.app.endpoints.https_uri(SessionId(sid), "disk-0.vmdk");
-    bodies.push(assert_refused(fetch(&f.app, &direct, &[]).await).await);
+    // A change made outside the service reaches its cache through NOTIFY.
+    let r = within_staleness(|| fetch(&f.app, &direct, &[]), 404).await;
+    bodies.push(assert_refused(r).await);
     // Nothing in the answer tells the cases apart.
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     // The genuine URI still works.
@@ -529,10 +548,14 @@ async fn file_name_with_a_space() {
     assert_eq!(r.bytes().await.unwrap(), &b"iso bytes"[..]);
 }
 
-const LARGE: usize = 64 << 20;
+pub(crate) const LARGE: usize = 64 << 20;
 
 /// Reads a body at about `mib_per_s`, returning what arrived and whether it ended in an error.
-async fn read_slowly(r: Response, mib_per_s: u64, mut on_first: impl FnMut()) -> (Vec<u8>, bool) {
+pub(crate) async fn read_slowly(
+    r: Response,
+    mib_per_s: u64,
+    mut on_first: impl FnMut(),
+) -> (Vec<u8>, bool) {
     let mut body = Vec::new();
     let mut stream = r.bytes_stream();
     let started = Instant::now();

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use download_sessions::{
-    config::Settings, dataplane::Endpoints, domain::UserName, store::Db, Application,
+    config::Settings, dataplane::Endpoints, domain::UserName, store::Db, validity::Validity,
+    Application,
 };
 use reqwest::Response;
 use serde_json::Value;
@@ -37,6 +38,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Db,
     pub endpoints: Endpoints,
+    /// The instance's validity cache (its LISTEN connection's name, whether it is trusted).
+    pub validity: Validity,
     pub client: reqwest::Client,
     _data_dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -94,6 +97,7 @@ pub async fn spawn_instance(
     let metrics_port = app.metrics_port();
     let db = app.db().clone();
     let endpoints = app.endpoints().clone();
+    let validity = app.validity().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -104,6 +108,7 @@ pub async fn spawn_instance(
         settings,
         db,
         endpoints,
+        validity,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -246,5 +251,32 @@ impl TestApp {
     /// A raw `POST` of `body` (or none) to `path` as the holder of `token`.
     pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> Response {
         self.http().with_token(token).post(path, body).await
+    }
+}
+
+/// How long a change made elsewhere (another instance, a statement of a test)
+/// may take to reach an instance's validity cache: its staleness bound.
+pub const STALENESS: std::time::Duration = download_sessions::validity::MAX_STALENESS;
+
+/// Sends `probe` until it answers `status` and returns that answer; panics if
+/// it still has not after [`STALENESS`] (notifications usually take milliseconds).
+pub async fn within_staleness<F, Fut>(mut probe: F, status: u16) -> Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        let r = probe().await;
+        if r.status().as_u16() == status {
+            return r;
+        }
+        assert!(
+            start.elapsed() < STALENESS,
+            "still {} after {:?}, want {status}",
+            r.status(),
+            start.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

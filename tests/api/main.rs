@@ -19,4 +19,5 @@ mod s3;
 mod sessions;
 mod store;
 mod tls;
+mod validity;
 mod worker;

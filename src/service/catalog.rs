@@ -144,6 +144,9 @@ impl Service {
     pub async fn delete_library(&self, caller: &Caller, id: LibraryId) -> Result<()> {
         caller.require(Privilege::DeleteLocalLibrary)?;
         if self.db().delete_library(id, &REVOKED).await? {
+            // Other instances learn it from the database's notification; this
+            // one must not serve a cached URI of the library until it arrives.
+            self.inner.validity.forget_all_sessions();
             Ok(())
         } else {
             Err(LibraryId::not_found(&id.to_string()))
@@ -269,6 +272,7 @@ impl Service {
     pub async fn delete_item(&self, caller: &Caller, id: ItemId) -> Result<()> {
         caller.require(Privilege::DeleteLibraryItem)?;
         if self.db().delete_item(id, &REVOKED).await? {
+            self.inner.validity.forget_item_sessions(id);
             Ok(())
         } else {
             Err(ItemId::not_found(&id.to_string()))

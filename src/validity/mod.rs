@@ -29,7 +29,7 @@ pub use cache::{MAX_STALENESS, REFRESH_AHEAD};
 
 use crate::{
     config::Settings,
-    domain::{Caller, FileName, SessionId},
+    domain::{Caller, FileName, ItemId, SessionId},
     store::{
         sessions::SessionRow,
         validity::{CachedFile, LoginLoad, Renewed, SessionLoad},
@@ -405,6 +405,19 @@ impl Validity {
     /// the change even before the notification arrives.
     pub fn forget_session(&self, id: SessionId) {
         self.inner.sessions.remove(&id);
+    }
+
+    /// Drops the sessions of an item this instance just deleted.
+    pub fn forget_item_sessions(&self, item: ItemId) {
+        self.inner
+            .sessions
+            .remove_where(|e| e.row.library_item_id == item);
+    }
+
+    /// Drops every cached session (a library this instance just deleted: the
+    /// cache does not know which items were its own).
+    pub fn forget_all_sessions(&self) {
+        self.inner.sessions.clear();
     }
 
     // ----------------------------------------------------------- invalidation

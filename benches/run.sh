@@ -50,6 +50,8 @@ done
 DB="dls_run_$$_${RANDOM}"
 PGB_DB="dls_pgbench_$$_${RANDOM}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dls-run.XXXXXX")
+# nginx workers run as an unprivileged user: they must reach the files.
+chmod 755 "$WORK"
 PASSWORD="bench-$RANDOM-$RANDOM"
 SERVER_PID=""
 NGINX_PID=""

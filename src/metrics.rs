@@ -28,6 +28,7 @@ pub struct Metrics {
     pub validity_lookups: IntCounterVec,
     pub lease_renewals: IntCounterVec,
     pub validity_invalidations: IntCounter,
+    pub log_lines_dropped: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -115,6 +116,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             r,
             "validity_invalidations_total",
             "Invalidation notifications applied to the validity cache",
+        )?,
+        log_lines_dropped: counter(
+            r,
+            "log_lines_dropped_total",
+            "Log lines dropped because the log queue was full (the writer fell behind)",
         )?,
         registry,
     })

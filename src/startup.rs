@@ -9,7 +9,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use actix_web::middleware::from_fn;
-use tracing_actix_web::TracingLogger;
 
 use crate::{
     api::{self, errors::ApiError, AppState},
@@ -17,7 +16,7 @@ use crate::{
     dataplane::{DataPlane, Endpoints, Signer},
     edge::{
         body::{BodyRules, ReadRule},
-        client::{RequestSpan, TrustedProxies},
+        client::TrustedProxies,
         connections::ConnectionGate,
     },
     metrics::DatabaseGauges,
@@ -122,7 +121,6 @@ impl Application {
                 .wrap(from_fn(crate::edge::body::pace))
                 .wrap(from_fn(crate::edge::connections::refuse_over_cap))
                 .wrap(from_fn(api::ops::track))
-                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(api::ops::configure)
                 .configure(|cfg| {
                     if metrics_here {

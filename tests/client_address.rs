@@ -32,8 +32,8 @@ impl Captured {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|l| l["span"]["request_id"] == request_id)
-            .find_map(|l| l["span"]["http.client_ip"].as_str().map(str::to_string))
+            .filter(|l| l["target"] == "access" && l["fields"]["request_id"] == request_id)
+            .find_map(|l| l["fields"]["client"].as_str().map(str::to_string))
     }
 }
 

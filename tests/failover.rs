@@ -1122,3 +1122,104 @@ async fn send(
     }
     Ok(None)
 }
+
+/// Issue 11 item 4: whoever reads the logs must not be able to download or act as
+/// a user. A full flow on the real binary (login, create, prepare, download, a
+/// revoked download, delete, logout), then the whole log is searched for the
+/// login token and the signed segment of the download URI: neither appears, and
+/// the data-plane requests are logged with the segment redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_login_token_and_no_signed_uri() {
+    let _serial = SERIAL.lock().await;
+    let db = fresh_database("dls_test_failover_").await;
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let env = Env::new(&db, data.path(), logs.path()).with("DLS__LOG__LEVEL", "debug,sqlx=warn");
+    env.add_user("alice", &["System.Read", "ContentLibrary.DownloadSession"]);
+    let (small, small_sha) = make_file(files.path(), "small.ovf", 4096, 7);
+    let item = env.import("vm", &[&small]);
+
+    let client = client();
+    let mut a = Instance::start("a", free_port(), &env);
+    a.ready(&client).await;
+    let token = login(&client, &a.base(), "alice").await;
+    let session = api(&client, &a.base(), &token).new_session(&item).await;
+    api(&client, &a.base(), &token)
+        .prepare_file(&session, "small.ovf")
+        .await;
+    let info = api(&client, &a.base(), &token)
+        .wait_prepared(&session, "small.ovf", Duration::from_secs(30))
+        .await;
+    let uri = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(download_sha(&client, &uri).await, small_sha);
+    let head = client.head(&uri).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    // The token where a careless client might put it: a query parameter and a
+    // path segment (both refused, both logged).
+    let r = client
+        .get(a.url(&format!("/api/session?session_token={token}&x=1")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = client
+        .get(a.url(&format!("/api/session/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = api(&client, &a.base(), &token)
+        .delete_session(&session)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    // The revoked URI is refused, and that refusal is logged too.
+    let r = client.get(&uri).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = api(&client, &a.base(), &token).logout().await;
+    assert!(r.status().is_success(), "{}", r.status());
+
+    a.signal("-TERM");
+    assert!(a.exited(Duration::from_secs(30)).await.success());
+    let log = a.log_text();
+    let signed = url::Url::parse(&uri).unwrap();
+    let segment = signed.path_segments().unwrap().nth(2).unwrap().to_string();
+    assert!(segment.len() > 40, "{uri}");
+    let mac = segment.rsplit('.').next().unwrap();
+    for (what, secret) in [
+        ("signed URI segment", segment.as_str()),
+        ("URI signature", mac),
+        ("login token", token.as_str()),
+    ] {
+        if let Some(line) = log.lines().find(|l| l.contains(secret)) {
+            panic!("the {what} is in the log:\n{line}");
+        }
+    }
+    // Every request was logged, each once, the data-plane ones redacted.
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let data_plane: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["route"] == "/cls/data/{token}/{file_name}")
+        .collect();
+    assert_eq!(data_plane.len(), 3, "GET, HEAD, revoked GET:\n{log}");
+    for l in &data_plane {
+        assert_eq!(l["path"], "/cls/data/REDACTED/small.ovf", "{l}");
+    }
+    // One compact line per request: no span repeated in a span list.
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""target":"access""#))
+        .collect();
+    eprintln!("{} access lines, e.g.\n{}", access.len(), access[0]);
+    for l in &access {
+        assert!(l.len() < 512, "{} bytes: {l}", l.len());
+        assert!(!l.contains(r#""spans""#), "{l}");
+    }
+    a.assert_no_panic();
+}

@@ -1,17 +1,24 @@
 //! Operational endpoints: liveness, readiness (database and stores reachable)
 //! and Prometheus metrics, plus the middleware that counts HTTP traffic.
 
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use actix_web::{
-    body::MessageBody,
+    body::{BodySize, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::header::{HeaderName, HeaderValue},
     middleware::Next,
     web, HttpMessage, HttpResponse,
 };
+use bytes::Bytes;
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::AppState;
 use crate::metrics::{metrics, DatabaseGauges};
@@ -95,41 +102,168 @@ async fn prometheus(gauges: web::Data<DatabaseGauges>) -> HttpResponse {
         .body(metrics().render(&gauges))
 }
 
+/// A request's id: returned as `x-request-id`, carried by every log line of the request.
+#[derive(Clone)]
+pub struct RequestId(pub Uuid);
+
 /// Counts requests and latency by route template (never by raw path: ids
 /// would explode the label set; `unmatched` for a path no route has) and by
-/// method (`other` for any but HTTP's own: actix accepts any token), writes one access-log line per request (in
-/// the request's span, so it carries the request id) and returns that id as
-/// `x-request-id` for clients to quote.
+/// method (`other` for any but HTTP's own: actix accepts any token), and
+/// writes the request's one access-log line once its body is sent (or
+/// dropped): status, bytes, duration, the client, the target with its secrets
+/// redacted ([`crate::telemetry::redact_target`]). The request runs in a span
+/// holding only its id, so anything else it logs carries that id; the id is
+/// returned as `x-request-id` for clients to quote.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let id = RequestId(Uuid::new_v4());
+    req.extensions_mut().insert(id.clone());
+    let route = req.match_pattern();
     let method = crate::edge::method_label(req.method());
-    let request_id = req
-        .extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|id| id.to_string());
-    let mut res = next.call(req).await?;
-    let status = res.status().as_u16().to_string();
-    tracing::info!(
-        route = %route,
-        method = %method,
-        status = res.status().as_u16(),
-        duration_ms = start.elapsed().as_millis() as u64,
-        "request"
-    );
-    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), id);
-    }
+    let span = tracing::info_span!("request", request_id = %id.0);
+    let res = next.call(req).instrument(span).await;
+    let status = match &res {
+        Ok(res) => res.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    let route_label = route.as_deref().unwrap_or("unmatched");
     let m = metrics();
     m.http_requests
-        .with_label_values(&[route.as_str(), method, status.as_str()])
+        .with_label_values(&[route_label, method, status.as_str()])
         .inc();
     m.http_seconds
-        .with_label_values(&[route.as_str(), method])
+        .with_label_values(&[route_label, method])
         .observe(start.elapsed().as_secs_f64());
-    Ok(res)
+    let mut res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            // Refused by a middleware before any handler: no request left to describe.
+            tracing::info!(target: "access", request_id = %id.0, method, route = route_label,
+                status = status.as_u16(), "request");
+            return Err(e);
+        }
+    };
+    let access = Access {
+        http: res.request().clone(),
+        route,
+        id: id.0,
+        method,
+        status: status.as_u16(),
+        start,
+        sent: 0,
+    };
+    let mut buf = Uuid::encode_buffer();
+    if let Ok(value) = HeaderValue::from_str(id.0.hyphenated().encode_lower(&mut buf)) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res.map_body(move |_, body| Logged {
+        body,
+        access: Some(access),
+    }))
+}
+
+/// What the access line says about a request.
+struct Access {
+    http: actix_web::HttpRequest,
+    route: Option<String>,
+    id: Uuid,
+    method: &'static str,
+    status: u16,
+    start: Instant,
+    sent: u64,
+}
+
+impl Drop for Access {
+    fn drop(&mut self) {
+        let http = &self.http;
+        let target = http.uri().path_and_query().map_or("", |p| p.as_str());
+        let agent = http
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info!(
+            target: "access",
+            request_id = %self.id,
+            method = self.method,
+            route = self.route.as_deref().unwrap_or("unmatched"),
+            path = %crate::telemetry::redact_target(target),
+            status = self.status,
+            bytes = self.sent,
+            duration_us = self.start.elapsed().as_micros() as u64,
+            client = %crate::edge::client::client_addr(http),
+            https = crate::edge::client::is_https(http),
+            user_agent = &agent[..agent.floor_char_boundary_compat(160)],
+            "request"
+        );
+    }
+}
+
+/// The largest char boundary at or below `at` (str::floor_char_boundary is unstable).
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, at: usize) -> usize;
+}
+
+impl FloorCharBoundary for str {
+    fn floor_char_boundary_compat(&self, at: usize) -> usize {
+        if at >= self.len() {
+            return self.len();
+        }
+        (0..=at)
+            .rev()
+            .find(|&i| self.is_char_boundary(i))
+            .unwrap_or(0)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that counts what it sends and writes the access line when
+    /// dropped: after the last byte, or when the client went away.
+    struct Logged<B> {
+        #[pin]
+        body: B,
+        access: Option<Access>,
+    }
+}
+
+impl<B: MessageBody> MessageBody for Logged<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_next(cx);
+        if let (Poll::Ready(Some(Ok(chunk))), Some(access)) = (&polled, this.access.as_mut()) {
+            access.sent += chunk.len() as u64;
+        }
+        polled
+    }
+
+    fn try_into_bytes(mut self) -> Result<Bytes, Self> {
+        let Some(access) = self.access.take() else {
+            return Err(self);
+        };
+        match self.body.try_into_bytes() {
+            Ok(bytes) => {
+                let mut access = access;
+                access.sent = bytes.len() as u64;
+                drop(access);
+                Ok(bytes)
+            }
+            Err(body) => Err(Logged {
+                body,
+                access: Some(access),
+            }),
+        }
+    }
 }

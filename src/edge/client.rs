@@ -11,7 +11,7 @@ use std::{
     str::FromStr,
 };
 
-use actix_web::{dev::ServiceRequest, http::header::HeaderMap, web, HttpMessage, HttpRequest};
+use actix_web::{http::header::HeaderMap, web, HttpRequest};
 use serde::{Deserialize, Deserializer};
 
 /// An address range in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare address
@@ -269,43 +269,6 @@ pub fn client_addr(req: &HttpRequest) -> IpAddr {
 /// Whether the client reached us over HTTPS (directly, or at a trusted proxy that says so).
 pub fn is_https(req: &HttpRequest) -> bool {
     Hops::of(req, proxies_of(req)).https(req.app_config().secure())
-}
-
-/// The request log's root span: tracing-actix-web's fields, with the client address
-/// and scheme from [`client_addr`] and [`is_https`] instead of headers anyone can send.
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
-        let req = request.request();
-        let request_id = req
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.route = %route,
-            http.scheme = if is_https(req) { "https" } else { "http" },
-            http.client_ip = %client_addr(req),
-            http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-            http.user_agent = %request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
-            http.status_code = tracing::field::Empty,
-            request_id = %request_id,
-            exception.message = tracing::field::Empty,
-        )
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
 }
 
 #[cfg(test)]

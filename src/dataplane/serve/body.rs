@@ -1,6 +1,6 @@
 //! Response bodies of the data plane: large pipelined reads from a local
 //! transfer directory or a ranged object-store GET, wrapped in a stream that
-//! renews the session lease while bytes flow and logs what was served.
+//! renews the session lease while bytes flow and logs a transfer cut short.
 
 use std::{
     future::Future,
@@ -236,16 +236,28 @@ impl Drop for Leased {
         } else {
             0.0
         };
-        tracing::info!(
-            session = %self.d.session,
-            file = %self.d.file,
-            bytes = self.sent,
-            expected = self.d.expected,
-            duration_ms = elapsed.as_millis() as u64,
-            mib_per_s = format!("{mib_per_s:.1}"),
-            outcome = self.outcome.unwrap_or("client gone"),
-            "download ended"
-        );
+        let outcome = self.outcome.unwrap_or("client gone");
+        // A complete transfer is the request's access line (bytes, duration);
+        // only one cut short says more by default.
+        macro_rules! ended {
+            ($level:ident) => {
+                tracing::$level!(
+                    session = %self.d.session,
+                    file = %self.d.file,
+                    bytes = self.sent,
+                    expected = self.d.expected,
+                    duration_ms = elapsed.as_millis() as u64,
+                    mib_per_s = format!("{mib_per_s:.1}"),
+                    outcome,
+                    "download ended"
+                )
+            };
+        }
+        if outcome == "complete" {
+            ended!(debug);
+        } else {
+            ended!(info);
+        }
     }
 }
 

@@ -365,14 +365,21 @@ impl Db {
         .await?)
     }
 
-    /// Last step of collecting artifacts: drops marked rows whose objects are gone.
-    pub async fn delete_marked_artifacts(&self, sha256s: &[String]) -> Result<u64> {
-        if sha256s.is_empty() {
+    /// Last step of collecting artifacts: drops marked rows whose objects are
+    /// gone, fenced on the key whose object was deleted (a row a worker took
+    /// over meanwhile names another key, and stays).
+    pub async fn delete_marked_artifacts(&self, gone: &[ArtifactRow]) -> Result<u64> {
+        if gone.is_empty() {
             return Ok(0);
         }
+        let sha256s: Vec<String> = gone.iter().map(|a| a.sha256.clone()).collect();
+        let keys: Vec<String> = gone.iter().map(|a| a.transfer_key.clone()).collect();
         let done = sqlx::query!(
-            "DELETE FROM artifacts WHERE sha256 = ANY($1) AND deleting_since IS NOT NULL",
-            sha256s
+            "DELETE FROM artifacts AS a USING unnest($1::text[], $2::text[]) AS g(sha256, key) \
+             WHERE a.sha256 = g.sha256 AND a.transfer_key = g.key \
+               AND a.deleting_since IS NOT NULL",
+            &sha256s,
+            &keys
         )
         .execute(&self.pool)
         .await?;

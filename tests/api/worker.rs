@@ -3,6 +3,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -10,11 +11,12 @@ use chrono::{DateTime, Utc};
 use download_sessions::{
     config::Settings,
     storage::{stage::TEMP_PREFIX, Buckets},
-    worker::{maintenance_pass, Outcome, StageTuning, Worker},
+    worker::{maintenance_pass, Maintenance, Outcome, StageTuning, Worker},
 };
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -875,6 +877,83 @@ async fn a_copy_takes_over_an_artifact_being_collected() {
             .await
             .unwrap();
     assert!(deleting.is_none());
+    let info = app.api(&token2).file_info(&second, "b.bin").await;
+    assert_eq!(info["status"], "PREPARED");
+    let uri = info["download_endpoint"]["uri"].as_str().unwrap();
+    let got = app.client.get(uri).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(&got.bytes().await.unwrap()[..], &content[..]);
+}
+
+#[tokio::test]
+async fn a_stalled_collector_never_deletes_a_freshly_published_artifact() {
+    let app = spawn_app_with(|s| {
+        manual(s);
+        s.maintenance.artifact_grace_seconds = 0;
+    })
+    .await;
+    let content = pseudo_random(80_000, 16);
+    let sha = sha256_hex(&content);
+    let (token, first) = session_with(&app, "one", &[("a.bin", &content)]).await;
+    app.api(&token).prepare_file(&first, "a.bin").await;
+    assert_eq!(drain(&worker(&app)).await.len(), 1);
+    app.api(&token).delete_session(&first).await;
+
+    // Collector A marks the unused artifact, then stalls before deleting it.
+    let gate = Arc::new(Semaphore::new(0));
+    let mut stalled =
+        Maintenance::new(&app.db, &stores(&app), &app.settings).with_collector_stall(gate.clone());
+    let a = tokio::spawn(async move { stalled.pass().await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let marked: Option<i64> = sqlx::query_scalar(
+            "SELECT count(*) FROM artifacts WHERE sha256 = $1 AND deleting_since IS NOT NULL",
+        )
+        .bind(&sha)
+        .fetch_optional(pool(&app))
+        .await
+        .unwrap();
+        if marked == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "collector A never marked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Five minutes later its mark counts as abandoned: collector B takes it
+    // over and finishes (object and row).
+    sqlx::query(
+        "UPDATE artifacts SET deleting_since = now() - interval '10 minutes' WHERE sha256 = $1",
+    )
+    .bind(&sha)
+    .execute(pool(&app))
+    .await
+    .unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
+    assert_eq!(report.artifacts_deleted, 1, "{report:?}");
+    assert_eq!(artifact_count(&app).await, 0);
+
+    // The same bytes are prepared again: a fresh artifact.
+    let (token2, second) = session_with(&app, "two", &[("b.bin", &content)]).await;
+    app.api(&token2).prepare_file(&second, "b.bin").await;
+    let outcome = worker(&app).prepare_one().await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Prepared { reused: false, .. }),
+        "{outcome:?}"
+    );
+
+    // Collector A wakes up and carries on with what it marked long ago.
+    gate.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(10), a)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // The fresh artifact is untouched: row, object, and the download.
+    assert_eq!(artifact_count(&app).await, 1);
+    assert_eq!(std::fs::read(artifact_path(&app, &sha)).unwrap(), content);
     let info = app.api(&token2).file_info(&second, "b.bin").await;
     assert_eq!(info["status"], "PREPARED");
     let uri = info["download_endpoint"]["uri"].as_str().unwrap();

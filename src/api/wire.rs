@@ -171,7 +171,9 @@ pub struct FailSpec {
 pub struct PrepareSpec {
     #[schema(example = "disk-0.vmdk")]
     pub file_name: String,
-    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`).
+    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`;
+    /// on a local transfer store without `storage.transfer.direct_base`, refused as
+    /// `INVALID_ARGUMENT` `...file.direct_unavailable`).
     // Read as text and parsed by the domain, so every surface answers a bad
     // value with the same error.
     #[schema(value_type = Option<EndpointType>)]

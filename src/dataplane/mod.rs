@@ -181,7 +181,12 @@ impl Endpoints {
                     return Ok(None);
                 };
                 let valid_for = (session_expires - Utc::now()).to_std().unwrap_or_default();
-                self.transfer.direct_uri(key, valid_for).await?
+                // None: no DIRECT location (prepare refuses DIRECT then; a file
+                // asked for before the setting went away shows no endpoint).
+                match self.transfer.direct_uri(key, valid_for).await? {
+                    Some(uri) => uri,
+                    None => return Ok(None),
+                }
             }
         };
         // Our certificate describes our own HTTPS endpoints only, never a

@@ -120,6 +120,9 @@ pub struct Bucket {
     pub local_root: Option<PathBuf>,
     /// Signs DIRECT URLs: the S3 client itself, or one for `public_endpoint`.
     presigner: Option<Arc<AmazonS3>>,
+    /// Where clients reach a local store's objects themselves (`direct_base`):
+    /// DIRECT URIs of a local store extend it, never the server's own path.
+    direct_base: Option<location::ContentLocation>,
 }
 
 /// Both object stores of an instance.
@@ -151,6 +154,10 @@ impl Bucket {
                     inner: Arc::new(fs),
                     local_root: Some(root),
                     presigner: None,
+                    direct_base: cfg
+                        .direct_base
+                        .is_some()
+                        .then(|| location::ContentLocation::from_settings(cfg)),
                 })
             }
             _ => {
@@ -165,6 +172,7 @@ impl Bucket {
                     inner: s3.clone(),
                     local_root: None,
                     presigner: Some(presigner),
+                    direct_base: None,
                 })
             }
         }
@@ -189,9 +197,21 @@ impl Bucket {
         Some(p)
     }
 
+    /// Whether clients can be given DIRECT URIs: an S3 store, or a local one
+    /// with a configured `direct_base`.
+    pub fn offers_direct(&self) -> bool {
+        self.presigner.is_some() || self.direct_base.is_some()
+    }
+
     /// A URI that reads `key` without this service: presigned for S3 (valid
-    /// for `valid_for`, at most S3's limit of 7 days), `file://` for a local directory.
-    pub async fn direct_uri(&self, key: &str, valid_for: Duration) -> object_store::Result<String> {
+    /// for `valid_for`, at most S3's limit of 7 days), `direct_base` + key for a
+    /// local directory. None when there is none to give ([`Bucket::offers_direct`]):
+    /// the server's own path is never one.
+    pub async fn direct_uri(
+        &self,
+        key: &str,
+        valid_for: Duration,
+    ) -> object_store::Result<Option<String>> {
         if let Some(s3) = &self.presigner {
             let url = s3
                 .signed_url(
@@ -200,12 +220,9 @@ impl Bucket {
                     valid_for.clamp(Duration::from_secs(1), MAX_PRESIGN),
                 )
                 .await?;
-            return Ok(url.to_string());
+            return Ok(Some(url.to_string()));
         }
-        let path = self.local_path(key).unwrap_or_default();
-        Ok(url::Url::from_file_path(&path)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| format!("file://{}", path.display())))
+        Ok(self.direct_base.as_ref().and_then(|base| base.uri_of(key)))
     }
 }
 

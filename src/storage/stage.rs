@@ -469,6 +469,7 @@ mod tests {
             inner: store.clone(),
             local_root: None,
             presigner: None,
+            direct_base: None,
         };
         let big: Vec<u8> = (0..(UPLOAD_PART + 1000)).map(|i| (i % 251) as u8).collect();
         for (key, bytes) in [("small", &b"tiny"[..]), ("big", &big[..])] {

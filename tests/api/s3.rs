@@ -532,6 +532,76 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_urls_live_at_most_direct_url_seconds_and_each_get_signs_a_fresh_one() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| {
+        s3.configure(s);
+        s.sessions.timeout_seconds = 3600;
+        s.storage.direct_url_seconds = 2;
+    })
+    .await;
+    let data = pseudo_random(100_000, 6);
+    let sha = sha256_hex(&data);
+    let item = app.import("lib", "bounded", &[("disk.vmdk", &data)]).await;
+    let token = app.user("frank", ALL_PRIVILEGES).await;
+    let session = app.api(&token).new_session(&item).await;
+    let r = app
+        .api(&token)
+        .prepare(
+            &session,
+            Some(json!({ "file_name": "disk.vmdk", "endpoint_type": "DIRECT" })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = app
+        .api(&token)
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
+    let first = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The session lives an hour; its URL two seconds.
+    let (signed_at, valid_s) = presigned_window(&first);
+    assert_eq!(valid_s, 2, "{first}");
+    let client = reqwest::Client::new();
+    let r = client.get(&first).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha);
+
+    // Each `get` signs a fresh URL.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let info = app.api(&token).file_info(&session, "disk.vmdk").await;
+    let second = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(second, first);
+    let (second_signed, second_valid) = presigned_window(&second);
+    assert!(second_signed > signed_at, "{second}");
+    assert_eq!(second_valid, 2);
+
+    // Canceled, the session hands out no URL; those already handed out are
+    // refused once their short window is over (the residual window).
+    let r = app
+        .api(&token)
+        .session_action(&session, "cancel", None)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let info = app.api(&token).file_info(&session, "disk.vmdk").await;
+    assert!(info.get("download_endpoint").is_none(), "{info}");
+    let refuse_after = second_signed + chrono::Duration::milliseconds(2000 + 1500);
+    while Utc::now() < refuse_after {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for uri in [&first, &second] {
+        let r = client.get(uri).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("expired"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_s3_server_means_not_ready_and_503_on_downloads() {
     let s3 = S3Server::start(&["content", "transfer"]).await;
     let app = spawn_app_with(|s| s3.configure(s)).await;

@@ -213,6 +213,9 @@ impl fmt::Debug for SigningSecret {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
+    /// Longest life of a DIRECT presigned URL (S3): each `get` hands a fresh
+    /// one, valid this long or until the session expires, whichever is first.
+    pub direct_url_seconds: u64,
     pub content: StoreSettings,
     pub transfer: StoreSettings,
 }
@@ -316,6 +319,9 @@ content_grace_seconds = 600
 
 [signing]
 keys = []
+
+[storage]
+direct_url_seconds = 300
 
 [storage.content]
 kind = "local"
@@ -465,6 +471,9 @@ impl Settings {
         }
         if self.sessions.timeout_seconds == 0 || self.sessions.timeout_seconds > 86_400 * 7 {
             problems.push("sessions.timeout_seconds: must be between 1 and 604800".into());
+        }
+        if self.storage.direct_url_seconds == 0 || self.storage.direct_url_seconds > 86_400 * 7 {
+            problems.push("storage.direct_url_seconds: must be between 1 and 604800".into());
         }
         if self.login.idle_timeout_seconds == 0 {
             problems.push("login.idle_timeout_seconds: must be positive".into());

@@ -68,6 +68,7 @@ impl Application {
                 .context("cannot build the public URL")?,
             cert: crate::tls::advertised(&settings.http)?,
             transfer: buckets.transfer.clone(),
+            direct_url_for: std::time::Duration::from_secs(settings.storage.direct_url_seconds),
         };
         let validity = Validity::new(db.clone(), &settings);
         let service = Service::new(

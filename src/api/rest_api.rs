@@ -512,7 +512,9 @@ async fn files(service: Service, caller: Caller, Id(id): Id<SessionId>, Query(qu
 /// Asks for the file to be staged; poll its info until `PREPARED` (then it has a
 /// `download_endpoint`) or `ERROR`. A file already requested, preparing or prepared
 /// answers its current info. `DIRECT` needs a session created with
-/// `ContentLibrary.ReadStorage` (`UNAUTHORIZED` otherwise).
+/// `ContentLibrary.ReadStorage` (`UNAUTHORIZED` otherwise) and a transfer store
+/// clients can reach (S3, or a local one with `storage.transfer.direct_base`;
+/// `INVALID_ARGUMENT` `...file.direct_unavailable` otherwise).
 #[utoipa::path(post, path = "/api/content/library/item/download-session/{id}/file", operation_id = "DownloadSessionFilePrepare",
     tag = "download_session_file", security(("api_key" = [])),
     params(Id<SessionId>, ("action" = FileAction, Query, description = "The operation.")),

@@ -551,7 +551,8 @@ async fn list_files(service: Service, caller: Caller, Query(query): Query<Sessio
 /// Get or prepare one file of a download session
 ///
 /// `get`: the file's info. `prepare`: asks for the file to be staged (`endpoint_type`
-/// `HTTPS` by default; `DIRECT` needs a session created with `ContentLibrary.ReadStorage`);
+/// `HTTPS` by default; `DIRECT` needs a session created with `ContentLibrary.ReadStorage`
+/// and, on a local transfer store, `storage.transfer.direct_base`);
 /// poll with `get` until `PREPARED`.
 #[utoipa::path(post, path = "/rest/com/vmware/content/library/item/downloadsession/file/id:{id}", operation_id = "RestDownloadSessionFileAction",
     tag = "rest", security(("api_key" = [])),

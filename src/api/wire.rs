@@ -171,7 +171,10 @@ pub struct FailSpec {
 pub struct PrepareSpec {
     #[schema(example = "disk-0.vmdk")]
     pub file_name: String,
-    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`).
+    /// `HTTPS` (default) or `DIRECT` (needs a session created with `ContentLibrary.ReadStorage`;
+    /// on a local transfer store without `storage.transfer.direct_base`, refused as
+    /// `INVALID_ARGUMENT` `...file.direct_unavailable`). A DIRECT presigned URL lives at
+    /// most `storage.direct_url_seconds`; each `get` hands a fresh one.
     // Read as text and parsed by the domain, so every surface answers a bad
     // value with the same error.
     #[schema(value_type = Option<EndpointType>)]

@@ -149,6 +149,8 @@ pub struct Endpoints {
     pub public_url: url::Url,
     pub cert: Option<CertInfo>,
     pub transfer: Bucket,
+    /// Longest life of a DIRECT presigned URL (`storage.direct_url_seconds`).
+    pub direct_url_for: std::time::Duration,
 }
 
 impl Endpoints {
@@ -180,8 +182,19 @@ impl Endpoints {
                 let Some(key) = &file.artifact_key else {
                     return Ok(None);
                 };
-                let valid_for = (session_expires - Utc::now()).to_std().unwrap_or_default();
-                self.transfer.direct_uri(key, valid_for).await?
+                // A presigned URL cannot be revoked: it lives until the session
+                // expires or `direct_url_for` passes, whichever is first, and
+                // every `get` signs a fresh one.
+                let valid_for = (session_expires - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(self.direct_url_for);
+                // None: no DIRECT location (prepare refuses DIRECT then; a file
+                // asked for before the setting went away shows no endpoint).
+                match self.transfer.direct_uri(key, valid_for).await? {
+                    Some(uri) => uri,
+                    None => return Ok(None),
+                }
             }
         };
         // Our certificate describes our own HTTPS endpoints only, never a

@@ -337,6 +337,15 @@ impl Service {
                 &[Privilege::ReadStorage.as_str()],
             ));
         }
+        if endpoint == EndpointType::Direct && !self.inner.endpoints.transfer.offers_direct() {
+            return Err(Error::invalid_argument(
+                "com.vmware.content.library.item.downloadsession.file.direct_unavailable",
+                "DIRECT endpoints are not available: the transfer store is a local directory \
+                 and no location for clients (storage.transfer.direct_base) is configured. \
+                 Use HTTPS.",
+                &[],
+            ));
+        }
         let file = match self.db().request_prepare(id, &name, endpoint).await? {
             PrepareRequest::File(file) => file,
             PrepareRequest::NoSuchFile => return Err(FileName::missing(name.as_str())),

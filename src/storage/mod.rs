@@ -1,8 +1,9 @@
 //! The two object stores (content, transfer) as [`Bucket`]s built from config,
 //! where objects live in them, and the object operations the rest of the
-//! service needs (probe, presign, move into place, remove).
+//! service needs (probe, presign, verified durable writes, remove).
 
 pub mod location;
+pub mod stage;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -25,12 +26,15 @@ pub fn content_key(sha256: &str) -> String {
     format!("blobs/{sha256}")
 }
 
-/// Transfer-bucket key of the prepared bytes with this SHA-256.
+/// A fresh transfer-bucket key for prepared bytes with this SHA-256: unique per
+/// copy, so a collector deleting an older object of the same bytes (under the
+/// key its row named) can never hit this one.
 pub fn artifact_key(sha256: &str) -> String {
-    format!("artifacts/{sha256}")
+    format!("artifacts/{sha256}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Prefix of the transfer-bucket keys that copies write before they are verified.
+/// Prefix of the transfer-bucket keys that copies of earlier versions wrote
+/// before they were verified (still swept for their leftovers).
 pub const STAGING_PREFIX: &str = "staging";
 
 /// Network behaviour of S3 clients. object_store's defaults (30 s per request,
@@ -116,6 +120,9 @@ pub struct Bucket {
     pub local_root: Option<PathBuf>,
     /// Signs DIRECT URLs: the S3 client itself, or one for `public_endpoint`.
     presigner: Option<Arc<AmazonS3>>,
+    /// Where clients reach a local store's objects themselves (`direct_base`):
+    /// DIRECT URIs of a local store extend it, never the server's own path.
+    direct_base: Option<location::ContentLocation>,
 }
 
 /// Both object stores of an instance.
@@ -147,6 +154,10 @@ impl Bucket {
                     inner: Arc::new(fs),
                     local_root: Some(root),
                     presigner: None,
+                    direct_base: cfg
+                        .direct_base
+                        .is_some()
+                        .then(|| location::ContentLocation::from_settings(cfg)),
                 })
             }
             _ => {
@@ -161,6 +172,7 @@ impl Bucket {
                     inner: s3.clone(),
                     local_root: None,
                     presigner: Some(presigner),
+                    direct_base: None,
                 })
             }
         }
@@ -185,9 +197,21 @@ impl Bucket {
         Some(p)
     }
 
+    /// Whether clients can be given DIRECT URIs: an S3 store, or a local one
+    /// with a configured `direct_base`.
+    pub fn offers_direct(&self) -> bool {
+        self.presigner.is_some() || self.direct_base.is_some()
+    }
+
     /// A URI that reads `key` without this service: presigned for S3 (valid
-    /// for `valid_for`, at most S3's limit of 7 days), `file://` for a local directory.
-    pub async fn direct_uri(&self, key: &str, valid_for: Duration) -> object_store::Result<String> {
+    /// for `valid_for`, at most S3's limit of 7 days), `direct_base` + key for a
+    /// local directory. None when there is none to give ([`Bucket::offers_direct`]):
+    /// the server's own path is never one.
+    pub async fn direct_uri(
+        &self,
+        key: &str,
+        valid_for: Duration,
+    ) -> object_store::Result<Option<String>> {
         if let Some(s3) = &self.presigner {
             let url = s3
                 .signed_url(
@@ -196,12 +220,9 @@ impl Bucket {
                     valid_for.clamp(Duration::from_secs(1), MAX_PRESIGN),
                 )
                 .await?;
-            return Ok(url.to_string());
+            return Ok(Some(url.to_string()));
         }
-        let path = self.local_path(key).unwrap_or_default();
-        Ok(url::Url::from_file_path(&path)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| format!("file://{}", path.display())))
+        Ok(self.direct_base.as_ref().and_then(|base| base.uri_of(key)))
     }
 }
 
@@ -220,36 +241,18 @@ impl Bucket {
         }
     }
 
-    /// Renames `from` to `to`; durable on local disks.
-    pub async fn move_into_place(&self, from: &str, to: &str) -> anyhow::Result<()> {
-        if let (Some(from), Some(to)) = (self.local_path(from), self.local_path(to)) {
-            return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let dir = to
-                    .parent()
-                    .with_context(|| format!("object path {} has no parent", to.display()))?;
-                // The store removes a directory it empties (a collector deleting the
-                // last artifact), which can happen between these two calls: try again.
-                let mut tries = 0;
-                loop {
-                    std::fs::create_dir_all(dir)?;
-                    match std::fs::rename(&from, &to) {
-                        Ok(()) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {
-                            tries += 1
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                // The rename is only durable once the directory entry is.
-                std::fs::File::open(dir)?.sync_all()?;
-                Ok(())
-            })
-            .await?;
-        }
-        self.inner
-            .rename(&Path::from(from), &Path::from(to))
-            .await?;
-        Ok(())
+    /// Deletes the temporary files of local writes ([`stage`]) older than a
+    /// day; returns how many. Nothing to do on S3, whose incomplete multipart
+    /// uploads are invisible: a bucket lifecycle rule aborts them.
+    pub async fn sweep_temp_files(&self) -> u64 {
+        let Some(root) = self.local_root.clone() else {
+            return 0;
+        };
+        tokio::task::spawn_blocking(move || {
+            stage::sweep_local_temp_files(&root, stage::TEMP_MAX_AGE)
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Deletes `key` through the store (a local store also drops the

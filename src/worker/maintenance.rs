@@ -4,12 +4,14 @@
 
 use std::{
     future::Future,
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
 use futures_util::StreamExt;
 use object_store::path::Path;
+use tokio::sync::Semaphore;
 
 use crate::{
     config::Settings,
@@ -40,7 +42,8 @@ pub struct MaintenanceReport {
     pub expired_logins: u64,
     /// Artifacts deleted (row and object).
     pub artifacts_deleted: u64,
-    /// Leftover staging objects deleted.
+    /// Leftover staging objects and temporary files (of writes that never
+    /// committed, a day old) deleted.
     pub staging_deleted: u64,
     /// Content objects deleted (row and object): no item file referenced them.
     pub content_deleted: u64,
@@ -61,6 +64,7 @@ pub struct Maintenance {
     grace: Duration,
     content_grace: Duration,
     last_sweep: Option<Instant>,
+    stall: Option<Arc<Semaphore>>,
 }
 
 impl Maintenance {
@@ -73,7 +77,15 @@ impl Maintenance {
             grace: Duration::from_secs(settings.maintenance.artifact_grace_seconds),
             content_grace: Duration::from_secs(settings.maintenance.content_grace_seconds),
             last_sweep: None,
+            stall: None,
         }
+    }
+
+    /// Tests: after marking a batch of artifacts, the collector takes a permit
+    /// of `gate` before it deletes anything, playing a collector that stalls.
+    pub fn with_collector_stall(mut self, gate: Arc<Semaphore>) -> Maintenance {
+        self.stall = Some(gate);
+        self
     }
 
     /// One full pass. A database error ends it early (the next pass resumes);
@@ -108,7 +120,9 @@ impl Maintenance {
             .is_none_or(|t| t.elapsed() >= STAGING_SWEEP_EVERY)
         {
             self.last_sweep = Some(Instant::now());
-            report.staging_deleted = self.sweep_staging().await;
+            report.staging_deleted = self.sweep_staging().await
+                + self.transfer.sweep_temp_files().await
+                + self.content.sweep_temp_files().await;
         }
         if report.is_empty() {
             tracing::debug!("maintenance pass: nothing to do");
@@ -128,8 +142,10 @@ impl Maintenance {
     }
 
     /// Mark (rows stop being reusable), delete objects, then drop the rows of the
-    /// objects really gone. A worker staging the same bytes meanwhile waits for
-    /// the row to go before it moves its own object under the key.
+    /// objects really gone. A worker staging the same bytes meanwhile writes
+    /// under a key of its own and takes the row over: however long this
+    /// collector stalls (and another finishes its work), it deletes only the
+    /// object of the key it marked, and its row delete is fenced on that key.
     async fn collect_artifacts(&self) -> anyhow::Result<u64> {
         let batches = in_batches(move || self.collect_batch(), |(marked, _)| *marked).await?;
         Ok(batches.iter().map(|(_, deleted)| deleted).sum())
@@ -142,10 +158,13 @@ impl Maintenance {
             .mark_artifacts_for_deletion(self.grace, BATCH)
             .await
             .context("marking artifacts")?;
+        if let (Some(gate), false) = (&self.stall, marked.is_empty()) {
+            gate.acquire().await?.forget();
+        }
         let mut gone = Vec::with_capacity(marked.len());
         for artifact in &marked {
             match self.transfer.delete(&artifact.transfer_key).await {
-                Ok(()) => gone.push(artifact.sha256.clone()),
+                Ok(()) => gone.push(artifact.clone()),
                 // The row stays marked; a later pass retries it.
                 Err(e) => tracing::warn!(error = %e, sha256 = %artifact.sha256,
                     "cannot delete an artifact object"),

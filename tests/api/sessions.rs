@@ -434,7 +434,12 @@ async fn direct_endpoints_need_read_storage_at_creation() {
         .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
         .await;
     assert_eq!(r.status(), 200);
-    // A session created with ReadStorage may ask for DIRECT.
+    // A session created with ReadStorage may ask for DIRECT (on a local store
+    // only with a direct_base: see direct_on_a_local_store_never_discloses_server_paths).
+    let f = fixture_with(|s| {
+        s.storage.transfer.direct_base = Some("file:///mnt/transfer".into());
+    })
+    .await;
     let id = f.api().new_session(&f.item).await;
     let r = f
         .api()
@@ -444,6 +449,72 @@ async fn direct_endpoints_need_read_storage_at_creation() {
         )
         .await;
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn direct_on_a_local_store_never_discloses_server_paths() {
+    // No direct_base: DIRECT is refused with a clear error, HTTPS still works.
+    let f = fixture().await;
+    let id = f.api().new_session(&f.item).await;
+    let r = f
+        .api()
+        .prepare(
+            &id,
+            Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
+        )
+        .await;
+    let body = assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(
+        body["messages"][0]["id"],
+        "com.vmware.content.library.item.downloadsession.file.direct_unavailable",
+        "{body}"
+    );
+    let data_dir = f.app.data_dir.display().to_string();
+    assert!(!body.to_string().contains(&data_dir), "{body}");
+    assert!(!body.to_string().contains("file://"), "{body}");
+    let info = f.api().file_info(&id, "disk-0.vmdk").await;
+    assert_eq!(info["status"], "UNPREPARED", "{info}");
+    let r = f
+        .api()
+        .prepare(&id, Some(json!({"file_name": "disk-0.vmdk"})))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // With one, DIRECT URIs extend it: the share as clients mount it.
+    let f = fixture_with(|s| {
+        s.storage.transfer.direct_base = Some("nfs://nas.example.com/transfer".into());
+    })
+    .await;
+    let id = f.api().new_session(&f.item).await;
+    let r = f
+        .api()
+        .prepare(
+            &id,
+            Some(json!({"file_name": "disk-0.vmdk", "endpoint_type": "DIRECT"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let stores = download_sessions::storage::Buckets::from_settings(&f.app.settings).unwrap();
+    let w = download_sessions::worker::Worker::new(&f.app.db, &stores, &f.app.settings.workers);
+    w.prepare_one().await.unwrap();
+    let info = f.api().file_info(&id, "disk-0.vmdk").await;
+    assert_eq!(info["status"], "PREPARED", "{info}");
+    let uri = info["download_endpoint"]["uri"].as_str().unwrap();
+    let sha = sha256_hex(b"disk");
+    assert!(
+        uri.starts_with(&format!("nfs://nas.example.com/transfer/artifacts/{sha}-")),
+        "{uri}"
+    );
+    assert!(
+        !info
+            .to_string()
+            .contains(&f.app.data_dir.display().to_string()),
+        "{info}"
+    );
+    assert!(
+        info["download_endpoint"]["ssl_certificate_thumbprint"].is_null(),
+        "{info}"
+    );
 }
 
 #[tokio::test]

@@ -584,3 +584,306 @@ async fn upload_status_codes_for_unknown_routes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+// ------------------------------------------------------------------- /rest
+
+const REST_UPDATES: &str = "/rest/com/vmware/content/library/item/update-session";
+const REST_UPDATE_FILES: &str = "/rest/com/vmware/content/library/item/updatesession/file";
+
+#[tokio::test]
+async fn rest_surface_every_operation() {
+    let f = fixture().await;
+    let rest = f.app.rest(&f.token).0;
+    // Create (create_spec wrapping, client_token), busy, get, list.
+    let body = json!({"client_token": "t1", "create_spec": {"library_item_id": f.item}});
+    let id = value_of(rest.post(REST_UPDATES, Some(body.clone())).await).await;
+    let id = id.as_str().unwrap().to_string();
+    assert_eq!(
+        value_of(rest.post(REST_UPDATES, Some(body)).await).await,
+        id.as_str()
+    );
+    let bob = f.app.user("bob", UPLOADER).await;
+    let busy = json!({"create_spec": {"library_item_id": f.item}});
+    let r = f.app.rest(&bob).0.post(REST_UPDATES, Some(busy)).await;
+    assert_rest_error(r, 400, "RESOURCE_BUSY").await;
+    let s = value_of(rest.get(&format!("{REST_UPDATES}/id:{id}")).await).await;
+    assert_eq!(s["state"], "ACTIVE");
+    assert_eq!(value_of(rest.get(REST_UPDATES).await).await, json!([id]));
+    let listed = rest
+        .post(
+            &format!("{REST_UPDATES}?~action=list"),
+            Some(json!({"library_item_id": f.item})),
+        )
+        .await;
+    assert_eq!(value_of(listed).await, json!([id]));
+    let r = rest.get(&format!("{REST_UPDATES}/id:nope")).await;
+    assert_rest_error(r, 404, "NOT_FOUND").await;
+
+    // Files: add, get, list, validate, upload, remove.
+    let file_path = format!("{REST_UPDATE_FILES}/id:{id}");
+    let add = json!({"file_spec": {"name": "disk.vmdk", "source_type": "PUSH", "size": 3}});
+    let info = value_of(
+        rest.post(&format!("{file_path}?~action=add"), Some(add))
+            .await,
+    )
+    .await;
+    assert_eq!(info["status"], "WAITING_FOR_TRANSFER");
+    let r = rest
+        .post(
+            &format!("{file_path}?~action=add"),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let v = value_of(
+        rest.post(&format!("{file_path}?~action=validate"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(v["missing_files"], json!(["disk.vmdk"]));
+    assert_eq!(f.put(&uri_of(&info), b"new").await.status(), 200);
+    let got = rest
+        .post(
+            &format!("{file_path}?~action=get"),
+            Some(json!({"file_name": "disk.vmdk"})),
+        )
+        .await;
+    assert_eq!(value_of(got).await["status"], "READY");
+    let r = rest
+        .post(
+            &format!("{file_path}?~action=get"),
+            Some(json!({"file_name": "nope"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "INVALID_ARGUMENT").await;
+    let listed = value_of(rest.post(&format!("{file_path}?~action=list"), None).await).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let listed = value_of(
+        rest.get(&format!("{REST_UPDATE_FILES}?update_session_id={id}"))
+            .await,
+    )
+    .await;
+    assert_eq!(listed[0]["name"], "disk.vmdk");
+    let r = rest
+        .post(
+            &format!("{file_path}?~action=remove"),
+            Some(json!({"file_name": "vm.ovf"})),
+        )
+        .await;
+    assert_void(r).await;
+
+    // Actions: keep-alive, delete refused while ACTIVE, complete, delete.
+    let r = rest
+        .post(
+            &format!("{REST_UPDATES}/id:{id}?~action=keep-alive"),
+            Some(json!({"progress": 10})),
+        )
+        .await;
+    assert_void(r).await;
+    let r = rest.delete(&format!("{REST_UPDATES}/id:{id}")).await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    assert_void(
+        rest.post(&format!("{REST_UPDATES}/id:{id}?~action=complete"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(f.item_file_names().await, vec!["disk.vmdk"]);
+    let r = rest
+        .post(
+            &format!("{REST_UPDATES}/id:{id}?~action=fail"),
+            Some(json!({"client_error_message": "x"})),
+        )
+        .await;
+    assert_rest_error(r, 400, "NOT_ALLOWED_IN_CURRENT_STATE").await;
+    assert_void(rest.delete(&format!("{REST_UPDATES}/id:{id}")).await).await;
+
+    // cancel and fail on fresh sessions.
+    let id2 = value_of(
+        rest.post(
+            REST_UPDATES,
+            Some(json!({"create_spec": {"library_item_id": f.item}})),
+        )
+        .await,
+    )
+    .await;
+    let id2 = id2.as_str().unwrap();
+    assert_void(
+        rest.post(&format!("{REST_UPDATES}/id:{id2}?~action=cancel"), None)
+            .await,
+    )
+    .await;
+    let id3 = value_of(
+        rest.post(
+            REST_UPDATES,
+            Some(json!({"create_spec": {"library_item_id": f.item}})),
+        )
+        .await,
+    )
+    .await;
+    let id3 = id3.as_str().unwrap();
+    let r = rest
+        .post(
+            &format!("{REST_UPDATES}/id:{id3}?~action=fail"),
+            Some(json!({"client_error_message": "gave up"})),
+        )
+        .await;
+    assert_void(r).await;
+    let s = value_of(rest.get(&format!("{REST_UPDATES}/id:{id3}")).await).await;
+    assert_eq!(s["state"], "ERROR");
+    let r = f.app.rest_anonymous().0.get(REST_UPDATES).await;
+    assert_rest_error(r, 401, "UNAUTHENTICATED").await;
+}
+
+// --------------------------------------------------------------- JSON-RPC
+
+const RPC_US: &str = "com.vmware.content.library.item.update_session";
+const RPC_UF: &str = "com.vmware.content.library.item.updatesession.file";
+const US_MODEL: &str = "com.vmware.content.library.item.update_session_model";
+
+#[tokio::test]
+async fn jsonrpc_every_operation_as_the_sdk_sends_it() {
+    let f = fixture().await;
+    let rpc = f.app.rpc();
+    let token = rpc.login("alice", "pw-for-tests").await;
+    let sec = session_ctx(&token);
+    let create = json!({
+        "client_token": {"OPTIONAL": "rpc-1"},
+        "create_spec": {"STRUCTURE": {US_MODEL: {
+            "id": {"OPTIONAL": null},
+            "library_item_id": {"OPTIONAL": f.item},
+            "library_item_content_version": {"OPTIONAL": null},
+            "error_message": {"OPTIONAL": null},
+            "client_progress": {"OPTIONAL": null},
+            "state": {"OPTIONAL": null},
+            "expiration_time": {"OPTIONAL": null},
+            "preview_info": {"OPTIONAL": null},
+            "warning_behavior": {"OPTIONAL": null},
+        }}},
+    });
+    let id = rpc.output(&token, RPC_US, "create", create.clone()).await;
+    let id = id.as_str().unwrap().to_string();
+    assert_eq!(
+        rpc.output(&token, RPC_US, "create", create).await,
+        id.as_str()
+    );
+    let us = json!({"update_session_id": id});
+    let got = rpc.output(&token, RPC_US, "get", us.clone()).await;
+    let model = structure(&got, US_MODEL);
+    assert_eq!(model["state"], json!({"OPTIONAL": "ACTIVE"}));
+    let listed = rpc
+        .output(
+            &token,
+            RPC_US,
+            "list",
+            json!({"library_item_id": {"OPTIONAL": f.item}}),
+        )
+        .await;
+    assert_eq!(listed, json!([id]));
+    let ka = json!({"update_session_id": id, "client_progress": {"OPTIONAL": 5}});
+    assert_eq!(
+        rpc.output(&token, RPC_US, "keep_alive", ka).await,
+        Value::Null
+    );
+    rpc.error(
+        sec.clone(),
+        RPC_US,
+        "delete",
+        us.clone(),
+        "not_allowed_in_current_state",
+    )
+    .await;
+
+    // The AddSpec as the SDK's sample helper sends it.
+    let data = b"uploaded through the SDK".to_vec();
+    let add = json!({
+        "update_session_id": id,
+        "file_spec": {"STRUCTURE": {"com.vmware.content.library.item.updatesession.file.add_spec": {
+            "name": "disk.vmdk",
+            "source_type": "PUSH",
+            "source_endpoint": {"OPTIONAL": null},
+            "size": {"OPTIONAL": data.len()},
+            "checksum_info": {"OPTIONAL": {"STRUCTURE": {"com.vmware.content.library.item.file.checksum_info": {
+                "algorithm": {"OPTIONAL": "SHA256"}, "checksum": sha256_hex(&data)}}}},
+        }}},
+    });
+    let info = rpc.output(&token, RPC_UF, "add", add).await;
+    let info = structure(
+        &info,
+        "com.vmware.content.library.item.updatesession.file.info",
+    );
+    assert_eq!(info["status"], "WAITING_FOR_TRANSFER");
+    let uri = info["upload_endpoint"]["OPTIONAL"]["STRUCTURE"]
+        ["com.vmware.content.library.item.transfer_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = rpc.output(&token, RPC_UF, "validate", us.clone()).await;
+    let v = structure(
+        &v,
+        "com.vmware.content.library.item.updatesession.file.validation_result",
+    );
+    assert_eq!(v["has_errors"], true);
+    assert_eq!(v["missing_files"], json!(["disk.vmdk"]));
+    assert_eq!(
+        f.send(reqwest::Method::POST, &uri, data.clone())
+            .await
+            .status(),
+        200
+    );
+    let one = json!({"update_session_id": id, "file_name": "disk.vmdk"});
+    let got = rpc.output(&token, RPC_UF, "get", one).await;
+    assert_eq!(
+        structure(
+            &got,
+            "com.vmware.content.library.item.updatesession.file.info"
+        )["status"],
+        "READY"
+    );
+    let all = rpc.output(&token, RPC_UF, "list", us.clone()).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let rm = json!({"update_session_id": id, "file_name": "vm.ovf"});
+    assert_eq!(rpc.output(&token, RPC_UF, "remove", rm).await, Value::Null);
+    let rm = json!({"update_session_id": id, "file_name": "nope"});
+    rpc.error(sec.clone(), RPC_UF, "remove", rm, "invalid_argument")
+        .await;
+    assert_eq!(
+        rpc.output(&token, RPC_US, "complete", us.clone()).await,
+        Value::Null
+    );
+    assert_eq!(f.item_file_names().await, vec!["disk.vmdk"]);
+    assert_eq!(
+        rpc.output(&token, RPC_US, "delete", us.clone()).await,
+        Value::Null
+    );
+    rpc.error(sec.clone(), RPC_US, "get", us, "not_found").await;
+
+    // busy, cancel, fail
+    let new = |t: &str| json!({"client_token": {"OPTIONAL": t}, "create_spec": {"STRUCTURE": {US_MODEL: {"library_item_id": {"OPTIONAL": f.item}}}}});
+    let id2 = rpc.output(&token, RPC_US, "create", new("a")).await;
+    f.app.add_user("bob", "pw-for-tests", UPLOADER).await;
+    let bob = rpc.login("bob", "pw-for-tests").await;
+    rpc.error(
+        session_ctx(&bob),
+        RPC_US,
+        "create",
+        new("b"),
+        "resource_busy",
+    )
+    .await;
+    assert_eq!(
+        rpc.output(&token, RPC_US, "cancel", json!({"update_session_id": id2}))
+            .await,
+        Value::Null
+    );
+    let id3 = rpc.output(&token, RPC_US, "create", new("c")).await;
+    let fail = json!({"update_session_id": id3, "client_error_message": {"OPTIONAL": "gave up"}});
+    assert_eq!(rpc.output(&token, RPC_US, "fail", fail).await, Value::Null);
+    rpc.error(
+        session_ctx(&bob),
+        RPC_US,
+        "get",
+        json!({"update_session_id": id3}),
+        "not_found",
+    )
+    .await;
+}

@@ -1,25 +1,25 @@
 //! `download-sessions import`: files into the content store (content-addressed
-//! by SHA-256, hashed while copied, reserved against the collector) and a new
-//! content version of the item, whose type is given or guessed.
+//! by SHA-256, reserved against the collector, written straight to their key
+//! and committed there only once verified and durable) and a new content
+//! version of the item, whose type is given or guessed.
 
-use std::{path::Path, time::Duration};
+use std::{io::Read, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use object_store::{buffered::BufWriter, path::Path as ObjectPath, ObjectStoreExt};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use uuid::Uuid;
+use object_store::path::Path as ObjectPath;
+use sha2::{Digest as _, Sha256};
 
 use crate::{
     domain::{
         catalog::{ItemName, ItemType, LibraryName},
         FileName, ItemId,
     },
-    storage::{content_key, Bucket},
+    storage::{content_key, stage::Digest, Bucket},
     store::{
         catalog::{Imported, NewItemFile},
         Db,
     },
+    worker::stage::{self, Control, Sink, Source, StageError, StageTuning},
 };
 
 /// How long an import waits for a collector to finish deleting an older object
@@ -58,28 +58,28 @@ pub async fn import_files(
             !copied.iter().any(|(n, _): &(FileName, _)| *n == name),
             "two files are named {name}"
         );
-        let copy = copy_in(content, path)
+        // The key is the bytes' hash: known before anything is written.
+        let digest = hash_file(path)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        copied.push((name, digest));
+    }
+    // Every file is hashed and named; now each object is written under its key,
+    // reserved against the collector just before (a key collected while later
+    // files were written is reported by the catalog write). The catalog commits
+    // only after every object is durable.
+    let mut new_files = Vec::with_capacity(copied.len());
+    for ((name, digest), path) in copied.into_iter().zip(files) {
+        // Same bytes, same key: a re-import of identical content stores the same object.
+        let key = content_key(&digest.sha256);
+        reserve(db, &key).await?;
+        write_verified(content, path, &key, &digest)
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
-        copied.push((name, copy));
-    }
-    // Every file is in; only now are their objects put under their keys (after
-    // reserving them against the collector), so a long import of many files
-    // cannot outlast the collection grace of the first one.
-    let mut new_files = Vec::with_capacity(copied.len());
-    for (name, (incoming, size, sha256)) in copied {
-        // Same bytes, same key: a re-import of identical content stores nothing new.
-        let key = content_key(&sha256);
-        reserve(db, &key).await?;
-        content
-            .inner
-            .rename(&incoming, &ObjectPath::from(key.as_str()))
-            .await
-            .with_context(|| format!("cannot store {name}"))?;
         new_files.push(NewItemFile {
             name,
-            size,
-            sha256,
+            size: i64::try_from(digest.size).context("file too large")?,
+            sha256: digest.sha256,
             content_key: key,
         });
     }
@@ -114,24 +114,57 @@ async fn reserve(db: &Db, key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Streams one file into the content store under a temporary key, returning
-/// that key, the size and the SHA-256.
-async fn copy_in(content: &Bucket, path: &Path) -> anyhow::Result<(ObjectPath, i64, String)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let incoming = ObjectPath::from(format!("incoming/{}", Uuid::new_v4()));
-    let mut writer = BufWriter::new(content.inner.clone(), incoming.clone());
-    let mut hasher = Sha256::new();
-    let mut size: i64 = 0;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
+/// SHA-256 and size of a local file.
+async fn hash_file(path: &Path) -> anyhow::Result<Digest> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
         }
-        hasher.update(&buf[..n]);
-        writer.write_all(&buf[..n]).await?;
-        size += n as i64;
+        Ok(Digest {
+            sha256: hex::encode(hasher.finalize()),
+            size,
+        })
+    })
+    .await?
+}
+
+/// Copies `path` to `key` with the staging pipeline: committed (durable) only
+/// when the bytes still are the `expected` ones, hashed a second time on the way.
+async fn write_verified(
+    content: &Bucket,
+    path: &Path,
+    key: &str,
+    expected: &Digest,
+) -> anyhow::Result<()> {
+    let sink = match content.local_path(key) {
+        Some(dest) => Sink::Local(dest),
+        None => Sink::Remote(content.inner.clone(), ObjectPath::from(key)),
+    };
+    let source = Source::Local(path.to_path_buf());
+    let ctl = Arc::new(Control::default());
+    match stage::stage(source, sink, expected, &StageTuning::default(), ctl).await {
+        Ok(_) => Ok(()),
+        Err(StageError::SizeMismatch { .. } | StageError::ChecksumMismatch { .. }) => {
+            anyhow::bail!("the file changed while it was imported; import again")
+        }
+        Err(StageError::SourceMissing) => anyhow::bail!("the file disappeared while imported"),
+        Err(StageError::Read(e)) => Err(e.context("cannot read the file")),
+        Err(StageError::Write(e)) => Err(e.context("cannot write the content store")),
+        Err(StageError::Internal(e)) => Err(e),
+        Err(StageError::Canceled | StageError::Disconnected) => {
+            anyhow::bail!("the copy stopped unexpectedly")
+        }
     }
-    writer.shutdown().await?;
-    Ok((incoming, size, hex::encode(hasher.finalize())))
 }

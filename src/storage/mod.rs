@@ -1,8 +1,9 @@
 //! The two object stores (content, transfer) as [`Bucket`]s built from config,
 //! where objects live in them, and the object operations the rest of the
-//! service needs (probe, presign, move into place, remove).
+//! service needs (probe, presign, verified durable writes, remove).
 
 pub mod location;
+pub mod stage;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -25,12 +26,15 @@ pub fn content_key(sha256: &str) -> String {
     format!("blobs/{sha256}")
 }
 
-/// Transfer-bucket key of the prepared bytes with this SHA-256.
+/// A fresh transfer-bucket key for prepared bytes with this SHA-256: unique per
+/// copy, so a collector deleting an older object of the same bytes (under the
+/// key its row named) can never hit this one.
 pub fn artifact_key(sha256: &str) -> String {
-    format!("artifacts/{sha256}")
+    format!("artifacts/{sha256}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Prefix of the transfer-bucket keys that copies write before they are verified.
+/// Prefix of the transfer-bucket keys that copies of earlier versions wrote
+/// before they were verified (still swept for their leftovers).
 pub const STAGING_PREFIX: &str = "staging";
 
 /// Network behaviour of S3 clients. object_store's defaults (30 s per request,
@@ -220,36 +224,18 @@ impl Bucket {
         }
     }
 
-    /// Renames `from` to `to`; durable on local disks.
-    pub async fn move_into_place(&self, from: &str, to: &str) -> anyhow::Result<()> {
-        if let (Some(from), Some(to)) = (self.local_path(from), self.local_path(to)) {
-            return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let dir = to
-                    .parent()
-                    .with_context(|| format!("object path {} has no parent", to.display()))?;
-                // The store removes a directory it empties (a collector deleting the
-                // last artifact), which can happen between these two calls: try again.
-                let mut tries = 0;
-                loop {
-                    std::fs::create_dir_all(dir)?;
-                    match std::fs::rename(&from, &to) {
-                        Ok(()) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {
-                            tries += 1
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                // The rename is only durable once the directory entry is.
-                std::fs::File::open(dir)?.sync_all()?;
-                Ok(())
-            })
-            .await?;
-        }
-        self.inner
-            .rename(&Path::from(from), &Path::from(to))
-            .await?;
-        Ok(())
+    /// Deletes the temporary files of local writes ([`stage`]) older than a
+    /// day; returns how many. Nothing to do on S3, whose incomplete multipart
+    /// uploads are invisible: a bucket lifecycle rule aborts them.
+    pub async fn sweep_temp_files(&self) -> u64 {
+        let Some(root) = self.local_root.clone() else {
+            return 0;
+        };
+        tokio::task::spawn_blocking(move || {
+            stage::sweep_local_temp_files(&root, stage::TEMP_MAX_AGE)
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Deletes `key` through the store (a local store also drops the

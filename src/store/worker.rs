@@ -209,22 +209,49 @@ impl Db {
         .await?)
     }
 
-    /// Records an artifact before its object is moved into place. False while a
-    /// collector is still deleting an older object under the same key: the
-    /// caller must wait, or its fresh object could be the one deleted.
-    pub async fn reserve_artifact(&self, artifact: &ArtifactRow) -> Result<bool> {
-        let row = sqlx::query_scalar!(
+    /// Records an artifact whose object is already committed under its own,
+    /// fresh key, and returns the row in effect. A live row of the same bytes
+    /// stays as it is (the caller drops its redundant object); a row being
+    /// collected is taken over: it names the new key and is no longer marked, so
+    /// the collector only deletes the old key's object and, its row delete being
+    /// fenced on that key, leaves the row.
+    pub async fn publish_artifact(&self, artifact: &ArtifactRow) -> Result<ArtifactRow> {
+        Ok(sqlx::query_as!(
+            ArtifactRow,
             "INSERT INTO artifacts (sha256, size, transfer_key) VALUES ($1, $2, $3) \
-             ON CONFLICT (sha256) DO UPDATE SET last_used_at = now() \
-                 WHERE artifacts.deleting_since IS NULL \
-             RETURNING sha256",
+             ON CONFLICT (sha256) DO UPDATE SET last_used_at = now(), \
+                 size = CASE WHEN artifacts.deleting_since IS NULL \
+                        THEN artifacts.size ELSE EXCLUDED.size END, \
+                 transfer_key = CASE WHEN artifacts.deleting_since IS NULL \
+                        THEN artifacts.transfer_key ELSE EXCLUDED.transfer_key END, \
+                 deleting_since = NULL \
+             RETURNING sha256, size, transfer_key",
             artifact.sha256,
             artifact.size,
             artifact.transfer_key
         )
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Points the live row `current` at `replacement`'s object instead (the
+    /// caller found `current`'s object missing). False when the row changed meanwhile.
+    pub async fn replace_artifact_object(
+        &self,
+        current: &ArtifactRow,
+        replacement: &ArtifactRow,
+    ) -> Result<bool> {
+        let done = sqlx::query!(
+            "UPDATE artifacts SET transfer_key = $3, size = $4, last_used_at = now() \
+             WHERE sha256 = $1 AND transfer_key = $2 AND deleting_since IS NULL",
+            current.sha256,
+            current.transfer_key,
+            replacement.transfer_key,
+            replacement.size
+        )
+        .execute(&self.pool)
         .await?;
-        Ok(row.is_some())
+        Ok(done.rows_affected() > 0)
     }
 
     /// The final write of a claim: touches the artifact (so a collector cannot

@@ -42,7 +42,8 @@ pub struct MaintenanceReport {
     pub expired_logins: u64,
     /// Artifacts deleted (row and object).
     pub artifacts_deleted: u64,
-    /// Leftover staging objects deleted.
+    /// Leftover staging objects and temporary files (of writes that never
+    /// committed, a day old) deleted.
     pub staging_deleted: u64,
     /// Content objects deleted (row and object): no item file referenced them.
     pub content_deleted: u64,
@@ -114,7 +115,9 @@ impl Maintenance {
             .is_none_or(|t| t.elapsed() >= STAGING_SWEEP_EVERY)
         {
             self.last_sweep = Some(Instant::now());
-            report.staging_deleted = self.sweep_staging().await;
+            report.staging_deleted = self.sweep_staging().await
+                + self.transfer.sweep_temp_files().await
+                + self.content.sweep_temp_files().await;
         }
         if report.is_empty() {
             tracing::debug!("maintenance pass: nothing to do");

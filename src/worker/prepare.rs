@@ -12,22 +12,18 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::stage::{self, Control, Sink, Source, StageError, StageTuning};
+use super::stage::{self, Control, Digest, Sink, Source, StageError, StageTuning};
 use crate::{
     config::WorkerSettings,
     domain::SessionId,
     error::LocalizableMessage,
     metrics::metrics,
-    storage::{artifact_key, Buckets, STAGING_PREFIX},
+    storage::{artifact_key, Buckets},
     store::{
         worker::{ArtifactRow, Claim, Published},
         Db,
     },
 };
-
-/// How long a finished copy waits for a collector that is deleting an older
-/// object under the same key before it gives up (and retries later).
-const RESERVE_WAIT: Duration = Duration::from_secs(30);
 
 /// What `Worker::prepare_one` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,24 +360,18 @@ impl Worker {
             }
         }
 
-        let staging = format!("{STAGING_PREFIX}/{}", Uuid::new_v4());
-        let result = self.copy_and_publish(claim, ctl, &staging).await;
-        // A published copy was renamed away; any other ending may leave a partial object.
-        if !matches!(result, Ok(Done::Prepared { .. })) {
-            transfer.remove(&staging).await;
-        }
-        result
+        self.copy_and_publish(claim, ctl).await
     }
 
-    async fn copy_and_publish(
-        &self,
-        claim: &Claim,
-        ctl: &Arc<Control>,
-        staging: &str,
-    ) -> anyhow::Result<Done> {
+    /// Copies the bytes straight to a fresh artifact key (committed there only
+    /// once verified and durable), then records the artifact and the file.
+    async fn copy_and_publish(&self, claim: &Claim, ctl: &Arc<Control>) -> anyhow::Result<Done> {
         let sha = claim.expected_sha256.as_str();
         let size = claim.expected_size;
-        let expected = u64::try_from(size).unwrap_or(0);
+        let expected = Digest {
+            sha256: sha.to_string(),
+            size: u64::try_from(size).unwrap_or(0),
+        };
         let content = &self.buckets.content;
         let transfer = &self.buckets.transfer;
         let source = match content.local_path(&claim.content_key) {
@@ -391,75 +381,42 @@ impl Worker {
                 Path::from(claim.content_key.as_str()),
             ),
         };
-        let sink = match transfer.local_path(staging) {
+        let key = artifact_key(sha);
+        let sink = match transfer.local_path(&key) {
             Some(path) => Sink::Local(path),
-            None => Sink::Remote(transfer.inner.clone(), Path::from(staging)),
+            None => Sink::Remote(transfer.inner.clone(), Path::from(key.as_str())),
         };
-
-        let staged = match stage::stage(source, sink, expected, &self.tuning, ctl.clone()).await {
+        let staged = match stage::stage(source, sink, &expected, &self.tuning, ctl.clone()).await {
             Ok(staged) => staged,
             Err(e) => return Ok(stage_failure(claim, e)),
         };
-        if staged.size != expected {
-            return Ok(Done::Permanent(size_mismatch(claim, staged.size)));
-        }
-        if staged.sha256 != sha {
-            return Ok(Done::Permanent(LocalizableMessage::new(
-                "com.vmware.content.library.item.downloadsession.file.checksum_mismatch",
-                format!(
-                    "The content of file {} does not match its catalog checksum \
-                     (SHA-256 expected {sha}, found {}).",
-                    claim.name, staged.sha256
-                ),
-                &[&claim.name, sha, &staged.sha256],
-            )));
-        }
-
-        // A claim lost while the last chunks were copied (canceled session) is
-        // caught here rather than leaving an artifact nobody asked for.
-        if !self
-            .db
-            .renew_claim(claim, self.claim_duration(), staged.size)
-            .await
-            .context("cannot renew a claim")?
-        {
-            return Ok(Done::Lost);
-        }
+        // The object is durable under `key`, which no row names yet: until one
+        // does, any ending deletes it.
         let artifact = ArtifactRow {
             sha256: sha.to_string(),
             size,
-            transfer_key: artifact_key(sha),
+            transfer_key: key,
         };
-        let waited = Instant::now();
-        while !self
-            .db
-            .reserve_artifact(&artifact)
-            .await
-            .context("cannot reserve an artifact")?
-        {
-            if ctl.cancel.is_cancelled() {
-                return Ok(Done::Canceled);
+        let published = self.publish(claim, ctl, &artifact, staged.size).await;
+        if !matches!(published, Ok(Some(_))) {
+            if let Err(e) = transfer.delete(&artifact.transfer_key).await {
+                tracing::warn!(error = %e, key = %artifact.transfer_key,
+                    "cannot delete an unpublished artifact object");
             }
-            if waited.elapsed() >= RESERVE_WAIT {
-                return Ok(Done::Transient {
-                    class: Cause::Write,
-                    detail: anyhow::anyhow!("artifact {sha} stayed marked for deletion"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        if ctl.cancel.is_cancelled() {
-            return Ok(Done::Canceled);
-        }
-        // Same key, same bytes: a concurrent identical rename is harmless.
-        if let Err(e) = transfer
-            .move_into_place(staging, &artifact.transfer_key)
-            .await
-        {
-            return Ok(Done::Transient {
-                class: Cause::Write,
-                detail: e.context("cannot move the staged object into place"),
+        let Some(ours) = published? else {
+            return Ok(if ctl.cancel.is_cancelled() {
+                Done::Canceled
+            } else {
+                Done::Lost
             });
+        };
+        if !ours {
+            // Another copy of the same bytes was published first: ours is gone.
+            if let Err(e) = transfer.delete(&artifact.transfer_key).await {
+                tracing::warn!(error = %e, key = %artifact.transfer_key,
+                    "cannot delete a redundant artifact object");
+            }
         }
         if ctl.cancel.is_cancelled() {
             // The artifact stays, unreferenced: reused or collected later.
@@ -480,6 +437,49 @@ impl Worker {
                 },
             },
         )
+    }
+
+    /// Records the artifact whose object was committed under its key. None: the
+    /// claim went away first (nothing recorded). Some(true): the row names our
+    /// object; Some(false): it names another, live copy of the same bytes.
+    async fn publish(
+        &self,
+        claim: &Claim,
+        ctl: &Control,
+        artifact: &ArtifactRow,
+        written: u64,
+    ) -> anyhow::Result<Option<bool>> {
+        // A claim lost while the last chunks were copied (canceled session) is
+        // caught here rather than leaving an artifact nobody asked for.
+        if ctl.cancel.is_cancelled()
+            || !self
+                .db
+                .renew_claim(claim, self.claim_duration(), written)
+                .await
+                .context("cannot renew a claim")?
+        {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .publish_artifact(artifact)
+            .await
+            .context("cannot record an artifact")?;
+        if row.transfer_key == artifact.transfer_key {
+            return Ok(Some(true));
+        }
+        let transfer = &self.buckets.transfer;
+        if transfer.has_object(&row.transfer_key, row.size).await {
+            return Ok(Some(false));
+        }
+        // The row names an object that is not there (lost, or an older
+        // version's copy that never arrived): ours replaces it.
+        let replaced = self
+            .db
+            .replace_artifact_object(&row, artifact)
+            .await
+            .context("cannot record an artifact")?;
+        Ok(Some(replaced))
     }
 
     /// How long a claim holds without a heartbeat (`workers.lease_seconds`).
@@ -514,6 +514,18 @@ fn stage_failure(claim: &Claim, e: StageError) -> Done {
             &[&claim.name],
         )),
         StageError::SizeMismatch { actual } => Done::Permanent(size_mismatch(claim, actual)),
+        StageError::ChecksumMismatch { actual } => {
+            let sha = claim.expected_sha256.as_str();
+            Done::Permanent(LocalizableMessage::new(
+                "com.vmware.content.library.item.downloadsession.file.checksum_mismatch",
+                format!(
+                    "The content of file {} does not match its catalog checksum \
+                     (SHA-256 expected {sha}, found {actual}).",
+                    claim.name
+                ),
+                &[&claim.name, sha, &actual],
+            ))
+        }
         StageError::Read(detail) => Done::Transient {
             class: Cause::Read,
             detail,

@@ -1,16 +1,20 @@
-//! The copy of one file's bytes from the content store into a staging object of
-//! the transfer store, hashed (SHA-256) on the way, in memory bounded by a few buffers.
+//! The copy of one file's bytes from the content store straight to their final
+//! key in the transfer store (or, for imports, from any local file into the content
+//! store), hashed (SHA-256) on the way, in memory bounded by a few buffers. The
+//! object is committed there ([`crate::storage::stage`]: durable, verified) only
+//! once the bytes matched the expected size and SHA-256.
 //!
 //! Three stages joined by small bounded channels run at once: a reader, a hasher
 //! on its own thread and a writer. Buffers travel reader -> hasher -> writer and
 //! back, so a copy never holds more than `StageTuning::buffers` of them and the
 //! hash (the slowest stage, one core) overlaps all I/O. Local directories are read
 //! and written with plain large-block file I/O on blocking threads; any other
-//! object store is read as a stream and written with a multipart upload.
+//! object store is read as a stream and written with a multipart upload that is
+//! completed only after the check.
 
 use std::{
     fs::File,
-    io::{Read, Write},
+    io::Read,
     path::{Path as FsPath, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -20,10 +24,13 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use object_store::{buffered::BufWriter, path::Path, ObjectStore, ObjectStoreExt};
-use sha2::{Digest, Sha256};
-use tokio::{io::AsyncWriteExt, sync::mpsc};
+use object_store::{path::Path, ObjectStore, ObjectStoreExt};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::storage::stage::Digest;
+use crate::storage::stage::{LocalWrite, RemoteWrite, WriteError};
 
 /// How a copy moves its bytes. The defaults are what production uses; tests slow
 /// copies down (`chunk_delay`) to observe them half-way.
@@ -94,20 +101,15 @@ pub enum Source {
     Remote(Arc<dyn ObjectStore>, Path),
 }
 
-/// Where the bytes go (a staging key that nobody else writes).
+/// Where the bytes go: their final key, which nobody else writes.
 pub enum Sink {
-    /// A file of a local transfer store.
+    /// A file of a local store.
     Local(PathBuf),
     Remote(Arc<dyn ObjectStore>, Path),
 }
 
-/// What a finished copy read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Staged {
-    /// Lower-case hex SHA-256 of the bytes written.
-    pub sha256: String,
-    pub size: u64,
-}
+/// What a finished copy read and committed.
+pub type Staged = Digest;
 
 /// Why a copy did not finish. The worker turns each into a retry or an ERROR.
 #[derive(Debug)]
@@ -118,6 +120,8 @@ pub enum StageError {
     SourceMissing,
     /// The source holds a different number of bytes than the catalog says.
     SizeMismatch { actual: u64 },
+    /// The bytes do not have the expected SHA-256: nothing was committed.
+    ChecksumMismatch { actual: String },
     /// Reading the content store failed.
     Read(anyhow::Error),
     /// Writing the transfer store failed.
@@ -133,7 +137,9 @@ impl StageError {
     fn rank(&self) -> u8 {
         match self {
             StageError::Canceled => 0,
-            StageError::SourceMissing | StageError::SizeMismatch { .. } => 1,
+            StageError::SourceMissing
+            | StageError::SizeMismatch { .. }
+            | StageError::ChecksumMismatch { .. } => 1,
             StageError::Read(_) | StageError::Write(_) => 2,
             StageError::Internal(_) => 3,
             StageError::Disconnected => 4,
@@ -146,20 +152,24 @@ enum Msg {
         buf: Vec<u8>,
         len: usize,
     },
-    /// The source is exhausted; sent once, after the last data.
-    End,
+    /// The source is exhausted; sent once, after the last data. The reader
+    /// sends None, the hasher forwards the digest of everything it passed on.
+    End(Option<Digest>),
 }
 
-/// Copies `source` to `sink`, hashing every byte written. `expected_size` stops
-/// a source that is larger than the catalog says without reading all of it.
-/// On any error the sink may hold a partial object: the caller deletes it.
+/// Copies `source` to `sink`, hashing every byte written, and commits the sink
+/// only when the bytes are `expected` (size and SHA-256). The expected size
+/// stops a source that is larger than the catalog says without reading all of
+/// it. On any error nothing is left under the sink's key (a multipart upload
+/// whose abort failed is left to the bucket's lifecycle rule).
 pub async fn stage(
     source: Source,
     sink: Sink,
-    expected_size: u64,
+    expected: &Digest,
     tuning: &StageTuning,
     ctl: Arc<Control>,
 ) -> Result<Staged, StageError> {
+    let expected_size = expected.size;
     let buffers = tuning.buffers.max(2);
     // A small file needs one small buffer, not several large ones.
     let buf_size = usize::try_from(expected_size.saturating_add(1))
@@ -193,18 +203,23 @@ pub async fn stage(
         }
     };
     let hasher = tokio::task::spawn_blocking(move || hash(filled_rx, hashed_tx));
-    let writer =
-        {
-            let ctl = ctl.clone();
-            match sink {
-                Sink::Local(path) => tokio::task::spawn_blocking(move || {
-                    write_local(&path, hashed_rx, free_tx, &ctl)
-                }),
-                Sink::Remote(store, path) => tokio::spawn(async move {
-                    write_remote(store, path, hashed_rx, free_tx, &ctl).await
-                }),
+    let writer = {
+        let ctl = ctl.clone();
+        match sink {
+            Sink::Local(path) => {
+                let expected = expected.clone();
+                tokio::task::spawn_blocking(move || {
+                    write_local(path, &expected, hashed_rx, free_tx, &ctl)
+                })
             }
-        };
+            Sink::Remote(store, path) => {
+                let expected = expected.clone();
+                tokio::spawn(async move {
+                    write_remote(store, path, &expected, hashed_rx, free_tx, &ctl).await
+                })
+            }
+        }
+    };
 
     let (read, hashed, written) = tokio::join!(reader, hasher, writer);
     let read = read.unwrap_or_else(|e| Err(StageError::Internal(e.into())));
@@ -309,7 +324,7 @@ fn read_local(
         }
         if eof {
             return out
-                .blocking_send(Msg::End)
+                .blocking_send(Msg::End(None))
                 .map_err(|_| StageError::Disconnected);
         }
         if let Some(d) = delay {
@@ -371,7 +386,7 @@ async fn read_remote(
             .await
             .map_err(|_| StageError::Disconnected)?;
     }
-    out.send(Msg::End)
+    out.send(Msg::End(None))
         .await
         .map_err(|_| StageError::Disconnected)
 }
@@ -388,13 +403,14 @@ fn hash(mut input: mpsc::Receiver<Msg>, out: mpsc::Sender<Msg>) -> Result<Staged
                 out.blocking_send(Msg::Data { buf, len })
                     .map_err(|_| StageError::Disconnected)?;
             }
-            Some(Msg::End) => {
-                out.blocking_send(Msg::End)
-                    .map_err(|_| StageError::Disconnected)?;
-                return Ok(Staged {
+            Some(Msg::End(_)) => {
+                let staged = Staged {
                     sha256: hex::encode(hasher.finalize()),
                     size,
-                });
+                };
+                out.blocking_send(Msg::End(Some(staged.clone())))
+                    .map_err(|_| StageError::Disconnected)?;
+                return Ok(staged);
             }
             // The reader quit early; its own result says why.
             None => return Err(StageError::Disconnected),
@@ -402,115 +418,63 @@ fn hash(mut input: mpsc::Receiver<Msg>, out: mpsc::Sender<Msg>) -> Result<Staged
     }
 }
 
-/// Bytes between two background `fdatasync` calls of a local staging file.
-const FLUSH_EVERY: u64 = 64 << 20;
+/// What a commit's failure means for the copy.
+fn commit_error(e: WriteError) -> StageError {
+    match e {
+        WriteError::Mismatch { expected, actual } if expected.size != actual.size => {
+            StageError::SizeMismatch {
+                actual: actual.size,
+            }
+        }
+        WriteError::Mismatch { actual, .. } => StageError::ChecksumMismatch {
+            actual: actual.sha256,
+        },
+        WriteError::Store(e) => StageError::Write(e),
+    }
+}
 
 fn write_local(
-    path: &FsPath,
+    dest: PathBuf,
+    expected: &Digest,
     mut input: mpsc::Receiver<Msg>,
     free: mpsc::Sender<Vec<u8>>,
     ctl: &Control,
 ) -> Result<(), StageError> {
     let write_err = |e: std::io::Error, what: &str| {
-        StageError::Write(anyhow::Error::new(e).context(format!("{what} {}", path.display())))
+        StageError::Write(anyhow::Error::new(e).context(format!("{what} {}", dest.display())))
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| write_err(e, "create directory for"))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| write_err(e, "create"))?;
-    // Durability before the rename costs a full write-back of the file. Started
-    // in the background as the copy goes, it overlaps the copy instead of
-    // following it, and the final sync only waits for the tail.
-    let flusher = Flusher::start(&file);
-    let mut since_flush: u64 = 0;
-    let result = loop {
+    let mut file = LocalWrite::create(dest.clone()).map_err(|e| write_err(e, "create"))?;
+    loop {
         match input.blocking_recv() {
             Some(Msg::Data { buf, len }) => {
                 if ctl.cancel.is_cancelled() {
-                    break Err(StageError::Canceled);
+                    return Err(StageError::Canceled);
                 }
-                if let Err(e) = file.write_all(&buf[..len]) {
-                    break Err(write_err(e, "write"));
-                }
+                file.write(&buf[..len]).map_err(|e| write_err(e, "write"))?;
                 ctl.add_written(len);
                 // Never blocks: the pool holds at most as many buffers as the channel.
                 let _ = free.try_send(buf);
-                since_flush += len as u64;
-                if since_flush >= FLUSH_EVERY {
-                    since_flush = 0;
-                    flusher.request();
-                }
             }
-            Some(Msg::End) => break file.sync_all().map_err(|e| write_err(e, "sync")),
-            None => break Err(StageError::Disconnected),
-        }
-    };
-    flusher.finish();
-    result
-}
-
-/// A thread that runs `fdatasync` on a file when asked, skipping requests while busy.
-struct Flusher {
-    requests: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Flusher {
-    fn start(file: &File) -> Flusher {
-        let Ok(file) = file.try_clone() else {
-            // Only an optimisation: without it the final sync does all the work.
-            return Flusher {
-                requests: None,
-                thread: None,
-            };
-        };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("dls-flush".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    // Errors resurface in the final sync_all, which decides.
-                    let _ = file.sync_data();
+            Some(Msg::End(Some(actual))) => {
+                if ctl.cancel.is_cancelled() {
+                    return Err(StageError::Canceled);
                 }
-            })
-            .ok();
-        Flusher {
-            requests: thread.as_ref().map(|_| tx),
-            thread,
-        }
-    }
-
-    fn request(&self) {
-        if let Some(tx) = &self.requests {
-            let _ = tx.try_send(());
-        }
-    }
-
-    fn finish(mut self) {
-        self.requests = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+                return file.commit(expected, &actual).map_err(commit_error);
+            }
+            Some(Msg::End(None)) | None => return Err(StageError::Disconnected),
         }
     }
 }
-
-/// Part size of multipart uploads (S3 needs at least 5 MiB) and parts in flight.
-const UPLOAD_PART: usize = 8 << 20;
-const UPLOAD_CONCURRENCY: usize = 4;
 
 async fn write_remote(
     store: Arc<dyn ObjectStore>,
     path: Path,
+    expected: &Digest,
     mut input: mpsc::Receiver<Msg>,
     free: mpsc::Sender<Vec<u8>>,
     ctl: &Control,
 ) -> Result<(), StageError> {
-    let mut writer =
-        BufWriter::with_capacity(store, path, UPLOAD_PART).with_max_concurrency(UPLOAD_CONCURRENCY);
+    let mut writer = RemoteWrite::new(store, path, expected.size);
     let failure = loop {
         let msg = tokio::select! {
             biased;
@@ -519,26 +483,22 @@ async fn write_remote(
         };
         match msg {
             Some(Msg::Data { buf, len }) => {
-                if let Err(e) = writer.write_all(&buf[..len]).await {
-                    break StageError::Write(e.into());
+                if let Err(e) = writer.write(&buf[..len]).await {
+                    break StageError::Write(e);
                 }
                 ctl.add_written(len);
                 let _ = free.try_send(buf);
             }
-            Some(Msg::End) => {
-                return writer
-                    .shutdown()
-                    .await
-                    .map_err(|e| StageError::Write(e.into()));
+            Some(Msg::End(Some(actual))) => {
+                if ctl.cancel.is_cancelled() {
+                    break StageError::Canceled;
+                }
+                return writer.commit(expected, &actual).await.map_err(commit_error);
             }
-            None => break StageError::Disconnected,
+            Some(Msg::End(None)) | None => break StageError::Disconnected,
         }
     };
-    // Drops the parts already uploaded; a failure here leaves them to the
-    // store's own lifecycle rules, which is all that can be done.
-    if let Err(e) = writer.abort().await {
-        tracing::warn!(error = %e, "cannot abort a multipart upload");
-    }
+    writer.abort().await;
     Err(failure)
 }
 
@@ -569,21 +529,38 @@ mod tests {
         hex::encode(Sha256::digest(bytes))
     }
 
-    async fn local_copy(bytes: &[u8], expected: u64, chunk: usize) -> Result<Staged, StageError> {
+    fn digest(bytes: &[u8]) -> Digest {
+        Digest {
+            sha256: sha(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+
+    async fn local_copy(
+        bytes: &[u8],
+        expected: Digest,
+        chunk: usize,
+    ) -> Result<Staged, StageError> {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
         std::fs::write(&src, bytes).unwrap();
-        let dst = dir.path().join("staging").join("x");
+        let dst = dir.path().join("artifacts").join("x");
         let r = stage(
             Source::Local(src),
             Sink::Local(dst.clone()),
-            expected,
+            &expected,
             &tuning(chunk),
             Arc::new(Control::default()),
         )
         .await;
         if r.is_ok() {
             assert_eq!(std::fs::read(&dst).unwrap(), bytes);
+        } else {
+            // Nothing under the final key, no temporary file either.
+            let left: Vec<_> = std::fs::read_dir(dst.parent().unwrap())
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{left:?}");
         }
         r
     }
@@ -599,7 +576,7 @@ mod tests {
             1_000_003,
         ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let staged = local_copy(&bytes, len as u64, 64 << 10).await.unwrap();
+            let staged = local_copy(&bytes, digest(&bytes), 64 << 10).await.unwrap();
             assert_eq!(staged.size, len as u64);
             assert_eq!(staged.sha256, sha(&bytes));
         }
@@ -607,11 +584,42 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_size_is_reported_before_copying() {
-        let r = local_copy(b"hello", 4, 64 << 10).await;
+        let r = local_copy(b"hello", digest(b"hell"), 64 << 10).await;
         assert!(
             matches!(r, Err(StageError::SizeMismatch { actual: 5 })),
             "{r:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn wrong_bytes_are_never_committed() {
+        let r = local_copy(b"hello", digest(b"jello"), 64 << 10).await;
+        assert!(
+            matches!(&r, Err(StageError::ChecksumMismatch { actual }) if *actual == sha(b"hello")),
+            "{r:?}"
+        );
+        // On an object store: the multipart upload is never completed.
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let bytes: Vec<u8> = (0..(9 << 20)).map(|i| (i % 241) as u8).collect();
+        store
+            .put(&Path::from("src"), bytes.clone().into())
+            .await
+            .unwrap();
+        let mut wrong = digest(&bytes);
+        wrong.sha256 = sha(b"something else");
+        let r = stage(
+            Source::Remote(store.clone(), Path::from("src")),
+            Sink::Remote(store.clone(), Path::from("dst")),
+            &wrong,
+            &tuning(1 << 20),
+            Arc::new(Control::default()),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(StageError::ChecksumMismatch { .. })),
+            "{r:?}"
+        );
+        assert!(store.head(&Path::from("dst")).await.is_err());
     }
 
     #[tokio::test]
@@ -620,7 +628,7 @@ mod tests {
         let r = stage(
             Source::Local(dir.path().join("nope")),
             Sink::Local(dir.path().join("out")),
-            1,
+            &digest(b"x"),
             &tuning(64 << 10),
             Arc::new(Control::default()),
         )
@@ -639,7 +647,7 @@ mod tests {
         let staged = stage(
             Source::Remote(store.clone(), Path::from("src")),
             Sink::Remote(store.clone(), Path::from("dst")),
-            bytes.len() as u64,
+            &digest(&bytes),
             &tuning(1 << 20),
             Arc::new(Control::default()),
         )
@@ -670,7 +678,8 @@ mod tests {
         let copy = tokio::spawn({
             let ctl = ctl.clone();
             let dst = dir.path().join("dst");
-            async move { stage(Source::Local(src), Sink::Local(dst), 4 << 20, &t, ctl).await }
+            let expected = digest(&vec![7u8; 4 << 20]);
+            async move { stage(Source::Local(src), Sink::Local(dst), &expected, &t, ctl).await }
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         ctl.cancel.cancel();

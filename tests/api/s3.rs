@@ -193,21 +193,32 @@ async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
         .wait_prepared(&session, "descriptor.ovf", Duration::from_secs(60))
         .await;
 
-    // The artifact lies in the transfer bucket under its content address;
-    // no staging object is left behind.
-    let artifact = std::fs::read(s3.object_path("transfer", &format!("artifacts/{big_sha}")))
-        .expect("artifact in the transfer bucket");
+    // The artifact lies in the transfer bucket under its content address (and
+    // a suffix of its own); nothing else was written there.
+    let key = artifact_key(&app, &big_sha).await;
+    assert!(key.starts_with(&format!("artifacts/{big_sha}-")), "{key}");
+    let artifact =
+        std::fs::read(s3.object_path("transfer", &key)).expect("artifact in the transfer bucket");
     assert_eq!(sha256_hex(&artifact), big_sha);
-    let staging = s3.object_path("transfer", "staging");
-    let leftovers: Vec<_> = std::fs::read_dir(&staging)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let mut objects: Vec<_> = std::fs::read_dir(s3.object_path("transfer", "artifacts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    objects.sort();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert!(!s3.object_path("transfer", "staging").exists());
 
-    // Staging the large file used a multipart upload of several parts; the
-    // small one a single PUT.
+    // Staging the large file used a multipart upload of several parts straight
+    // to its final key; the small one a single PUT. No copy, no rename.
     let seen = s3.seen();
-    let to_staging = |s: &&Seen| s.path.starts_with("/transfer/staging/");
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.path.contains("/staging/") || s.path.contains("/incoming/")),
+        "{seen:#?}"
+    );
+    let to_staging = |s: &&Seen| s.path.starts_with("/transfer/artifacts/");
     let created = seen
         .iter()
         .filter(to_staging)
@@ -293,6 +304,81 @@ async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
     assert_eq!(&got[..], &small[..]);
 }
 
+/// The transfer key of the artifact of `sha`.
+async fn artifact_key(app: &TestApp, sha: &str) -> String {
+    sqlx::query_scalar("SELECT transfer_key FROM artifacts WHERE sha256 = $1")
+        .bind(sha)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_on_s3_is_verified_before_its_multipart_upload_completes() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| s3.configure(s)).await;
+    let good = pseudo_random(12 << 20, 3);
+    let item = app.import("lib", "item", &[("disk.vmdk", &good)]).await;
+    // The content object rots in the bucket: same size, other bytes.
+    let blob = s3.object_path("content", &format!("blobs/{}", sha256_hex(&good)));
+    let mut bad = good.clone();
+    bad[(9 << 20) + 5] ^= 0xff;
+    std::fs::write(&blob, &bad).unwrap();
+
+    let token = app.user("alice", DOWNLOADER).await;
+    let session = app.api(&token).new_session(&item).await;
+    let r = app
+        .api(&token)
+        .prepare(&session, Some(json!({ "file_name": "disk.vmdk" })))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let info = loop {
+        let info = app.api(&token).file_info(&session, "disk.vmdk").await;
+        if info["status"] == "ERROR" || info["status"] == "PREPARED" {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(info["status"], "ERROR", "{info}");
+    assert_eq!(
+        info["error_message"]["id"],
+        "com.vmware.content.library.item.downloadsession.file.checksum_mismatch"
+    );
+    // Parts went up, straight to the final key, but the upload was aborted,
+    // never completed: no object, no artifact.
+    let seen = s3.seen();
+    let to_artifacts = |s: &&Seen| s.path.starts_with("/transfer/artifacts/");
+    let parts = seen
+        .iter()
+        .filter(to_artifacts)
+        .filter(|s| s.method == "PUT" && s.query.contains("partNumber="))
+        .count();
+    let completed = seen
+        .iter()
+        .filter(to_artifacts)
+        .filter(|s| s.method == "POST" && s.query.contains("uploadId="))
+        .count();
+    let aborted = seen
+        .iter()
+        .filter(to_artifacts)
+        .filter(|s| s.method == "DELETE" && s.query.contains("uploadId="))
+        .count();
+    assert!(parts >= 1, "{seen:#?}");
+    assert_eq!(completed, 0, "{seen:#?}");
+    assert!(aborted >= 1, "{seen:#?}");
+    let objects = std::fs::read_dir(s3.object_path("transfer", "artifacts"))
+        .map(|d| d.flatten().count())
+        .unwrap_or(0);
+    assert_eq!(objects, 0);
+    let artifacts: i64 = sqlx::query_scalar("SELECT count(*) FROM artifacts")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(artifacts, 0);
+}
+
 /// (X-Amz-Date, X-Amz-Expires) of a presigned URL.
 fn presigned_window(uri: &str) -> (DateTime<Utc>, i64) {
     let url = url::Url::parse(uri).unwrap();
@@ -365,7 +451,7 @@ async fn direct_endpoints_are_presigned_urls_that_expire_with_the_session() {
 
     // A presigned URL straight into the transfer bucket, not through the service.
     assert!(
-        first.starts_with(&format!("{}/transfer/artifacts/{sha}?", s3.endpoint)),
+        first.starts_with(&format!("{}/transfer/artifacts/{sha}-", s3.endpoint)),
         "{first}"
     );
     assert!(first.contains("X-Amz-Signature="), "{first}");

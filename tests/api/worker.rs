@@ -9,7 +9,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use download_sessions::{
     config::Settings,
-    storage::Buckets,
+    storage::{stage::TEMP_PREFIX, Buckets},
     worker::{maintenance_pass, Outcome, StageTuning, Worker},
 };
 use reqwest::StatusCode;
@@ -93,17 +93,40 @@ fn transfer_dir(app: &TestApp) -> PathBuf {
     app.data_dir.join("transfer")
 }
 
+/// The object of the artifact of `sha` (keys are `artifacts/<sha>-<uuid>`, one
+/// per copy); a path that does not exist when there is none.
 fn artifact_path(app: &TestApp, sha: &str) -> PathBuf {
-    transfer_dir(app).join("artifacts").join(sha)
+    let dir = transfer_dir(app).join("artifacts");
+    let mut found: Vec<PathBuf> = list(&dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{sha}-")))
+        })
+        .collect();
+    assert!(found.len() <= 1, "several objects of {sha}: {found:?}");
+    found.pop().unwrap_or_else(|| dir.join(sha))
 }
 
 fn content_path(app: &TestApp, sha: &str) -> PathBuf {
     app.data_dir.join("content").join("blobs").join(sha)
 }
 
-/// Entries under `transfer/staging` (partial copies).
+/// Partial copies: temporary files beside the artifacts (and the staging
+/// directory of earlier versions).
 fn staging_entries(app: &TestApp) -> Vec<PathBuf> {
-    list(&transfer_dir(app).join("staging"))
+    let mut entries = list(&transfer_dir(app).join("staging"));
+    entries.extend(
+        list(&transfer_dir(app).join("artifacts"))
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(TEMP_PREFIX))
+            }),
+    );
+    entries
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {
@@ -202,6 +225,56 @@ async fn background_workers_prepare_on_their_own() {
 }
 
 #[tokio::test]
+async fn imports_are_written_straight_to_their_key_verified() {
+    let app = manual_app().await;
+    let a = pseudo_random(3 << 20, 21);
+    let b = pseudo_random(10, 22);
+    app.import("lib", "item", &[("a.bin", &a), ("b.bin", &b)])
+        .await;
+    // Each object under its content address, no temporary file, no other key.
+    for bytes in [&a, &b] {
+        assert_eq!(
+            &std::fs::read(content_path(&app, &sha256_hex(bytes))).unwrap(),
+            bytes
+        );
+    }
+    let blobs = app.data_dir.join("content").join("blobs");
+    assert_eq!(list(&blobs).len(), 2, "{:?}", list(&blobs));
+    assert_eq!(list(&app.data_dir.join("content")).len(), 1);
+    // Importing the same bytes again rewrites the same object, verified again.
+    app.import("lib", "other", &[("again.bin", &a)]).await;
+    assert_eq!(list(&blobs).len(), 2, "{:?}", list(&blobs));
+    assert_eq!(
+        std::fs::read(content_path(&app, &sha256_hex(&a))).unwrap(),
+        a
+    );
+}
+
+#[tokio::test]
+async fn old_temporary_files_are_swept_by_maintenance() {
+    let app = manual_app().await;
+    let artifacts = transfer_dir(&app).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let old = artifacts.join(format!("{TEMP_PREFIX}crashed"));
+    let fresh = artifacts.join(format!("{TEMP_PREFIX}running"));
+    std::fs::write(&old, b"partial").unwrap();
+    std::fs::write(&fresh, b"partial").unwrap();
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(25 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let report = maintenance_pass(&app.db, &stores(&app), &app.settings)
+        .await
+        .unwrap();
+    assert_eq!(report.staging_deleted, 1, "{report:?}");
+    assert!(!old.exists());
+    assert!(fresh.exists());
+}
+
+#[tokio::test]
 async fn corrupt_content_ends_in_error_never_prepared() {
     let app = manual_app().await;
     let good = pseudo_random(200_000, 3);
@@ -257,6 +330,8 @@ async fn corrupt_content_ends_in_error_never_prepared() {
     }
     // A mismatch is final: no second attempt.
     assert_eq!(attempts(&app, &session, "flipped.bin").await, 1);
+    // Nothing was committed under an artifact key, no temporary file is left.
+    assert!(list(&transfer_dir(&app).join("artifacts")).is_empty());
     assert_eq!(artifact_count(&app).await, 0);
     assert!(list(&transfer_dir(&app).join("artifacts")).is_empty());
     assert!(staging_entries(&app).is_empty());
@@ -441,9 +516,9 @@ async fn write_failures_are_retried_then_reported() {
     .await;
     let (token, session) = session_with(&app, "item", &[("a.bin", b"payload")]).await;
     app.api(&token).prepare_file(&session, "a.bin").await;
-    // A file where the staging directory belongs: every copy fails to write.
+    // A file where the artifacts directory belongs: every copy fails to write.
     std::fs::create_dir_all(transfer_dir(&app)).unwrap();
-    std::fs::write(transfer_dir(&app).join("staging"), b"in the way").unwrap();
+    std::fs::write(transfer_dir(&app).join("artifacts"), b"in the way").unwrap();
 
     let w = worker(&app);
     let first = w.prepare_one().await.unwrap();
@@ -474,7 +549,7 @@ async fn write_failures_are_retried_then_reported() {
     assert_eq!(info["status"], "ERROR");
     assert_eq!(info["error_message"]["id"], message.id.as_str());
 
-    std::fs::remove_file(transfer_dir(&app).join("staging")).unwrap();
+    std::fs::remove_file(transfer_dir(&app).join("artifacts")).unwrap();
     app.api(&token).prepare_file(&session, "a.bin").await;
     let third = w.prepare_one().await.unwrap();
     assert!(matches!(third, Outcome::Prepared { .. }), "{third:?}");
@@ -749,13 +824,14 @@ async fn spawned_workers_wake_on_notify_and_stop_promptly() {
 }
 
 #[tokio::test]
-async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
+async fn a_copy_takes_over_an_artifact_being_collected() {
     let app = manual_app().await;
     let content = pseudo_random(70_000, 14);
     let sha = sha256_hex(&content);
     let (token, first) = session_with(&app, "one", &[("a.bin", &content)]).await;
     app.api(&token).prepare_file(&first, "a.bin").await;
     assert_eq!(drain(&worker(&app)).await.len(), 1);
+    let old = artifact_path(&app, &sha);
     app.api(&token).delete_session(&first).await;
     // A collector on another instance has marked the artifact and is about to
     // delete its object.
@@ -765,34 +841,32 @@ async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
         .await
         .unwrap();
 
+    // A copy of the same bytes need not wait: its object has a key of its own.
     let (token2, second) = session_with(&app, "two", &[("b.bin", &content)]).await;
     app.api(&token2).prepare_file(&second, "b.bin").await;
-    let w = worker(&app);
-    let started = Instant::now();
-    let copy = tokio::spawn(async move { w.prepare_one().await });
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(
-        !copy.is_finished(),
-        "the copy must not publish under a marked artifact"
-    );
-    // The collector finishes: object, then row.
-    std::fs::remove_file(artifact_path(&app, &sha)).unwrap();
-    sqlx::query("DELETE FROM artifacts WHERE sha256 = $1")
-        .bind(&sha)
-        .execute(pool(&app))
+    let outcome = tokio::time::timeout(Duration::from_secs(5), worker(&app).prepare_one())
         .await
-        .unwrap();
-
-    let outcome = tokio::time::timeout(Duration::from_secs(5), copy)
-        .await
-        .unwrap()
         .unwrap()
         .unwrap();
     assert!(
         matches!(outcome, Outcome::Prepared { reused: false, .. }),
         "{outcome:?}"
     );
-    assert!(started.elapsed() >= Duration::from_millis(700));
+    // The collector finishes: the object it marked, then its (fenced) row delete.
+    std::fs::remove_file(&old).unwrap();
+    sqlx::query(
+        "DELETE FROM artifacts WHERE sha256 = $1 AND transfer_key = $2 \
+         AND deleting_since IS NOT NULL",
+    )
+    .bind(&sha)
+    .bind(format!(
+        "artifacts/{}",
+        old.file_name().unwrap().to_str().unwrap()
+    ))
+    .execute(pool(&app))
+    .await
+    .unwrap();
+
     assert_eq!(std::fs::read(artifact_path(&app, &sha)).unwrap(), content);
     let (deleting,): (Option<DateTime<Utc>>,) =
         sqlx::query_as("SELECT deleting_since FROM artifacts WHERE sha256 = $1")
@@ -801,10 +875,12 @@ async fn a_copy_waits_for_a_collector_deleting_the_same_bytes() {
             .await
             .unwrap();
     assert!(deleting.is_none());
-    assert_eq!(
-        app.api(&token2).file_info(&second, "b.bin").await["status"],
-        "PREPARED"
-    );
+    let info = app.api(&token2).file_info(&second, "b.bin").await;
+    assert_eq!(info["status"], "PREPARED");
+    let uri = info["download_endpoint"]["uri"].as_str().unwrap();
+    let got = app.client.get(uri).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(&got.bytes().await.unwrap()[..], &content[..]);
 }
 
 #[tokio::test]

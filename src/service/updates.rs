@@ -4,11 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use object_store::{path::Path as ObjectPath, ObjectStoreExt, WriteMultipart};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use object_store::ObjectStoreExt;
 
 use super::Service;
 use crate::{
@@ -23,7 +21,11 @@ use crate::{
         UpdateSessionId,
     },
     error::{Error, LocalizableMessage, Result},
-    storage::{content_key, Bucket},
+    storage::{
+        content_key,
+        stage::{Digest, WriteError},
+        Bucket,
+    },
     store::updates::{
         Completed, Deleted, LockedUpdate, Recorded, UpdateCreated, UpdateFileRow, UpdateSessionRow,
         UploadStart,
@@ -35,11 +37,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How long an upload waits for a collector to finish deleting an older
 /// object under the key of the bytes it received.
 const RESERVE_PATIENCE: Duration = Duration::from_secs(60);
-/// Buffer of a local upload's writes (one write system call per buffer).
-const LOCAL_BUFFER: usize = 1 << 20;
-/// Parts of an S3 upload in flight at once (each `S3_PART` bytes): the memory bound.
-const S3_PARTS_IN_FLIGHT: usize = 4;
-const S3_PART: usize = 8 << 20;
+/// Bytes gathered before each write to the store (with the store's own
+/// buffers and parts in flight, the memory an upload holds).
+const WRITE_BATCH: usize = 1 << 20;
 
 /// One answer for every refused upload URI, whatever the reason.
 fn upload_refused() -> Error {
@@ -373,23 +373,13 @@ impl Service {
             .ok_or_else(upload_refused)?;
         let upload_id = start.upload_id;
         let content = self.inner.buckets.content.clone();
-        let incoming = format!("incoming/{upload_id}");
-        match self
-            .write_upload(session, &name, &start, &content, &incoming, body)
-            .await
-        {
-            Ok((size, sha256)) => {
-                let key = content_key(&sha256);
-                let stored = async {
-                    self.reserve(&key).await?;
-                    content
-                        .move_into_place(&incoming, &key)
-                        .await
-                        .map_err(Error::internal)
-                }
-                .await;
-                if let Err(e) = stored {
-                    content.remove(&incoming).await;
+        // With a declared checksum the key is known: the bytes go straight to it
+        // (reserved first), committed only once verified (no copy, even on S3).
+        // Without, they go to a key of their own and are renamed once hashed.
+        let target = match &start.declared_sha256 {
+            Some(sha) => {
+                let key = content_key(sha);
+                if let Err(e) = self.reserve(&key).await {
                     let message =
                         file_error("store_failed", "The upload could not be stored.".into());
                     self.db()
@@ -397,58 +387,87 @@ impl Service {
                         .await?;
                     return Err(e);
                 }
-                match self
-                    .db()
-                    .upload_ready(session, &name, upload_id, size, &sha256, &key)
-                    .await?
-                {
-                    Recorded::Done => Ok(()),
-                    Recorded::Superseded => Err(superseded()),
-                    Recorded::ContentCollected => {
-                        let message = file_error(
-                            "content_collected",
-                            "The upload was collected before it was recorded; send it again."
-                                .into(),
-                        );
-                        self.db()
-                            .upload_failed(session, &name, upload_id, &message)
-                            .await?;
-                        Err(Error::internal(anyhow::anyhow!(
-                            "received content collected before it was recorded"
-                        )))
-                    }
-                }
+                key
             }
+            None => format!("incoming/{upload_id}"),
+        };
+        let written = match self
+            .write_upload(session, &name, &start, &content, &target, body)
+            .await
+        {
+            Ok(written) => written,
             Err(Failed { client, message }) => {
-                content.remove(&incoming).await;
                 if let Some(message) = &message {
                     self.db()
                         .upload_failed(session, &name, upload_id, message)
                         .await?;
                 }
-                Err(client)
+                return Err(client);
+            }
+        };
+        let key = content_key(&written.sha256);
+        if target != key {
+            let stored = async {
+                self.reserve(&key).await?;
+                rename_durably(&content, &target, &key)
+                    .await
+                    .map_err(Error::internal)
+            }
+            .await;
+            if let Err(e) = stored {
+                content.remove(&target).await;
+                let message = file_error("store_failed", "The upload could not be stored.".into());
+                self.db()
+                    .upload_failed(session, &name, upload_id, &message)
+                    .await?;
+                return Err(e);
+            }
+        }
+        let size = i64::try_from(written.size).map_err(Error::internal)?;
+        match self
+            .db()
+            .upload_ready(session, &name, upload_id, size, &written.sha256, &key)
+            .await?
+        {
+            Recorded::Done => Ok(()),
+            Recorded::Superseded => Err(superseded()),
+            Recorded::ContentCollected => {
+                let message = file_error(
+                    "content_collected",
+                    "The upload was collected before it was recorded; send it again.".into(),
+                );
+                self.db()
+                    .upload_failed(session, &name, upload_id, &message)
+                    .await?;
+                Err(Error::internal(anyhow::anyhow!(
+                    "received content collected before it was recorded"
+                )))
             }
         }
     }
 
-    /// Streams the body under `incoming`, hashing and counting; returns the
-    /// size and SHA-256 once every byte is durable and matches the spec.
+    /// Streams the body to `key` (a verified write: nothing appears under the
+    /// key unless it is committed), counting; commits once every byte is in and
+    /// size and checksum match the spec. Returns what was written.
     async fn write_upload<S>(
         &self,
         session: UpdateSessionId,
         name: &FileName,
         start: &UploadStart,
         content: &Bucket,
-        incoming: &str,
+        key: &str,
         mut body: S,
-    ) -> std::result::Result<(i64, String), Failed>
+    ) -> std::result::Result<Digest, Failed>
     where
         S: Stream<Item = Result<Bytes>> + Unpin,
     {
-        let mut sink = Sink::open(content, incoming)
+        let expected_size = start.declared_size.map_or(0, |s| s as u64);
+        let mut sink = content
+            .begin_write(key, expected_size)
             .await
-            .map_err(Failed::internal)?;
-        let mut hasher = Sha256::new();
+            .map_err(|e| Failed::internal_recorded(Error::internal(e)))?;
+        // Small network chunks are gathered so that each write moves a lot.
+        let mut pending = BytesMut::with_capacity(WRITE_BATCH);
         let mut size: i64 = 0;
         let mut last_progress = Instant::now();
         while let Some(chunk) = body.next().await {
@@ -479,10 +498,12 @@ impl Service {
                     message: Some(file_error("too_many_bytes", why)),
                 });
             }
-            hasher.update(&chunk);
-            if let Err(e) = sink.write(chunk).await {
-                sink.abort().await;
-                return Err(Failed::internal_recorded(e));
+            pending.extend_from_slice(&chunk);
+            if pending.len() >= WRITE_BATCH {
+                if let Err(e) = sink.write(pending.split().freeze()).await {
+                    sink.abort().await;
+                    return Err(Failed::internal_recorded(Error::internal(e)));
+                }
             }
             if last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
@@ -490,22 +511,35 @@ impl Service {
                     .db()
                     .upload_progress(session, name, start.upload_id, size, self.update_lease())
                     .await
-                    .map_err(|e| Failed::internal_recorded(Error::from(e)))?;
-                if !live {
-                    sink.abort().await;
-                    return Err(Failed {
-                        client: superseded(),
-                        message: None,
-                    });
+                    .map_err(|e| Failed::internal_recorded(Error::from(e)));
+                match live {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        sink.abort().await;
+                        return Err(Failed {
+                            client: superseded(),
+                            message: None,
+                        });
+                    }
+                    Err(e) => {
+                        sink.abort().await;
+                        return Err(e);
+                    }
                 }
             }
         }
-        let sha256 = hex::encode(hasher.finalize());
+        if !pending.is_empty() {
+            if let Err(e) = sink.write(pending.freeze()).await {
+                sink.abort().await;
+                return Err(Failed::internal_recorded(Error::internal(e)));
+            }
+        }
+        let written = sink.written();
         if let Err(why) = check_received(
             start.declared_size,
             start.declared_sha256.as_deref(),
             size,
-            &sha256,
+            &written.sha256,
         ) {
             sink.abort().await;
             return Err(Failed {
@@ -518,8 +552,10 @@ impl Service {
             });
         }
         // Only now, with size and checksum right, does the object become whole.
-        sink.finish().await.map_err(Failed::internal_recorded)?;
-        Ok((size, sha256))
+        sink.commit(&written).await.map_err(|e| match e {
+            WriteError::Mismatch { .. } => Failed::internal_recorded(Error::internal(e)),
+            WriteError::Store(e) => Failed::internal_recorded(Error::internal(e)),
+        })
     }
 
     /// Reserves a content key, waiting while a collector deletes an older object under it.
@@ -553,13 +589,6 @@ struct Failed {
 }
 
 impl Failed {
-    fn internal(e: Error) -> Failed {
-        Failed {
-            client: e,
-            message: None,
-        }
-    }
-
     fn internal_recorded(e: Error) -> Failed {
         Failed {
             client: e,
@@ -571,68 +600,28 @@ impl Failed {
     }
 }
 
-/// Where an upload's bytes go while they arrive: a local file (fsynced at the
-/// end) or an S3 multipart upload (completed only once the bytes are verified).
-enum Sink {
-    Local(tokio::io::BufWriter<tokio::fs::File>),
-    Remote(Box<WriteMultipart>),
-}
-
-impl Sink {
-    async fn open(content: &Bucket, key: &str) -> Result<Sink> {
-        if let Some(path) = content.local_path(key) {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(Error::internal)?;
-            }
-            let file = tokio::fs::File::create(&path)
-                .await
-                .map_err(Error::internal)?;
-            return Ok(Sink::Local(tokio::io::BufWriter::with_capacity(
-                LOCAL_BUFFER,
-                file,
-            )));
-        }
-        let upload = content
-            .inner
-            .put_multipart(&ObjectPath::from(key))
-            .await
-            .map_err(Error::internal)?;
-        Ok(Sink::Remote(Box::new(WriteMultipart::new_with_chunk_size(
-            upload, S3_PART,
-        ))))
+/// Renames a received object to its content key: on a local store a rename
+/// and an fsync of the directory (durable once it returns); on S3 a copy (the
+/// one case an upload is copied: no checksum declared, so no key to write to).
+async fn rename_durably(content: &Bucket, from: &str, to: &str) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (content.local_path(from), content.local_path(to)) {
+        return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let dir = to
+                .parent()
+                .ok_or_else(|| anyhow::anyhow!("object path has no parent"))?;
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&from, &to)?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(())
+        })
+        .await?;
     }
-
-    async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        match self {
-            Sink::Local(f) => f.write_all(&chunk).await.map_err(Error::internal),
-            Sink::Remote(w) => {
-                w.wait_for_capacity(S3_PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(Error::internal)?;
-                w.write(&chunk);
-                Ok(())
-            }
-        }
-    }
-
-    async fn finish(self) -> Result<()> {
-        match self {
-            Sink::Local(mut f) => {
-                f.flush().await.map_err(Error::internal)?;
-                f.get_ref().sync_all().await.map_err(Error::internal)
-            }
-            Sink::Remote(w) => w.finish().await.map(|_| ()).map_err(Error::internal),
-        }
-    }
-
-    /// Drops what was written (the caller deletes a local file).
-    async fn abort(self) {
-        if let Sink::Remote(w) = self {
-            if let Err(e) = w.abort().await {
-                tracing::warn!(error = %e, "cannot abort a multipart upload");
-            }
-        }
-    }
+    content
+        .inner
+        .rename(
+            &object_store::path::Path::from(from),
+            &object_store::path::Path::from(to),
+        )
+        .await?;
+    Ok(())
 }

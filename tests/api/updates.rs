@@ -887,3 +887,58 @@ async fn jsonrpc_every_operation_as_the_sdk_sends_it() {
     )
     .await;
 }
+
+// -------------------------------------------------------- the official SDK
+
+/// The official Python SDK uploads a file as VMware's sample helper does and
+/// downloads it back (tests/sdk/test_sdk_upload.py).
+#[tokio::test]
+async fn official_python_sdk_uploads() {
+    if std::env::var_os("SKIP_SDK_TESTS").is_some() {
+        eprintln!("SKIP_SDK_TESTS is set: official Python SDK not run");
+        return;
+    }
+    let python = crate::jsonrpc::sdk_python().await;
+    let app = spawn_app().await;
+    let item = app.import("lib", "vm", &[("vm.ovf", b"<Envelope/>")]).await;
+    app.add_user("administrator@vsphere.local", "Secr3t!", UPLOADER)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.iso");
+    std::fs::write(&path, pattern(2_500_000)).unwrap();
+    let script = crate::jsonrpc::manifest_dir().join("tests/sdk/test_sdk_upload.py");
+    let child = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("SDK_URL", &app.address)
+        .env("SDK_USER", "administrator@vsphere.local")
+        .env("SDK_PASSWORD", "Secr3t!")
+        .env("SDK_ITEM_ID", &item)
+        .env("SDK_UPLOAD_PATH", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the SDK script");
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("SDK script finishes within 3 minutes")
+        .expect("SDK script output");
+    println!(
+        "--- SDK stdout ---\n{}\n--- SDK stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "SDK upload run failed ({})",
+        out.status
+    );
+    let files: Vec<Value> = app
+        .api(&app.login("administrator@vsphere.local", "Secr3t!").await)
+        .item_files(&item)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+}

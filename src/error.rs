@@ -19,13 +19,14 @@ pub enum ErrorKind {
     Unauthorized,
     NotFound,
     ConcurrentChange,
+    ResourceBusy,
     InternalServerError,
     ServiceUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (the `/rest` error `type` enum is built from it).
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidArgument,
         ErrorKind::NotAllowedInCurrentState,
         ErrorKind::AlreadyExists,
@@ -35,6 +36,7 @@ impl ErrorKind {
         ErrorKind::Unauthorized,
         ErrorKind::NotFound,
         ErrorKind::ConcurrentChange,
+        ErrorKind::ResourceBusy,
         ErrorKind::InternalServerError,
         ErrorKind::ServiceUnavailable,
     ];
@@ -45,7 +47,8 @@ impl ErrorKind {
             | ErrorKind::NotAllowedInCurrentState
             | ErrorKind::AlreadyExists
             | ErrorKind::InvalidElementType
-            | ErrorKind::Unsupported => 400,
+            | ErrorKind::Unsupported
+            | ErrorKind::ResourceBusy => 400,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Unauthorized => 403,
             ErrorKind::NotFound => 404,
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "UNAUTHORIZED",
             ErrorKind::NotFound => "NOT_FOUND",
             ErrorKind::ConcurrentChange => "CONCURRENT_CHANGE",
+            ErrorKind::ResourceBusy => "RESOURCE_BUSY",
             ErrorKind::InternalServerError => "INTERNAL_SERVER_ERROR",
             ErrorKind::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
@@ -86,6 +90,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "com.vmware.vapi.std.errors.unauthorized",
             ErrorKind::NotFound => "com.vmware.vapi.std.errors.not_found",
             ErrorKind::ConcurrentChange => "com.vmware.vapi.std.errors.concurrent_change",
+            ErrorKind::ResourceBusy => "com.vmware.vapi.std.errors.resource_busy",
             ErrorKind::InternalServerError => "com.vmware.vapi.std.errors.internal_server_error",
             ErrorKind::ServiceUnavailable => "com.vmware.vapi.std.errors.service_unavailable",
         }
@@ -155,6 +160,10 @@ impl Error {
 
     pub fn already_exists(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
         Self::new(ErrorKind::AlreadyExists, id, message, args)
+    }
+
+    pub fn resource_busy(id: &str, message: impl Into<String>, args: &[&str]) -> Self {
+        Error::new(ErrorKind::ResourceBusy, id, message, args)
     }
 
     pub fn unsupported(id: &str, message: impl Into<String>, args: &[&str]) -> Self {

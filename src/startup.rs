@@ -129,6 +129,7 @@ impl Application {
                     }
                 })
                 .configure(crate::dataplane::serve::configure)
+                .configure(crate::dataplane::upload::configure)
                 .configure(api::rest_api::configure)
                 .configure(api::rest_legacy::configure)
                 .configure(api::jsonrpc::configure)
@@ -237,6 +238,11 @@ impl Edge {
             proxies: web::Data::new(http.trusted_proxies.clone()),
             bodies: web::Data::new(BodyRules {
                 api: ReadRule::Deadline(Duration::from_secs(http.body_timeout_seconds)),
+                // Uploads take as long as they take, as long as bytes keep coming.
+                upload: ReadRule::MinRate {
+                    bytes: 1,
+                    window: Duration::from_secs(http.body_timeout_seconds),
+                },
                 drain_limit: http.max_body_bytes,
             }),
             keep_alive: Duration::from_secs(http.keep_alive_seconds),

@@ -1223,3 +1223,141 @@ async fn logs_carry_no_login_token_and_no_signed_uri() {
     }
     a.assert_no_panic();
 }
+
+/// Update sessions across instances and a SIGKILL mid-upload: the session is
+/// created on A, an upload to A is killed with A half-way (nothing becomes
+/// visible: no object under the content key, the item unchanged, complete
+/// refused), and the same upload URI sent to B starts over and succeeds; B
+/// completes and serves the new bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_upload_publishes_nothing_and_instance_b_takes_the_upload() {
+    let _serial = SERIAL.lock().await;
+    let db = fresh_database("dls_test_failover_").await;
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let env = Env::new(&db, data.path(), logs.path());
+    env.add_user(
+        "alice",
+        &[
+            "System.Read",
+            "ContentLibrary.DownloadSession",
+            "ContentLibrary.UpdateSession",
+        ],
+    );
+    let (old, old_sha) = make_file(files.path(), "disk.vmdk", 100_000, 3);
+    let item = env.import("vm", &[&old]);
+    let new = pseudo_random(24 << 20, 4);
+    let new_sha = sha256_hex(&new);
+
+    let client = client();
+    let mut a = Instance::start("a", free_port(), &env);
+    let mut b = Instance::start("b", free_port(), &env);
+    a.ready(&client).await;
+    b.ready(&client).await;
+    let token = login(&client, &a.base(), "alice").await;
+    let (base_a, base_b) = (a.base(), b.base());
+    let on_a = api(&client, &base_a, &token);
+    let id = on_a.new_update(&item).await;
+    let info = on_a.add_upload(&id, "disk.vmdk", Some(&new)).await;
+    let uri = info["upload_endpoint"]["uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with(&a.base()), "{uri}");
+
+    // A slow upload to A: 4 MiB at once, then 1 MiB every 200 ms.
+    let body = new.clone();
+    let slow = futures_util::stream::unfold(0usize, move |at| {
+        let body = body.clone();
+        async move {
+            if at >= body.len() {
+                return None;
+            }
+            if at > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let len = if at == 0 { 4 << 20 } else { 1 << 20 };
+            let end = (at + len).min(body.len());
+            Some((Ok::<_, std::io::Error>(body[at..end].to_vec()), end))
+        }
+    });
+    let upload = tokio::spawn({
+        let client = client.clone();
+        let uri = uri.clone();
+        async move {
+            client
+                .put(&uri)
+                .body(reqwest::Body::wrap_stream(slow))
+                .send()
+                .await
+        }
+    });
+    // Wait until A has recorded progress, then SIGKILL it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut conn = PgConnection::connect(&db).await.unwrap();
+        let (status, bytes): (String, i64) = sqlx::query_as(
+            "SELECT status, bytes_transferred FROM update_files WHERE session_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if status == "TRANSFERRING" && bytes > 0 {
+            assert!(bytes < new.len() as i64, "the upload finished too early");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A never received bytes ({status})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.sigkill();
+    let killed = upload.await.unwrap();
+    assert!(
+        killed.map(|r| r.status() != StatusCode::OK).unwrap_or(true),
+        "an upload cut by SIGKILL did not succeed"
+    );
+
+    // Nothing half-written is visible: no object under the content key, the
+    // item still at version 1, complete refused.
+    let blob = data.path().join("content/blobs").join(&new_sha);
+    assert!(!blob.exists(), "{} exists after SIGKILL", blob.display());
+    let on_b = api(&client, &base_b, &token);
+    let item_model = on_b.item(&item).await;
+    assert_eq!(item_model["content_version"], "1");
+    let r = on_b.update_action(&id, "complete", None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The same upload URI, sent to B: starts over and succeeds.
+    let r = client
+        .put(on(&uri, &b.base()))
+        .body(new.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    let file: Value = on_b
+        .update_file(&id, "disk.vmdk")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(file["status"], "READY", "{file}");
+    assert!(blob.exists());
+    assert_eq!(
+        on_b.update_action(&id, "complete", None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(on_b.item(&item).await["content_version"], "2");
+
+    // B serves the new bytes to a new download session.
+    let session = on_b.new_session(&item).await;
+    on_b.prepare_file(&session, "disk.vmdk").await;
+    let info = on_b
+        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(60))
+        .await;
+    let got = download_sha(&client, info["download_endpoint"]["uri"].as_str().unwrap()).await;
+    assert_eq!(got, new_sha);
+    assert_ne!(got, old_sha);
+    b.assert_no_panic();
+}

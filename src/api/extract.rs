@@ -25,7 +25,8 @@ use utoipa::{
 use super::{errors::Surface, AppState, SESSION_HEADER};
 use crate::{
     domain::{
-        Caller, ClientAddr, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId, UserName,
+        Caller, ClientAddr, ItemId, LibraryId, LoginToken, Parsed, Password, SessionId,
+        UpdateSessionId, UserName,
     },
     edge::{body::TooSlow, csrf::cookie_may_authenticate},
     error::{Error, Result},
@@ -303,6 +304,7 @@ path_ids! {
     LibraryId: "Library id.", "5d2f8a10-7c3b-4e9d-a1f6-0e4b3c2d1a98";
     ItemId: "Library item id.", "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79";
     SessionId: "Download session id.", "0b1e7b3a-2b54-4a57-9a0e-3c9c43b1a2f0";
+    UpdateSessionId: "Update session id.", "7a4c2e19-5b3d-4f60-8e2a-1d9c0b7f3e45";
 }
 
 // ----------------------------------------------------------------- query

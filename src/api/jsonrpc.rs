@@ -17,14 +17,17 @@ use self::{
     value::Input,
     wire::{Rejection, INVALID_REQUEST, PARSE_ERROR},
 };
-use super::extract::{self, basic_credentials, client_addr, login_name, session_token, Body};
+use super::{
+    extract::{self, basic_credentials, client_addr, login_name, session_token, Body},
+    wire::AddSpec,
+};
 use crate::{
     domain::{
         catalog::{
             ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec, LibraryUpdateVia,
         },
         Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, LoginToken,
-        NewSession, Password, Progress, SessionId,
+        NewSession, Password, Progress, SessionId, UpdateSessionId,
     },
     error::{Error, ErrorKind, LocalizableMessage, Result},
     service::Service,
@@ -44,7 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `com.vmware.content.library[.item[.file|.storage]]`,
 /// `com.vmware.content.local_library`, `com.vmware.content.subscribed_library`,
 /// `com.vmware.content.library.item.download_session`,
-/// `com.vmware.content.library.item.downloadsession.file`). Log in with
+/// `com.vmware.content.library.item.downloadsession.file`,
+/// `com.vmware.content.library.item.update_session`,
+/// `com.vmware.content.library.item.updatesession.file`). Log in with
 /// `ctx.securityCtx` scheme `com.vmware.vapi.std.security.user_pass`, then send
 /// `com.vmware.vapi.std.security.session_id`. Always answers HTTP 200: a vAPI error is
 /// `result.error`, an envelope that cannot be understood a JSON-RPC `error`.
@@ -185,6 +190,19 @@ enum CallerOp {
     FileList,
     FileGet,
     FilePrepare,
+    UpdateCreate,
+    UpdateGet,
+    UpdateList,
+    UpdateKeepAlive,
+    UpdateComplete,
+    UpdateCancel,
+    UpdateFail,
+    UpdateDelete,
+    UpdateFileAdd,
+    UpdateFileRemove,
+    UpdateFileList,
+    UpdateFileGet,
+    UpdateFileValidate,
 }
 
 const CIS_SESSION: &str = "com.vmware.cis.session";
@@ -196,6 +214,8 @@ const ITEM_FILE: &str = "com.vmware.content.library.item.file";
 const ITEM_STORAGE: &str = "com.vmware.content.library.item.storage";
 const DOWNLOAD_SESSION: &str = "com.vmware.content.library.item.download_session";
 const DOWNLOAD_FILE: &str = "com.vmware.content.library.item.downloadsession.file";
+const UPDATE_SESSION: &str = "com.vmware.content.library.item.update_session";
+const UPDATE_FILE: &str = "com.vmware.content.library.item.updatesession.file";
 
 /// Every operation, by service and operation name.
 const OPERATIONS: &[(&str, &[(&str, Op)])] = {
@@ -274,6 +294,29 @@ const OPERATIONS: &[(&str, &[(&str, Op)])] = {
                 ("list", As(FileList)),
                 ("get", As(FileGet)),
                 ("prepare", As(FilePrepare)),
+            ],
+        ),
+        (
+            UPDATE_SESSION,
+            &[
+                ("create", As(UpdateCreate)),
+                ("get", As(UpdateGet)),
+                ("list", As(UpdateList)),
+                ("keep_alive", As(UpdateKeepAlive)),
+                ("complete", As(UpdateComplete)),
+                ("cancel", As(UpdateCancel)),
+                ("fail", As(UpdateFail)),
+                ("delete", As(UpdateDelete)),
+            ],
+        ),
+        (
+            UPDATE_FILE,
+            &[
+                ("add", As(UpdateFileAdd)),
+                ("remove", As(UpdateFileRemove)),
+                ("list", As(UpdateFileList)),
+                ("get", As(UpdateFileGet)),
+                ("validate", As(UpdateFileValidate)),
             ],
         ),
     ]
@@ -571,10 +614,96 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
                 .prepare_file(caller, id, FileName::parse(&name), endpoint)
                 .await)
         }
+        UpdateCreate => {
+            let spec = input.read(|i| {
+                let client_token = i.opt_string("client_token")?;
+                let item = match i.opt_structure("create_spec")? {
+                    // The rest of an UpdateSessionModel is accepted and ignored.
+                    Some(spec) => spec.read(|s| {
+                        let item = s.opt_string(ITEM_ID)?;
+                        s.ignore(&[
+                            "id",
+                            "library_item_content_version",
+                            "error_message",
+                            "client_progress",
+                            "state",
+                            "expiration_time",
+                            "preview_info",
+                            "warning_behavior",
+                        ]);
+                        Ok(item)
+                    })?,
+                    None => None,
+                };
+                Ok(NewSession::parse(item.as_deref(), client_token.as_deref()))
+            })?;
+            let id = service.create_update_session(caller, spec).await?;
+            Ok(Value::String(id.to_string()))
+        }
+        UpdateGet => out(service
+            .get_update_session(caller, input.read(update)?)
+            .await),
+        UpdateList => {
+            let item = input.read(|i| i.opt_string(ITEM_ID))?;
+            out(service
+                .list_update_sessions(caller, item.as_deref().map(ItemId::parse))
+                .await)
+        }
+        UpdateKeepAlive => {
+            let (id, progress) = input.read(|i| {
+                let id = update(i)?;
+                Ok((
+                    id,
+                    i.opt_integer("client_progress")?
+                        .map(Progress::new)
+                        .transpose()?,
+                ))
+            })?;
+            void(service.update_keep_alive(caller, id, progress).await)
+        }
+        UpdateComplete => void(service.complete_update(caller, input.read(update)?).await),
+        UpdateCancel => void(service.cancel_update(caller, input.read(update)?).await),
+        UpdateFail => {
+            let (id, message) =
+                input.read(|i| Ok((update(i)?, i.opt_string("client_error_message")?)))?;
+            let message = ClientErrorMessage::parse(message.as_deref())?;
+            void(service.fail_update(caller, id, message).await)
+        }
+        UpdateDelete => void(
+            service
+                .delete_update_session(caller, input.read(update)?)
+                .await,
+        ),
+        UpdateFileAdd => {
+            let (id, spec) = input.read(|i| Ok((update(i)?, i.spec::<AddSpec>("file_spec")?)))?;
+            out(service.add_update_file(caller, id, spec.parse()).await)
+        }
+        UpdateFileRemove => {
+            let (id, name) = input.read(|i| Ok((update(i)?, i.string("file_name")?)))?;
+            void(
+                service
+                    .remove_update_file(caller, id, FileName::parse_or_missing(&name))
+                    .await,
+            )
+        }
+        UpdateFileList => out(service.list_update_files(caller, input.read(update)?).await),
+        UpdateFileGet => {
+            let (id, name) = input.read(|i| Ok((update(i)?, i.string("file_name")?)))?;
+            out(service
+                .get_update_file(caller, id, FileName::parse_or_missing(&name))
+                .await)
+        }
+        UpdateFileValidate => out(service
+            .validate_update_files(caller, input.read(update)?)
+            .await),
     }
 }
 
 const ITEM_ID: &str = "library_item_id";
+
+fn update(input: &mut Input) -> Result<UpdateSessionId> {
+    input.id("update_session_id")
+}
 
 fn library(input: &mut Input) -> Result<LibraryId> {
     input.id("library_id")

@@ -16,8 +16,11 @@ use super::{
 use crate::{
     domain::{
         catalog::{ItemModelSpec, LibraryFindSpec, LibraryModelSpec, LibraryUpdateVia},
-        models::{DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo, StorageInfo},
-        Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId,
+        models::{
+            DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo, StorageInfo, UpdateFileInfo,
+            UpdateSessionModel,
+        },
+        Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId, UpdateSessionId,
     },
     service::Service,
 };
@@ -75,6 +78,7 @@ impl Responder for NoContent {
 }
 
 const SESSIONS: &str = "/api/content/library/item/download-session";
+const UPDATES: &str = "/api/content/library/item/update-session";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -98,6 +102,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(format!("{SESSIONS}/{{id}}/file"))
             .route(get(files))
             .route(post(file_action)),
+    )
+    .service(
+        web::resource(UPDATES)
+            .route(post(create_update_session))
+            .route(get(list_update_sessions)),
+    )
+    .service(
+        web::resource(format!("{UPDATES}/{{id}}"))
+            .route(get(get_update_session))
+            .route(post(update_session_action))
+            .route(delete(delete_update_session)),
+    )
+    .service(
+        web::resource(format!("{UPDATES}/{{id}}/file"))
+            .route(get(update_files))
+            .route(post(update_file_action)),
     )
     .service(
         web::resource("/api/content/library")
@@ -525,4 +545,122 @@ async fn files(service: Service, caller: Caller, Id(id): Id<SessionId>, Query(qu
 async fn file_action(service: Service, caller: Caller, Id(id): Id<SessionId>, _prepare: Action<FileAction>, Json(spec): Json<PrepareSpec>) -> Reply<web::Json<DownloadFileInfo>> {
     let endpoint = spec.endpoint_type()?;
     ok(service.prepare_file(&caller, id, spec.file_name(), endpoint).await)
+}
+
+// ----------------------------------------------------------- update sessions
+
+/// 200 with the file's info (add) or the validation result (validate), 204 (remove).
+impl Responder for UpdateFileAnswer {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        match self {
+            UpdateFileAnswer::Added(info) => HttpResponse::Ok().json(info),
+            UpdateFileAnswer::Validated(result) => HttpResponse::Ok().json(result),
+            UpdateFileAnswer::Removed => HttpResponse::NoContent().finish(),
+        }
+    }
+}
+
+/// Create an update session
+///
+/// A session that changes the content of one library item (`ContentLibrary.UpdateSession`):
+/// add files, send their bytes, complete. One `ACTIVE` session per item (`RESOURCE_BUSY`).
+/// The same `Client-Token` from the same user answers the same session id. Of the
+/// UpdateSessionModel only `library_item_id` is used.
+#[utoipa::path(post, path = "/api/content/library/item/update-session", operation_id = "UpdateSessionCreate",
+    tag = "update_session", security(("api_key" = [])),
+    params(("Client-Token" = Option<String>, Header, description = "Idempotency token, 1 to 256 visible ASCII characters.",
+        example = "6f9d2c4e-1b7a-4e0f-9c3d-2a8b5e7f1c90")),
+    request_body(content = CreateSpec, description = "The create spec.",
+        example = json!({"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"})),
+    responses(
+        (status = 201, description = "The new session's id.", body = String, content_type = "application/json"),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>,
+    ))]
+async fn create_update_session(service: Service, caller: Caller, Json(spec): Json<CreateSpec>, ClientTokenHeader(token): ClientTokenHeader) -> Reply<Created<String>> {
+    let spec = NewSession::parse(spec.library_item_id.as_deref(), token.as_deref());
+    Ok(Created(service.create_update_session(&caller, spec).await?.to_string()))
+}
+
+/// List update sessions
+///
+/// Ids of the caller's update sessions, optionally of one item (`ContentLibrary.UpdateSession`).
+#[utoipa::path(get, path = "/api/content/library/item/update-session", operation_id = "UpdateSessionList",
+    tag = "update_session", security(("api_key" = [])), params(SessionsQuery),
+    responses((status = 200, description = "Session ids.", body = Vec<String>, example = json!(["7a4c2e19-5b3d-4f60-8e2a-1d9c0b7f3e45"])),
+        ApiErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_update_sessions(service: Service, caller: Caller, Query(query): Query<SessionsQuery>) -> Reply<web::Json<Vec<String>>> {
+    ok(service.list_update_sessions(&caller, query.library_item_id).await)
+}
+
+/// Get an update session
+///
+/// Renews the session's lease.
+#[utoipa::path(get, path = "/api/content/library/item/update-session/{id}", operation_id = "UpdateSessionGet",
+    tag = "update_session", security(("api_key" = [])), params(Id<UpdateSessionId>),
+    responses((status = 200, description = "The session.", body = UpdateSessionModel), ApiErrors<(Unauthenticated, NotFound)>))]
+async fn get_update_session(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>) -> Reply<web::Json<UpdateSessionModel>> {
+    ok(service.get_update_session(&caller, id).await)
+}
+
+/// Keep alive, complete, cancel or fail an update session
+///
+/// `action=keep-alive` renews the lease (optional `progress`); `action=complete` publishes
+/// the session's files as the item's next content version, at once (every file added must
+/// be `READY`, else `NOT_ALLOWED_IN_CURRENT_STATE`); `action=cancel` drops what was received;
+/// `action=fail` puts the session in ERROR with the client's `client_error_message`. Each
+/// needs an ACTIVE session (`NOT_ALLOWED_IN_CURRENT_STATE` otherwise).
+#[utoipa::path(post, path = "/api/content/library/item/update-session/{id}", operation_id = "UpdateSessionAction",
+    tag = "update_session", security(("api_key" = [])),
+    params(Id<UpdateSessionId>, ("action" = UpdateAction, Query, description = "The operation.")),
+    request_body(content = Option<UpdateActionBody>,
+        description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; complete, cancel: none.", example = json!({"progress": 42})),
+    responses((status = 204, description = "Done."), ApiErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn update_session_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<UpdateAction>, body: Body) -> Reply<NoContent> {
+    done(UpdateActionBody::read(action, body).await?.run(&service, &caller, id).await)
+}
+
+/// Delete an update session
+///
+/// Only once it has ended: an ACTIVE session is `NOT_ALLOWED_IN_CURRENT_STATE`.
+#[utoipa::path(delete, path = "/api/content/library/item/update-session/{id}", operation_id = "UpdateSessionDelete",
+    tag = "update_session", security(("api_key" = [])), params(Id<UpdateSessionId>),
+    responses((status = 204, description = "Deleted."), ApiErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn delete_update_session(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>) -> Reply<NoContent> {
+    done(service.delete_update_session(&caller, id).await)
+}
+
+/// List (or get) the files of an update session
+///
+/// Without `file_name`, every file added (and not removed); with it, that file. While the
+/// session is ACTIVE a PUSH file carries its `upload_endpoint`. Renews the lease.
+#[utoipa::path(get, path = "/api/content/library/item/update-session/{id}/file", operation_id = "UpdateSessionFileList",
+    tag = "update_session_file", security(("api_key" = [])), params(Id<UpdateSessionId>, SessionFileQuery),
+    responses((status = 200, description = "The files, or the one named.", body = UpdateFileInfoOrList),
+        ApiErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn update_files(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Query(query): Query<SessionFileQuery>) -> Reply<web::Json<UpdateFileInfoOrList>> {
+    Ok(web::Json(match query.file_name {
+        Some(name) => UpdateFileInfoOrList::One(Box::new(service.get_update_file(&caller, id, FileName::parse_or_missing(&name)).await?)),
+        None => UpdateFileInfoOrList::List(service.list_update_files(&caller, id).await?),
+    }))
+}
+
+/// Add, remove or validate the files of an update session
+///
+/// `action=add` (an `AddSpec`) adds a file, or starts it over: 200 with its info and
+/// `upload_endpoint`, where the client PUTs or POSTs the bytes. `action=remove`
+/// (`{"file_name"}`) drops the item's file of that name at complete (204). `action=validate`
+/// answers which files are missing or invalid. Each needs an ACTIVE session.
+#[utoipa::path(post, path = "/api/content/library/item/update-session/{id}/file", operation_id = "UpdateSessionFileAction",
+    tag = "update_session_file", security(("api_key" = [])),
+    params(Id<UpdateSessionId>, ("action" = UpdateFileAction, Query, description = "The operation.")),
+    request_body(content = Option<UpdateFileActionBody>, description = "add: an `AddSpec`; remove: `{\"file_name\"}`; validate: none.",
+        example = json!({"name": "photon.iso", "source_type": "PUSH", "size": 10485760})),
+    responses(
+        (status = 200, description = "add: the file's info; validate: the result.", body = UpdateFileInfo),
+        (status = 204, description = "remove: done."),
+        ApiErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<UpdateFileAction>, body: Body) -> Reply<UpdateFileAnswer> {
+    Ok(UpdateFileActionBody::read(action, body).await?.run(&service, &caller, id).await?)
 }

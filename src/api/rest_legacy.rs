@@ -20,13 +20,13 @@ use super::{
         delete, get, login_token, patch, post, Action, BasicAuth, Body, FromQuery, Id, Json,
         Query, QueryString,
     },
-    wire::{LibraryItemsQuery, SessionAction, SessionActionBody, SessionsQuery},
+    wire::{LibraryItemsQuery, SessionAction, SessionActionBody, SessionsQuery, UpdateAction, UpdateActionBody},
     SESSION_HEADER,
 };
 use crate::{
     domain::{
         catalog::LibraryUpdateVia, Caller, FileName, ItemId, LibraryId, LoginToken, NewSession,
-        SessionId,
+        SessionId, UpdateSessionId,
     },
     service::Service,
 };
@@ -52,6 +52,8 @@ fn resource(path: &str) -> actix_web::Resource {
 
 const SESSIONS: &str = "/com/vmware/content/library/item/download-session";
 const FILES: &str = "/com/vmware/content/library/item/downloadsession/file";
+const UPDATES: &str = "/com/vmware/content/library/item/update-session";
+const UPDATE_FILES: &str = "/com/vmware/content/library/item/updatesession/file";
 const ITEM_STORAGE: &str = "/com/vmware/content/library/item/storage";
 const LOCAL_LIBRARY: &str = "/com/vmware/content/local-library";
 const SUBSCRIBED_LIBRARY: &str = "/com/vmware/content/subscribed-library";
@@ -77,6 +79,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(delete(delete_session)),
             )
             .service(resource(FILES).route(get(list_files)))
+            .service(
+                resource(UPDATES)
+                    .route(post(update_session_post))
+                    .route(get(list_update_sessions)),
+            )
+            .service(
+                resource(&format!("{UPDATES}/id:{{id}}"))
+                    .route(get(get_update_session))
+                    .route(post(update_session_action))
+                    .route(delete(delete_update_session)),
+            )
+            .service(resource(UPDATE_FILES).route(get(list_update_files)))
+            .service(resource(&format!("{UPDATE_FILES}/id:{{id}}")).route(post(update_file_action)))
             .service(resource(&format!("{FILES}/id:{{id}}")).route(post(file_action)))
             .service(resource("/com/vmware/content/library/item/file").route(get(item_files)))
             .service(
@@ -565,5 +580,130 @@ async fn file_action(service: Service, caller: Caller, Id(id): Id<SessionId>, Ac
     value(match RestFileActionBody::read(action, body).await? {
         RestFileActionBody::Get(spec) => service.get_file(&caller, id, FileName::parse(&spec.file_name)).await,
         RestFileActionBody::Prepare(spec) => service.prepare_file(&caller, id, spec.file_name(), spec.endpoint_type()?).await,
+    })
+}
+
+// ----------------------------------------------------------- update sessions
+
+/// Create an update session (or, with `~action=list`, list them)
+///
+/// Without `~action`: `{"client_token"?, "create_spec": {"library_item_id"}}`
+/// (`ContentLibrary.UpdateSession`); one ACTIVE session per item (`resource_busy`). With
+/// `~action=list`: the ids of the caller's update sessions, of one item when given.
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/update-session", operation_id = "RestUpdateSessionCreate",
+    tag = "rest", security(("api_key" = [])),
+    params(("~action" = Option<RestCollectionAction>, Query, description = "`list`: list sessions; absent: create.")),
+    request_body(content = Option<RestCollectionBody>, description = "create: `{\"client_token\"?, \"create_spec\"}`; list: `{\"library_item_id\"?}`.",
+        example = json!({"create_spec": {"library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79"}})),
+    responses((status = 200, description = "`{\"value\": id}` (create) or `{\"value\": [id]}` (list).", body = RestIdOrIds),
+        RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound, PayloadTooLarge)>))]
+async fn update_session_post(service: Service, caller: Caller, Action(action): Action<Option<RestCollectionAction>>, body: Body, req: HttpRequest) -> Reply<RestIdOrIds> {
+    Ok(match RestCollectionBody::read(action, body).await? {
+        RestCollectionBody::Create(spec) => {
+            let spec = NewSession::parse(spec.create_spec.library_item_id.as_deref(), spec.client_token.as_deref());
+            RestIdOrIds::Id(service.create_update_session(&caller, spec).await?.to_string().into())
+        }
+        RestCollectionBody::List(spec) => {
+            let item = match spec.library_item_id {
+                Some(item) => Some(ItemId::parse(&item)),
+                None => SessionsQuery::from_query(&QueryString::of(&req))?.library_item_id,
+            };
+            RestIdOrIds::Ids(service.list_update_sessions(&caller, item).await?.into())
+        }
+    })
+}
+
+/// List update sessions
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/update-session", operation_id = "RestUpdateSessionList",
+    tag = "rest", security(("api_key" = [])), params(SessionsQuery),
+    responses((status = 200, description = "Session ids.", body = RestValueStrings), RestErrors<(BadRequest, Unauthenticated, Unauthorized, NotFound)>))]
+async fn list_update_sessions(service: Service, caller: Caller, Query(query): Query<SessionsQuery>) -> Reply<RestValueStrings> {
+    value(service.list_update_sessions(&caller, query.library_item_id).await)
+}
+
+/// Get an update session
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/update-session/id:{id}", operation_id = "RestUpdateSessionGet",
+    tag = "rest", security(("api_key" = [])), params(Id<UpdateSessionId>),
+    responses((status = 200, description = "The session.", body = RestValueUpdateSession), RestErrors<(Unauthenticated, NotFound)>))]
+async fn get_update_session(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>) -> Reply<RestValueUpdateSession> {
+    value(service.get_update_session(&caller, id).await)
+}
+
+/// Keep alive, complete, cancel or fail an update session
+///
+/// 200 without a body; `complete` publishes the files as the item's next content version.
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/update-session/id:{id}", operation_id = "RestUpdateSessionAction",
+    tag = "rest", security(("api_key" = [])),
+    params(Id<UpdateSessionId>, ("~action" = RestUpdateIdAction, Query, description = "The operation.")),
+    request_body(content = Option<UpdateActionBody>,
+        description = "keep-alive: `{\"progress\"}`; fail: `{\"client_error_message\"}`; complete, cancel: none.", example = json!({"progress": 50})),
+    responses((status = 200, description = "Done (no body)."), RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn update_session_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<RestUpdateIdAction>, body: Body) -> Reply<Void> {
+    let action = match action {
+        RestUpdateIdAction::KeepAlive => UpdateAction::KeepAlive,
+        RestUpdateIdAction::Complete => UpdateAction::Complete,
+        RestUpdateIdAction::Cancel => UpdateAction::Cancel,
+        RestUpdateIdAction::Fail => UpdateAction::Fail,
+    };
+    UpdateActionBody::read(action, body).await?.run(&service, &caller, id).await?;
+    Ok(Void)
+}
+
+/// Delete an update session
+///
+/// Only once it has ended (`not_allowed_in_current_state` while ACTIVE).
+#[utoipa::path(delete, path = "/rest/com/vmware/content/library/item/update-session/id:{id}", operation_id = "RestUpdateSessionDelete",
+    tag = "rest", security(("api_key" = [])), params(Id<UpdateSessionId>),
+    responses((status = 200, description = "Deleted (no body)."), RestErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn delete_update_session(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>) -> Reply<Void> {
+    service.delete_update_session(&caller, id).await?;
+    Ok(Void)
+}
+
+crate::query_params! {
+    /// `GET /rest/com/vmware/content/library/item/updatesession/file`.
+    pub struct UpdateFilesQuery {
+        /// The session.
+        #[param(value_type = String, example = "7a4c2e19-5b3d-4f60-8e2a-1d9c0b7f3e45")]
+        pub update_session_id: UpdateSessionId,
+    }
+}
+
+/// List the files of an update session
+#[utoipa::path(get, path = "/rest/com/vmware/content/library/item/updatesession/file", operation_id = "RestUpdateSessionFileList",
+    tag = "rest", security(("api_key" = [])), params(UpdateFilesQuery),
+    responses((status = 200, description = "The files.", body = RestValueUpdateFiles), RestErrors<(BadRequest, Unauthenticated, NotFound)>))]
+async fn list_update_files(service: Service, caller: Caller, Query(query): Query<UpdateFilesQuery>) -> Reply<RestValueUpdateFiles> {
+    value(service.list_update_files(&caller, query.update_session_id).await)
+}
+
+/// Add, remove, get, list or validate the files of an update session
+///
+/// `add`: `{"file_spec": AddSpec}`, answers the file's info with its `upload_endpoint`;
+/// `remove` and `get`: `{"file_name"}`; `list` and `validate`: no body.
+#[utoipa::path(post, path = "/rest/com/vmware/content/library/item/updatesession/file/id:{id}", operation_id = "RestUpdateSessionFileAction",
+    tag = "rest", security(("api_key" = [])),
+    params(Id<UpdateSessionId>, ("~action" = RestUpdateFileAction, Query, description = "The operation.")),
+    request_body(content = Option<RestAddBody>, description = "add: `{\"file_spec\"}`; remove, get: `{\"file_name\"}`; list, validate: none.",
+        example = json!({"file_spec": {"name": "photon.iso", "source_type": "PUSH"}})),
+    responses((status = 200, description = "`{\"value\": ...}` (add, get, list, validate) or no body (remove).", body = RestValueUpdateFile),
+        RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
+async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<RestUpdateFileAction>, body: Body) -> Reply<RestUpdateFileAnswer> {
+    Ok(match action {
+        RestUpdateFileAction::Add => {
+            let spec: RestAddBody = body.json().await?;
+            RestUpdateFileAnswer::File(service.add_update_file(&caller, id, spec.file_spec.parse()).await?.into())
+        }
+        RestUpdateFileAction::Remove => {
+            let spec: RestFileNameBody = body.json().await?;
+            service.remove_update_file(&caller, id, FileName::parse_or_missing(&spec.file_name)).await?;
+            RestUpdateFileAnswer::Void
+        }
+        RestUpdateFileAction::Get => {
+            let spec: RestFileNameBody = body.json().await?;
+            RestUpdateFileAnswer::File(service.get_update_file(&caller, id, FileName::parse_or_missing(&spec.file_name)).await?.into())
+        }
+        RestUpdateFileAction::List => RestUpdateFileAnswer::Files(service.list_update_files(&caller, id).await?.into()),
+        RestUpdateFileAction::Validate => RestUpdateFileAnswer::Validation(service.validate_update_files(&caller, id).await?.into()),
     })
 }

@@ -15,9 +15,10 @@ use super::extract::{json_bodies, ActionName, Body};
 use crate::{
     domain::{
         catalog::{ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec},
-        models::{DownloadFileInfo, ItemFileInfo},
+        models::{ChecksumInfo, DownloadFileInfo, ItemFileInfo, UpdateFileInfo, ValidationResult},
+        update::{FileAdd, SourceType},
         Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, Parsed, Progress,
-        SessionId,
+        SessionId, UpdateSessionId,
     },
     error::Result,
     service::Service,
@@ -350,4 +351,171 @@ pub enum DownloadFileInfoOrList {
 pub enum ItemFileInfoOrList {
     One(ItemFileInfo),
     List(Vec<ItemFileInfo>),
+}
+
+// ------------------------------------------------------------ update sessions
+
+/// Body of `updatesession.file.add` (`AddSpec`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "photon.iso", "source_type": "PUSH", "size": 10485760,
+    "checksum_info": {"algorithm": "SHA256", "checksum": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}))]
+pub struct AddSpec {
+    /// The file's name in the item.
+    pub name: String,
+    /// `PUSH` (the client sends the bytes to `upload_endpoint`); `PULL` needs
+    /// `uploads.pull_allow`.
+    #[schema(value_type = SourceType)]
+    pub source_type: Option<String>,
+    /// PULL only.
+    #[schema(value_type = Option<Object>)]
+    pub source_endpoint: Option<serde_json::Value>,
+    /// Bytes the upload must have (more is refused as it arrives).
+    pub size: Option<i64>,
+    /// SHA256 the upload must have.
+    pub checksum_info: Option<ChecksumInfo>,
+}
+
+impl AddSpec {
+    /// The add as the core sees it, its error reported once the session is known.
+    pub fn parse(&self) -> Parsed<FileAdd> {
+        let source_type = match self.source_type.as_deref() {
+            None => None,
+            Some("PUSH") => Some(SourceType::Push),
+            Some("PULL") => Some(SourceType::Pull),
+            Some("NONE") => Some(SourceType::None),
+            Some(other) => {
+                return Err(crate::error::Error::invalid_argument(
+                    "com.vmware.content.library.item.updatesession.file.invalid_source_type",
+                    format!("source_type {other:?} is not one of PUSH, PULL, NONE."),
+                    &[other],
+                ))
+            }
+        };
+        FileAdd::parse(
+            &self.name,
+            source_type,
+            self.size,
+            self.checksum_info.as_ref().map(|c| c.algorithm),
+            self.checksum_info.as_ref().map(|c| c.checksum.as_str()),
+        )
+    }
+}
+
+/// Body of `updatesession.file.remove`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveSpec {
+    #[schema(example = "photon.iso")]
+    pub file_name: String,
+}
+
+json_bodies! {
+    AddSpec: needs "an AddSpec";
+    RemoveSpec: needs "\"file_name\"";
+}
+
+/// `?action=` of `POST /api/content/library/item/update-session/{id}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateAction {
+    KeepAlive,
+    Complete,
+    Cancel,
+    Fail,
+}
+
+impl ActionName for UpdateAction {}
+
+action_bodies! {
+    /// An update-session action with the body it read: keep-alive reads a
+    /// [`KeepAliveSpec`], fail a [`FailSpec`], complete and cancel nothing.
+    pub enum UpdateActionBody for UpdateAction = one_of
+        "The body of an update-session action: keep-alive reads a `KeepAliveSpec`, fail a `FailSpec`, complete and cancel none. A field the action does not read is `INVALID_ARGUMENT`." {
+        KeepAlive(KeepAliveSpec),
+        Complete,
+        Cancel,
+        Fail(FailSpec),
+    }
+}
+
+impl UpdateActionBody {
+    pub async fn run(self, service: &Service, caller: &Caller, id: UpdateSessionId) -> Result<()> {
+        match self {
+            UpdateActionBody::KeepAlive(spec) => {
+                service
+                    .update_keep_alive(caller, id, spec.progress()?)
+                    .await
+            }
+            UpdateActionBody::Complete => service.complete_update(caller, id).await,
+            UpdateActionBody::Cancel => service.cancel_update(caller, id).await,
+            UpdateActionBody::Fail(spec) => {
+                let message = ClientErrorMessage::parse(spec.client_error_message.as_deref())?;
+                service.fail_update(caller, id, message).await
+            }
+        }
+    }
+}
+
+/// `?action=` of `POST /api/content/library/item/update-session/{id}/file`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateFileAction {
+    Add,
+    Remove,
+    Validate,
+}
+
+impl ActionName for UpdateFileAction {}
+
+action_bodies! {
+    /// A file action of an update session with the body it read.
+    pub enum UpdateFileActionBody for UpdateFileAction = one_of
+        "The body of a file action: add reads an `AddSpec`, remove a `RemoveSpec`, validate none." {
+        Add(AddSpec),
+        Remove(RemoveSpec),
+        Validate,
+    }
+}
+
+/// What a file action answers.
+pub enum UpdateFileAnswer {
+    /// add: the file's info.
+    Added(Box<UpdateFileInfo>),
+    /// validate: what is missing or wrong.
+    Validated(ValidationResult),
+    /// remove: nothing.
+    Removed,
+}
+
+impl UpdateFileActionBody {
+    pub async fn run(
+        self,
+        service: &Service,
+        caller: &Caller,
+        id: UpdateSessionId,
+    ) -> Result<UpdateFileAnswer> {
+        Ok(match self {
+            UpdateFileActionBody::Add(spec) => UpdateFileAnswer::Added(Box::new(
+                service.add_update_file(caller, id, spec.parse()).await?,
+            )),
+            UpdateFileActionBody::Remove(spec) => {
+                service
+                    .remove_update_file(caller, id, FileName::parse_or_missing(&spec.file_name))
+                    .await?;
+                UpdateFileAnswer::Removed
+            }
+            UpdateFileActionBody::Validate => {
+                UpdateFileAnswer::Validated(service.validate_update_files(caller, id).await?)
+            }
+        })
+    }
+}
+
+/// `GET .../update-session/{id}/file`: the list, or one file with `?file_name=`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UpdateFileInfoOrList {
+    One(Box<UpdateFileInfo>),
+    List(Vec<UpdateFileInfo>),
 }

@@ -10,6 +10,7 @@
 
 pub mod serve;
 pub mod signing;
+pub mod upload;
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         models::FileState, models::TransferEndpoint, EndpointType, FileName, PrepareStatus,
-        SessionId, SessionState,
+        SessionId, SessionState, UpdateSessionId,
     },
     error::Result,
     storage::Bucket,
@@ -163,6 +164,38 @@ impl Endpoints {
             path.pop_if_empty().extend(["cls", "data", &token, file]);
         }
         url.to_string()
+    }
+
+    /// `{public_url}/cls/upload/{token}/{file_name}`: where a PUSH file of an
+    /// update session is sent. The token signs `upload/{file}` (a string no
+    /// download file name can be), so no download URI works as an upload URI.
+    pub fn upload_endpoint(&self, session: UpdateSessionId, file: &str) -> TransferEndpoint {
+        let token = self
+            .signer
+            .sign(SessionId(session.0), &format!("upload/{file}"));
+        let mut url = self.public_url.clone();
+        // Always Ok: an http(s) URL with a host (checked at load) has a path.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["cls", "upload", &token, file]);
+        }
+        let uri = url.to_string();
+        let https = uri.starts_with("https:");
+        TransferEndpoint {
+            uri,
+            ssl_certificate_thumbprint: self
+                .cert
+                .as_ref()
+                .filter(|_| https)
+                .map(|c| c.thumbprint.clone()),
+            ssl_certificate: self.cert.as_ref().filter(|_| https).map(|c| c.pem.clone()),
+        }
+    }
+
+    /// The update session an upload token was issued for, when it is genuine for `file`.
+    pub fn verify_upload(&self, token: &str, file: &FileName) -> Option<UpdateSessionId> {
+        self.signer
+            .verify(token, &format!("upload/{file}"))
+            .map(|s| UpdateSessionId(s.0))
     }
 
     /// The endpoint of a PREPARED file; None otherwise.

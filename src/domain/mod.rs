@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod credentials;
 pub mod models;
+pub mod update;
 
 use std::{fmt, str::FromStr};
 
@@ -61,6 +62,11 @@ id_type!(
     ItemId,
     "Library item",
     "com.vmware.content.library.item.not_found"
+);
+id_type!(
+    UpdateSessionId,
+    "Update session",
+    "com.vmware.content.library.item.update_session.not_found"
 );
 id_type!(
     SessionId,
@@ -366,10 +372,11 @@ pub enum Privilege {
     AddLibraryItem,
     UpdateLibraryItem,
     DeleteLibraryItem,
+    UpdateSession,
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 11] = [
+    pub const ALL: [Privilege; 12] = [
         Privilege::Anonymous,
         Privilege::Read,
         Privilege::DownloadSession,
@@ -381,6 +388,7 @@ impl Privilege {
         Privilege::AddLibraryItem,
         Privilege::UpdateLibraryItem,
         Privilege::DeleteLibraryItem,
+        Privilege::UpdateSession,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -396,6 +404,7 @@ impl Privilege {
             Privilege::AddLibraryItem => "ContentLibrary.AddLibraryItem",
             Privilege::UpdateLibraryItem => "ContentLibrary.UpdateLibraryItem",
             Privilege::DeleteLibraryItem => "ContentLibrary.DeleteLibraryItem",
+            Privilege::UpdateSession => "ContentLibrary.UpdateSession",
         }
     }
 }

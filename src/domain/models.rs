@@ -326,3 +326,82 @@ pub struct FileState {
     /// Transfer-store key of the prepared bytes.
     pub artifact_key: Option<String>,
 }
+
+/// `com.vmware.content.library.item.update_session_model`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "library_item_id": "1c3a9e55-0d6e-4b5e-8f1a-3e2d4c5b6a79",
+    "library_item_content_version": "1",
+    "client_progress": 0,
+    "state": "ACTIVE",
+    "expiration_time": "2030-01-01T00:05:00.000Z"
+}))]
+pub struct UpdateSessionModel {
+    /// Identifier of the session (absent from get answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The library item the session changes.
+    pub library_item_id: String,
+    /// Content version of the item when the session was created.
+    pub library_item_content_version: String,
+    /// Set when the session is in state ERROR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<LocalizableMessage>,
+    /// Client-reported progress, 0..100.
+    pub client_progress: i64,
+    pub state: super::update::UpdateState,
+    /// The session will not expire before this time (renewed by activity).
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expiration_time: DateTime<Utc>,
+}
+
+/// `com.vmware.content.library.item.updatesession.file.info`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "photon.iso",
+    "source_type": "PUSH",
+    "size": 10485760,
+    "bytes_transferred": 0,
+    "status": "WAITING_FOR_TRANSFER",
+    "upload_endpoint": {"uri": "https://cls.example.com/cls/upload/AQID.../photon.iso"},
+    "keep_in_storage": false
+}))]
+pub struct UpdateFileInfo {
+    pub name: String,
+    pub source_type: super::update::SourceType,
+    /// The size declared by `add`, or the bytes received once READY.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// SHA256 declared by `add`, or of the bytes received once READY.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_info: Option<ChecksumInfo>,
+    /// Where to PUT or POST the bytes (PUSH, while the session is ACTIVE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_endpoint: Option<TransferEndpoint>,
+    pub bytes_transferred: i64,
+    pub status: super::update::TransferStatus,
+    /// Only in ERROR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<LocalizableMessage>,
+    /// Always false: a file not kept in storage is not supported.
+    pub keep_in_storage: bool,
+}
+
+/// `com.vmware.content.library.item.updatesession.file.validation_error`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidationError {
+    pub name: String,
+    pub error_message: LocalizableMessage,
+}
+
+/// `com.vmware.content.library.item.updatesession.file.validation_result`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"has_errors": true, "missing_files": ["photon.iso"], "invalid_files": []}))]
+pub struct ValidationResult {
+    pub has_errors: bool,
+    /// Files added whose bytes have not (all) arrived.
+    pub missing_files: Vec<String>,
+    /// Files whose upload failed, with why.
+    pub invalid_files: Vec<ValidationError>,
+}

@@ -185,6 +185,8 @@ fn paced<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin>(
 pub struct BodyRules {
     /// API requests (`/api`, `/rest`, JSON-RPC): the whole body by a deadline.
     pub api: ReadRule,
+    /// Upload bodies (`/cls/upload/`): any length, as long as they keep moving.
+    pub upload: ReadRule,
     /// Unread bytes drained after the response before the connection is given up.
     pub drain_limit: usize,
 }
@@ -207,8 +209,12 @@ pub async fn pace(
             .await?
             .map_body(|_, body| HoldingBody { body, unread: None }));
     };
-    // Upload bodies (issue 13) will read under a ReadRule::MinRate chosen by their route.
-    let (body, pacer) = paced(payload, rules.api);
+    let rule = if req.path().starts_with("/cls/upload/") {
+        rules.upload
+    } else {
+        rules.api
+    };
+    let (body, pacer) = paced(payload, rule);
     req.set_payload(Payload::Stream {
         payload: Box::pin(body),
     });

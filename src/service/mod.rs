@@ -4,6 +4,7 @@
 mod auth;
 mod catalog;
 pub mod import;
+mod updates;
 mod verifier;
 
 pub use auth::hash_password;

@@ -558,7 +558,7 @@ impl Db {
     }
 
     /// First step of collecting content: marks up to `batch` objects that no item
-    /// file references, no worker is staging from and nobody reserved for
+    /// file (nor an update session's received file) references, no worker is staging from and nobody reserved for
     /// `grace` (plus any whose collector died half-way). Returns their keys.
     pub async fn mark_content_for_deletion(
         &self,
@@ -574,6 +574,8 @@ impl Db {
                         AND c.last_used_at < now() - $1 * interval '1 second' \
                         AND NOT EXISTS (SELECT 1 FROM item_files f \
                                         WHERE f.content_key = c.content_key) \
+                        AND NOT EXISTS (SELECT 1 FROM update_files u \
+                                        WHERE u.content_key = c.content_key) \
                         AND NOT EXISTS (SELECT 1 FROM download_files d \
                                         WHERE d.content_key = c.content_key \
                                           AND d.status IN ('PREPARE_REQUESTED', 'PREPARING'))) \
@@ -643,7 +645,7 @@ async fn item_by_token(
 
 /// Marks content objects as used now, inside the recording transaction; returns
 /// how many of `keys` were still there and not being collected.
-async fn touch_content(tx: &mut PgConnection, keys: &[&str]) -> Result<u64> {
+pub(super) async fn touch_content(tx: &mut PgConnection, keys: &[&str]) -> Result<u64> {
     let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     let done = sqlx::query!(
         "UPDATE content_objects SET last_used_at = now() \

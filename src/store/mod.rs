@@ -10,6 +10,7 @@ pub mod files;
 pub mod keys;
 pub mod sessions;
 pub mod stats;
+pub mod updates;
 pub mod users;
 pub mod validity;
 pub mod worker;

@@ -39,6 +39,8 @@ pub struct MaintenanceReport {
     /// Lapsed claims that used up their attempts (now ERROR).
     pub abandoned: u64,
     pub expired_sessions: u64,
+    /// Update sessions expired (what they received is collected with the content).
+    pub expired_update_sessions: u64,
     pub expired_logins: u64,
     /// Artifacts deleted (row and object).
     pub artifacts_deleted: u64,
@@ -108,6 +110,10 @@ impl Maintenance {
             .await
             .context("expiry of sessions")?;
         report.expired_sessions = expired.iter().sum();
+        let expired = in_batches(move || this.db.expire_update_sessions(BATCH), |n| *n)
+            .await
+            .context("expiry of update sessions")?;
+        report.expired_update_sessions = expired.iter().sum();
         report.expired_logins = self
             .db
             .purge_expired_logins()

@@ -753,12 +753,12 @@ const SDK_PACKAGES: &[&str] = &[
     "requests",
 ];
 
-fn manifest_dir() -> PathBuf {
+pub(crate) fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `target/sdk-venv` with the SDK installed, created on first use.
-async fn sdk_python() -> PathBuf {
+pub(crate) async fn sdk_python() -> PathBuf {
     let venv = manifest_dir().join("target/sdk-venv");
     let python = venv.join("bin/python");
     let ready = venv.join(".sdk-installed");

@@ -19,5 +19,6 @@ mod s3;
 mod sessions;
 mod store;
 mod tls;
+mod updates;
 mod validity;
 mod worker;

@@ -11,6 +11,8 @@ use super::http::{encode, Http};
 /// `/api/content/library/item/download-session`.
 pub const SESSIONS: &str = "/api/content/library/item/download-session";
 pub const LOGIN: &str = "/api/session";
+/// `/api/content/library/item/update-session`.
+pub const UPDATES: &str = "/api/content/library/item/update-session";
 pub const LIBRARY: &str = "/api/content/library";
 pub const LOCAL_LIBRARY: &str = "/api/content/local-library";
 pub const ITEM: &str = "/api/content/library/item";
@@ -347,6 +349,98 @@ impl Api<'_> {
             .await;
         assert_eq!(info["status"], "PREPARED", "{name} failed: {info}");
         info
+    }
+
+    // --------------------------------------------------- update sessions
+
+    /// `POST` of an update-session create spec, with a `Client-Token` when given.
+    pub async fn create_update(&self, spec: Option<Value>, client_token: Option<&str>) -> Response {
+        let mut r = self.0.request(reqwest::Method::POST, UPDATES);
+        if let Some(spec) = spec {
+            r = r.json(&spec);
+        }
+        if let Some(t) = client_token {
+            r = r.header("Client-Token", t);
+        }
+        Http::send(r).await
+    }
+
+    /// Creates an update session of `item` and answers its id.
+    pub async fn new_update(&self, item: &str) -> String {
+        let r = self
+            .create_update(Some(json!({ "library_item_id": item })), None)
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "create an update session of {item}"
+        );
+        r.json().await.unwrap()
+    }
+
+    pub async fn list_updates(&self, item: Option<&str>) -> Response {
+        match item {
+            Some(i) => self.0.get(&format!("{UPDATES}?library_item_id={i}")).await,
+            None => self.0.get(UPDATES).await,
+        }
+    }
+
+    pub async fn get_update(&self, id: &str) -> Response {
+        self.0.get(&format!("{UPDATES}/{id}")).await
+    }
+
+    /// The update session's model (the get must succeed).
+    pub async fn update(&self, id: &str) -> Value {
+        let r = self.get_update(id).await;
+        assert_eq!(r.status(), StatusCode::OK, "get update session {id}");
+        r.json().await.unwrap()
+    }
+
+    /// `POST .../update-session/{id}?action=ACTION` with `body` (`None`: no body).
+    pub async fn update_action(&self, id: &str, action: &str, body: Option<Value>) -> Response {
+        self.0
+            .post(&format!("{UPDATES}/{id}?action={action}"), body)
+            .await
+    }
+
+    pub async fn delete_update(&self, id: &str) -> Response {
+        self.0.delete(&format!("{UPDATES}/{id}")).await
+    }
+
+    /// `POST .../update-session/{id}/file?action=ACTION` with `body`.
+    pub async fn update_file_action(
+        &self,
+        id: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Response {
+        self.0
+            .post(&format!("{UPDATES}/{id}/file?action={action}"), body)
+            .await
+    }
+
+    /// Adds a PUSH file (size and SHA256 of `bytes` when given) and answers its info.
+    pub async fn add_upload(&self, id: &str, name: &str, bytes: Option<&[u8]>) -> Value {
+        let mut spec = json!({ "name": name, "source_type": "PUSH" });
+        if let Some(b) = bytes {
+            spec["size"] = json!(b.len());
+            spec["checksum_info"] =
+                json!({ "algorithm": "SHA256", "checksum": super::sha256_hex(b) });
+        }
+        let r = self.update_file_action(id, "add", Some(spec)).await;
+        assert_eq!(r.status(), StatusCode::OK, "add {name}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn update_files(&self, id: &str) -> Response {
+        self.0.get(&format!("{UPDATES}/{id}/file")).await
+    }
+
+    pub async fn update_file(&self, id: &str, name: &str) -> Response {
+        let name = encode(name);
+        self.0
+            .get(&format!("{UPDATES}/{id}/file?file_name={name}"))
+            .await
     }
 }
 

@@ -12,6 +12,7 @@ use crate::{
     domain::models::{
         ChecksumInfo, DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel,
         LibraryModel, PublishInfo, SessionInfo, StorageBacking, StorageInfo, TransferEndpoint,
+        UpdateFileInfo, UpdateSessionModel, ValidationError, ValidationResult,
     },
     error::LocalizableMessage,
 };
@@ -46,6 +47,8 @@ enum Field {
     RequiredOf(&'static Structure),
     /// A list of structures, optional.
     OptionalListOf(&'static Structure),
+    /// A list of structures, required.
+    RequiredListOf(&'static Structure),
 }
 
 /// A vAPI structure: its canonical name and every field the IDL declares.
@@ -77,6 +80,12 @@ impl Structure {
                         }
                         other => unreachable!("{} is a list: {other}", nested.name),
                     })),
+                    Field::RequiredListOf(nested) => match value {
+                        Some(Value::Array(items)) => {
+                            Value::Array(items.into_iter().map(|i| nested.encode(i)).collect())
+                        }
+                        _ => Value::Array(Vec::new()),
+                    },
                 };
                 (name, encoded)
             })
@@ -117,7 +126,9 @@ macro_rules! structures {
     };
 }
 
-use Field::{Optional as Opt, OptionalListOf, OptionalOf, Required as Req, RequiredOf};
+use Field::{
+    Optional as Opt, OptionalListOf, OptionalOf, Required as Req, RequiredListOf, RequiredOf,
+};
 
 structures! {
     LocalizableMessage => MESSAGE "com.vmware.vapi.std.localizable_message" {
@@ -174,6 +185,23 @@ structures! {
     }
     SessionInfo => SESSION_INFO "com.vmware.cis.session.info" {
         "user": Req, "created_time": Req, "last_accessed_time": Req,
+    }
+    UpdateSessionModel => UPDATE_SESSION "com.vmware.content.library.item.update_session_model" {
+        "id": Opt, "library_item_id": Opt, "library_item_content_version": Opt,
+        "error_message": OptionalOf(&MESSAGE), "client_progress": Opt, "state": Opt,
+        "expiration_time": Opt, "preview_info": Opt, "warning_behavior": Opt,
+    }
+    UpdateFileInfo => UPDATE_FILE "com.vmware.content.library.item.updatesession.file.info" {
+        "name": Req, "source_type": Req, "size": Opt, "checksum_info": OptionalOf(&CHECKSUM),
+        "source_endpoint": OptionalOf(&ENDPOINT), "upload_endpoint": OptionalOf(&ENDPOINT),
+        "bytes_transferred": Req, "status": Req, "error_message": OptionalOf(&MESSAGE),
+        "keep_in_storage": Opt,
+    }
+    ValidationError => VALIDATION_ERROR "com.vmware.content.library.item.updatesession.file.validation_error" {
+        "name": Req, "error_message": RequiredOf(&MESSAGE),
+    }
+    ValidationResult => VALIDATION "com.vmware.content.library.item.updatesession.file.validation_result" {
+        "has_errors": Req, "missing_files": Req, "invalid_files": RequiredListOf(&VALIDATION_ERROR),
     }
 }
 

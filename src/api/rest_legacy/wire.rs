@@ -11,13 +11,13 @@ use utoipa::{
 use crate::{
     api::{
         extract::{json_bodies, ActionName, Body},
-        wire::{action_bodies, one_of, Alternatives, CreateSpec, PrepareSpec},
+        wire::{action_bodies, one_of, AddSpec, Alternatives, CreateSpec, PrepareSpec},
     },
     domain::{
         catalog::{ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec},
         models::{
             DownloadFileInfo, DownloadSessionModel, ItemFileInfo, ItemModel, LibraryModel,
-            SessionInfo, StorageInfo,
+            SessionInfo, StorageInfo, UpdateFileInfo, UpdateSessionModel, ValidationResult,
         },
     },
     error::Result,
@@ -64,6 +64,10 @@ rest_values! {
     RestValueDownloadFile(DownloadFileInfo) "`{\"value\": DownloadFileInfo}`.";
     RestValueDownloadFiles(Vec<DownloadFileInfo>) "`{\"value\": [DownloadFileInfo]}`.";
     RestValueStorageInfos(Vec<StorageInfo>) "`{\"value\": [StorageInfo]}`.";
+    RestValueUpdateSession(UpdateSessionModel) "`{\"value\": UpdateSessionModel}`.";
+    RestValueUpdateFile(UpdateFileInfo) "`{\"value\": UpdateFileInfo}`.";
+    RestValueUpdateFiles(Vec<UpdateFileInfo>) "`{\"value\": [UpdateFileInfo]}`.";
+    RestValueValidation(ValidationResult) "`{\"value\": ValidationResult}`.";
 }
 
 /// `POST /rest/com/vmware/cis/session`: the token (login) or, with `~action=get`, its owner.
@@ -135,6 +139,38 @@ actions! {
     RestItemAction { Find }
     /// `?~action=` of `POST /rest/.../library/item/storage/id:{id}`.
     RestStorageAction { Get }
+    /// `?~action=` of `POST /rest/.../update-session/id:{id}`.
+    RestUpdateIdAction { KeepAlive, Complete, Cancel, Fail }
+    /// `?~action=` of `POST /rest/.../updatesession/file/id:{id}`.
+    RestUpdateFileAction { Add, Remove, Get, List, Validate }
+}
+
+/// Body of `POST /rest/.../updatesession/file/id:{id}?~action=add`: the AddSpec inside `file_spec`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestAddBody {
+    pub file_spec: AddSpec,
+}
+
+/// What a file action of an update session answers on `/rest`.
+pub enum RestUpdateFileAnswer {
+    File(RestValueUpdateFile),
+    Files(RestValueUpdateFiles),
+    Validation(RestValueValidation),
+    Void,
+}
+
+impl Responder for RestUpdateFileAnswer {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        match self {
+            RestUpdateFileAnswer::File(v) => v.respond_to(req),
+            RestUpdateFileAnswer::Files(v) => v.respond_to(req),
+            RestUpdateFileAnswer::Validation(v) => v.respond_to(req),
+            RestUpdateFileAnswer::Void => Void.respond_to(req),
+        }
+    }
 }
 
 // ------------------------------------------------------------------ bodies
@@ -235,6 +271,7 @@ json_bodies! {
     // Without a body, create finds no item and says so; list lists every session.
     RestCreateBody: default;
     RestListBody: default;
+    RestAddBody: needs "\"file_spec\"";
     RestFileNameBody: needs "file_name";
     RestItemFileBody: needs "name";
     RestLibraryFindBody: default;

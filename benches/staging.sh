@@ -10,7 +10,7 @@
 # Needs: cargo, curl, jq, psql; openssl optional (a SHA-NI hash reference).
 #
 # Reading the figures: every staged copy is fsync'ed (cp is not, hence the
-# "cp + sync" line). On virtual machines whose host takes back free guest
+# "cp + sync" and "dd conv=fsync" lines). On virtual machines whose host takes back free guest
 # memory, the first GiB written into fresh page cache costs seconds of kernel
 # time for any writer: it shows as a slow cp and a slow first staging run.
 # Other processes on the machine matter as much: compare with the openssl line.
@@ -72,6 +72,11 @@ printf '%-44s %8s s %7s MB/s\n' "cp" "$cp_s" "$(mbs "$BYTES" "$cp_s")"
 printf '%-44s %8s s %7s MB/s\n' "cp + sync (durable copy)" \
     "$(awk -v a="$cp_s" -v b="$sync_s" 'BEGIN { printf "%.3f", a + b }')" \
     "$(mbs "$BYTES" "$(awk -v a="$cp_s" -v b="$sync_s" 'BEGIN { print a + b }')")"
+# A durable copy in one command, as staging makes one (fsync before the end).
+t0=$(now); dd if="$SRC" of="$WORK/copy.bin" bs=4M conv=fsync status=none; t1=$(now)
+dd_s=$(secs "$t0" "$t1")
+rm -f "$WORK/copy.bin"; sync
+printf '%-44s %8s s %7s MB/s\n' "dd bs=4M conv=fsync (durable copy)" "$dd_s" "$(mbs "$BYTES" "$dd_s")"
 printf '%-44s %8s s %7s MB/s\n' "sha256sum (coreutils)" "$sha_s" "$(mbs "$BYTES" "$sha_s")"
 printf '%-44s %8s s %7s MB/s\n' "cp + sha256sum (one after the other)" "$both_s" "$(mbs "$BYTES" "$both_s")"
 if command -v openssl >/dev/null; then
@@ -100,7 +105,7 @@ echo bench-password | "$BIN" user add bench --password-stdin \
 t0=$(now)
 ITEM=$("$BIN" import --library bench --item disk "$SRC" 2>/dev/null | tail -1)
 t1=$(now)
-printf '%-44s %8s s %7s MB/s\n' "import (content store, hashed)" "$(secs "$t0" "$t1")" "$(mbs "$BYTES" "$(secs "$t0" "$t1")")"
+printf '%-44s %8s s %7s MB/s\n' "import (hashed, then copied verified+fsync)" "$(secs "$t0" "$t1")" "$(mbs "$BYTES" "$(secs "$t0" "$t1")")"
 # The import leaves its bytes dirty in the page cache: write them back first,
 # as for the cp baseline, so the staging runs do not pay for the import.
 sync
@@ -179,5 +184,7 @@ if [[ -n ${ossl_s:-} ]]; then
     printf ', %.0f%% of single-core SHA-256 (openssl, same conditions)' \
         "$(awk -v a="$best_tp" -v b="$(mbs "$BYTES" "$ossl_s")" 'BEGIN { print 100 * a / b }')"
 fi
+printf ', %.0f%% of dd conv=fsync' \
+    "$(awk -v a="$best_tp" -v b="$(mbs "$BYTES" "$dd_s")" 'BEGIN { print 100 * a / b }')"
 echo
 echo "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"

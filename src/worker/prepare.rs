@@ -388,7 +388,14 @@ impl Worker {
         };
         let staged = match stage::stage(source, sink, &expected, &self.tuning, ctl.clone()).await {
             Ok(staged) => staged,
-            Err(e) => return Ok(stage_failure(claim, e)),
+            Err(e) => {
+                // Nothing is committed on a failure, except after a rename whose
+                // directory sync failed: no row will ever name this key, drop it.
+                if matches!(e, StageError::Write(_)) {
+                    let _ = transfer.delete(&key).await;
+                }
+                return Ok(stage_failure(claim, e));
+            }
         };
         // The object is durable under `key`, which no row names yet: until one
         // does, any ending deletes it.

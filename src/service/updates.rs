@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use object_store::ObjectStoreExt;
+use uuid::Uuid;
 
 use super::Service;
 use crate::{
@@ -15,7 +16,8 @@ use crate::{
             ChecksumInfo, UpdateFileInfo, UpdateSessionModel, ValidationError, ValidationResult,
         },
         update::{
-            check_received, too_many_bytes, FileAdd, SourceType, TransferStatus, UpdateState,
+            check_received, too_many_bytes, FileAdd, PullPolicy, SourceType, TransferStatus,
+            UpdateState,
         },
         Caller, ClientErrorMessage, FileName, ItemId, NewSession, Parsed, Privilege, Progress,
         UpdateSessionId,
@@ -371,6 +373,21 @@ impl Service {
             .begin_upload(session, &name, self.update_lease())
             .await?
             .ok_or_else(upload_refused)?;
+        self.store_upload(session, &name, &start, body).await
+    }
+
+    /// Writes the bytes of a started upload (PUSH or PULL) durably and
+    /// verified, and records the file READY; or records why not.
+    async fn store_upload<S>(
+        &self,
+        session: UpdateSessionId,
+        name: &FileName,
+        start: &UploadStart,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin,
+    {
         let upload_id = start.upload_id;
         let content = self.inner.buckets.content.clone();
         // With a declared checksum the key is known: the bytes go straight to it
@@ -383,7 +400,7 @@ impl Service {
                     let message =
                         file_error("store_failed", "The upload could not be stored.".into());
                     self.db()
-                        .upload_failed(session, &name, upload_id, &message)
+                        .upload_failed(session, name, upload_id, &message)
                         .await?;
                     return Err(e);
                 }
@@ -392,14 +409,14 @@ impl Service {
             None => format!("incoming/{upload_id}"),
         };
         let written = match self
-            .write_upload(session, &name, &start, &content, &target, body)
+            .write_upload(session, name, start, &content, &target, body)
             .await
         {
             Ok(written) => written,
             Err(Failed { client, message }) => {
                 if let Some(message) = &message {
                     self.db()
-                        .upload_failed(session, &name, upload_id, message)
+                        .upload_failed(session, name, upload_id, message)
                         .await?;
                 }
                 return Err(client);
@@ -418,7 +435,7 @@ impl Service {
                 content.remove(&target).await;
                 let message = file_error("store_failed", "The upload could not be stored.".into());
                 self.db()
-                    .upload_failed(session, &name, upload_id, &message)
+                    .upload_failed(session, name, upload_id, &message)
                     .await?;
                 return Err(e);
             }
@@ -426,7 +443,7 @@ impl Service {
         let size = i64::try_from(written.size).map_err(Error::internal)?;
         match self
             .db()
-            .upload_ready(session, &name, upload_id, size, &written.sha256, &key)
+            .upload_ready(session, name, upload_id, size, &written.sha256, &key)
             .await?
         {
             Recorded::Done => Ok(()),
@@ -437,7 +454,7 @@ impl Service {
                     "The upload was collected before it was recorded; send it again.".into(),
                 );
                 self.db()
-                    .upload_failed(session, &name, upload_id, &message)
+                    .upload_failed(session, name, upload_id, &message)
                     .await?;
                 Err(Error::internal(anyhow::anyhow!(
                     "received content collected before it was recorded"
@@ -509,7 +526,14 @@ impl Service {
                 last_progress = Instant::now();
                 let live = self
                     .db()
-                    .upload_progress(session, name, start.upload_id, size, self.update_lease())
+                    .upload_progress(
+                        session,
+                        name,
+                        start.upload_id,
+                        size,
+                        self.update_lease(),
+                        self.inner.pull_lease,
+                    )
                     .await
                     .map_err(|e| Failed::internal_recorded(Error::from(e)));
                 match live {
@@ -555,6 +579,85 @@ impl Service {
         sink.commit(&written).await.map_err(|e| match e {
             WriteError::Mismatch { .. } => Failed::internal_recorded(Error::internal(e)),
             WriteError::Store(e) => Failed::internal_recorded(Error::internal(e)),
+        })
+    }
+
+    /// The hosts PULL files may come from (`uploads.pull_allow`).
+    pub fn pull_policy(&self) -> &PullPolicy {
+        &self.inner.pull_policy
+    }
+
+    /// Fetches one waiting PULL file, if any (claimed with a lease renewed
+    /// while bytes flow; another instance takes it over once the lease lapses).
+    /// True when one was claimed, whatever its outcome.
+    pub async fn pull_one(&self, owner: Uuid) -> Result<bool> {
+        let Some(claim) = self.db().claim_pull(owner, self.inner.pull_lease).await? else {
+            return Ok(false);
+        };
+        let name = FileName::parse(&claim.name).map_err(Error::internal)?;
+        let fetched = fetch(&claim.uri, claim.thumbprint.as_deref()).await;
+        let outcome = match fetched {
+            Ok(response) => {
+                let body = futures_util::stream::unfold(Some(response), |r| async move {
+                    let mut r = r?;
+                    match r.chunk().await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), Some(r))),
+                        Ok(None) => None,
+                        Err(e) => Some((
+                            Err(Error::invalid_argument(
+                                "com.vmware.content.library.item.updatesession.file.pull_failed",
+                                format!("Reading the source failed: {e}"),
+                                &[],
+                            )),
+                            None,
+                        )),
+                    }
+                });
+                self.store_upload(claim.session, &name, &claim.start, Box::pin(body))
+                    .await
+            }
+            Err(why) => {
+                let message = file_error("pull_failed", why);
+                self.db()
+                    .upload_failed(claim.session, &name, claim.start.upload_id, &message)
+                    .await?;
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::info!(session = %claim.session, file = %name, error = %e.first_message(), "PULL failed");
+        }
+        Ok(true)
+    }
+
+    /// This instance's PULL loop: fetches waiting files one at a time, then
+    /// sleeps for `poll`. Stops with `stop` (a transfer cut short is taken up
+    /// again once its claim lapses).
+    pub fn spawn_puller(
+        self,
+        poll: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let owner = Uuid::new_v4();
+            while !stop.is_cancelled() {
+                let pulled = tokio::select! {
+                    r = self.pull_one(owner) => r,
+                    _ = stop.cancelled() => return,
+                };
+                let pause = match pulled {
+                    Ok(true) => continue,
+                    Ok(false) => poll,
+                    Err(e) => {
+                        tracing::warn!(error = %e.first_message(), "PULL loop cannot reach the database");
+                        poll * 2
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
         })
     }
 
@@ -624,4 +727,35 @@ async fn rename_durably(content: &Bucket, from: &str, to: &str) -> anyhow::Resul
         )
         .await?;
     Ok(())
+}
+
+/// GETs a PULL source: over https the system's trust store, or exactly the
+/// certificate of the given SHA-1 thumbprint. The response once it is a 200.
+async fn fetch(
+    uri: &str,
+    thumbprint: Option<&str>,
+) -> std::result::Result<reqwest::Response, String> {
+    use crate::client::tls::{parse_thumbprint, Trust, TrustMode};
+    let mode = match thumbprint {
+        Some(tp) => TrustMode::Thumbprint(parse_thumbprint(tp).map_err(|e| e.to_string())?),
+        None => TrustMode::System,
+    };
+    let tls = Trust::new(mode)
+        .and_then(|t| t.client_config(None))
+        .map_err(|e| format!("TLS set-up failed: {e}"))?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("HTTP client set-up failed: {e}"))?;
+    let response = client
+        .get(uri)
+        .send()
+        .await
+        .map_err(|e| format!("The source {uri} could not be reached: {e}"))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("The source {uri} answered {}.", response.status()));
+    }
+    Ok(response)
 }

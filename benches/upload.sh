@@ -97,7 +97,7 @@ for run in $(seq 1 "$RUNS"); do
         "$US/$SESSION/file?action=add" | jq -r .upload_endpoint.uri)
     warm
     t0=$(date +%s.%N)
-    curl -sf -X PUT -H 'content-type: application/octet-stream' --data-binary @"$FILE" "$URI" >/dev/null
+    curl -sf -H 'content-type: application/octet-stream' -T "$FILE" "$URI" >/dev/null
     t1=$(date +%s.%N)
     up_runs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
     api -X POST "$US/$SESSION?action=complete" >/dev/null

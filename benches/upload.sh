@@ -82,7 +82,7 @@ api() { curl -sf -H "vmware-api-session-id: $TOKEN" -H 'content-type: applicatio
 warm() { cat "$FILE" >/dev/null; }
 mibps() { awk -v b="$SIZE" -v s="$1" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
 
-dd_runs=() up_runs=()
+dd_runs=() up_runs=() ratios=()
 for run in $(seq 1 "$RUNS"); do
     warm
     rm -f "$WORK/dd.out"
@@ -101,7 +101,9 @@ for run in $(seq 1 "$RUNS"); do
     t1=$(date +%s.%N)
     up_runs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
     api -X POST "$US/$SESSION?action=complete" >/dev/null
-    say "run $run: dd conv=fsync $(mibps "${dd_runs[-1]}") MiB/s, upload $(mibps "${up_runs[-1]}") MiB/s"
+    ratio=$(awk -v d="${dd_runs[-1]}" -v u="${up_runs[-1]}" 'BEGIN { printf "%.0f", 100 * d / u }')
+    ratios+=("$ratio")
+    say "run $run: dd conv=fsync $(mibps "${dd_runs[-1]}") MiB/s, upload $(mibps "${up_runs[-1]}") MiB/s ($ratio% of dd)"
     # Same bytes every run: the next upload rewrites the same content key.
 done
 
@@ -113,4 +115,5 @@ echo "size:            ${SIZE_MIB} MiB, best of ${RUNS}"
 echo "dd conv=fsync:   $(mibps "$dd_best") MiB/s"
 echo "PUSH upload:     $(mibps "$up_best") MiB/s"
 awk -v d="$dd_best" -v u="$up_best" 'BEGIN { printf "ratio:           %.0f%% of dd (goal >= 70%%)\n", 100 * d / u }'
+echo "per-run ratios:  ${ratios[*]} (median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')%)"
 echo "server peak RSS: $((rss / 1024)) MiB"

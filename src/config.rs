@@ -26,6 +26,19 @@ pub struct Settings {
     pub signing: SigningSettings,
     pub storage: StorageSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub uploads: UploadSettings,
+}
+
+/// Update sessions (uploads).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSettings {
+    /// Hosts a PULL file may be fetched from (`host`, `host:port`, `*.domain`);
+    /// empty (the default): PULL is refused. Pulling reaches into the network
+    /// the service runs in, so it is opt-in per host.
+    #[serde(default)]
+    pub pull_allow: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]

@@ -91,6 +91,12 @@ impl Application {
 
         let stop = CancellationToken::new();
         let mut tasks = crate::worker::spawn(&db, &buckets, &settings, &stop);
+        if settings.workers.count > 0 {
+            tasks.push(service.clone().spawn_puller(
+                Duration::from_secs(settings.workers.poll_seconds),
+                stop.clone(),
+            ));
+        }
         let gauges = DatabaseGauges::new();
         tasks.push(gauges.spawn_refresh(
             service.clone(),

@@ -676,7 +676,9 @@ async fn run(service: &Service, caller: &Caller, op: CallerOp, input: Input) -> 
         ),
         UpdateFileAdd => {
             let (id, spec) = input.read(|i| Ok((update(i)?, i.spec::<AddSpec>("file_spec")?)))?;
-            out(service.add_update_file(caller, id, spec.parse()).await)
+            out(service
+                .add_update_file(caller, id, spec.parse(service.pull_policy()))
+                .await)
         }
         UpdateFileRemove => {
             let (id, name) = input.read(|i| Ok((update(i)?, i.string("file_name")?)))?;

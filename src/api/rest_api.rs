@@ -242,7 +242,7 @@ async fn list_items(service: Service, caller: Caller, Query(query): Query<Librar
 /// Without `action`: creates an item without files in `library_id`
 /// (`ContentLibrary.AddLibraryItem`), 201 with its id; `name` unique in the library without
 /// case (`ALREADY_EXISTS`), `type` free (`ovf`, `iso`, ...; unset: `file`); the same
-/// `Client-Token` from the same user answers the same id. Content comes in with `import`.
+/// `Client-Token` from the same user answers the same id. Content comes in through an update session (or `import`).
 /// With `action=find`: 200 with the ids of the items matching every property the
 /// `FindSpec` sets (`name` and `type` without case); an empty spec is `INVALID_ARGUMENT`.
 #[utoipa::path(post, path = "/api/content/library/item", operation_id = "LibraryItemCreateOrFind", tag = "library", security(("api_key" = [])),

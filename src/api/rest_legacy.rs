@@ -692,7 +692,7 @@ async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateS
     Ok(match action {
         RestUpdateFileAction::Add => {
             let spec: RestAddBody = body.json().await?;
-            RestUpdateFileAnswer::File(service.add_update_file(&caller, id, spec.file_spec.parse()).await?.into())
+            RestUpdateFileAnswer::File(service.add_update_file(&caller, id, spec.file_spec.parse(service.pull_policy())).await?.into())
         }
         RestUpdateFileAction::Remove => {
             let spec: RestFileNameBody = body.json().await?;

@@ -15,8 +15,11 @@ use super::extract::{json_bodies, ActionName, Body};
 use crate::{
     domain::{
         catalog::{ItemFindSpec, ItemModelSpec, LibraryFindSpec, LibraryModelSpec},
-        models::{ChecksumInfo, DownloadFileInfo, ItemFileInfo, UpdateFileInfo, ValidationResult},
-        update::{FileAdd, SourceType},
+        models::{
+            ChecksumInfo, DownloadFileInfo, ItemFileInfo, TransferEndpoint, UpdateFileInfo,
+            ValidationResult,
+        },
+        update::{FileAdd, PullPolicy, SourceType},
         Caller, ClientErrorMessage, EndpointType, FileName, ItemId, LibraryId, Parsed, Progress,
         SessionId, UpdateSessionId,
     },
@@ -367,8 +370,8 @@ pub struct AddSpec {
     /// `uploads.pull_allow`.
     #[schema(value_type = SourceType)]
     pub source_type: Option<String>,
-    /// PULL only.
-    #[schema(value_type = Option<Object>)]
+    /// PULL only: `{"uri", "ssl_certificate_thumbprint"?}` on a host `uploads.pull_allow` names.
+    #[schema(value_type = Option<TransferEndpoint>)]
     pub source_endpoint: Option<serde_json::Value>,
     /// Bytes the upload must have (more is refused as it arrives).
     pub size: Option<i64>,
@@ -378,7 +381,7 @@ pub struct AddSpec {
 
 impl AddSpec {
     /// The add as the core sees it, its error reported once the session is known.
-    pub fn parse(&self) -> Parsed<FileAdd> {
+    pub fn parse(&self, policy: &PullPolicy) -> Parsed<FileAdd> {
         let source_type = match self.source_type.as_deref() {
             None => None,
             Some("PUSH") => Some(SourceType::Push),
@@ -392,12 +395,20 @@ impl AddSpec {
                 ))
             }
         };
+        let endpoint = self.source_endpoint.as_ref().map(|e| {
+            (
+                e.get("uri").and_then(|u| u.as_str()),
+                e.get("ssl_certificate_thumbprint").and_then(|t| t.as_str()),
+            )
+        });
         FileAdd::parse(
             &self.name,
             source_type,
+            endpoint,
             self.size,
             self.checksum_info.as_ref().map(|c| c.algorithm),
             self.checksum_info.as_ref().map(|c| c.checksum.as_str()),
+            policy,
         )
     }
 }
@@ -497,7 +508,9 @@ impl UpdateFileActionBody {
     ) -> Result<UpdateFileAnswer> {
         Ok(match self {
             UpdateFileActionBody::Add(spec) => UpdateFileAnswer::Added(Box::new(
-                service.add_update_file(caller, id, spec.parse()).await?,
+                service
+                    .add_update_file(caller, id, spec.parse(service.pull_policy()))
+                    .await?,
             )),
             UpdateFileActionBody::Remove(spec) => {
                 service

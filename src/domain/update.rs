@@ -98,6 +98,102 @@ pub struct FileAdd {
     pub name: FileName,
     pub size: Option<i64>,
     pub sha256: Option<Sha256Hex>,
+    /// PULL: where the service fetches the bytes.
+    pub pull: Option<PullSource>,
+}
+
+/// The source of a PULL file: an http(s) URI on an allowed host, and the
+/// SHA-1 thumbprint its certificate must have, when given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullSource {
+    pub uri: String,
+    /// Upper-case hex, colon-separated (as vSphere prints it).
+    pub thumbprint: Option<String>,
+}
+
+/// The hosts PULL may fetch from (`uploads.pull_allow`): `host`, `host:port`
+/// or `*.domain`, without case. Empty: none.
+#[derive(Clone, Debug, Default)]
+pub struct PullPolicy(Vec<String>);
+
+impl PullPolicy {
+    pub fn new(patterns: &[String]) -> PullPolicy {
+        PullPolicy(
+            patterns
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    pub fn allows(&self, url: &url::Url) -> bool {
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let with_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+        self.0.iter().any(|p| match p.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None if p.contains(':') && !p.starts_with('[')
+                || p.starts_with('[') && p.contains("]:") =>
+            {
+                *p == with_port
+            }
+            None => *p == host,
+        })
+    }
+
+    /// Checks a PULL source against the policy.
+    fn source(&self, uri: &str, thumbprint: Option<&str>) -> Result<PullSource> {
+        if self.0.is_empty() {
+            return Err(invalid(
+                "pull_not_allowed",
+                "PULL sources are not allowed: the setting uploads.pull_allow names no host (the default).".into(),
+                &["uploads.pull_allow"],
+            ));
+        }
+        let url = url::Url::parse(uri)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "invalid_source_uri",
+                    format!("source_endpoint.uri {uri:?} is not an http or https URI."),
+                    &[uri],
+                )
+            })?;
+        if !self.allows(&url) {
+            let host = url.host_str().unwrap_or_default().to_string();
+            return Err(invalid(
+                "pull_host_not_allowed",
+                format!("PULL from {host} is not allowed: the host is not in the setting uploads.pull_allow."),
+                &[&host, "uploads.pull_allow"],
+            ));
+        }
+        let thumbprint = thumbprint
+            .map(|t| {
+                let hex: String = t.chars().filter(|c| *c != ':').collect();
+                if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let upper = hex.to_ascii_uppercase();
+                    Ok(upper
+                        .as_bytes()
+                        .chunks(2)
+                        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(":"))
+                } else {
+                    Err(invalid(
+                        "invalid_thumbprint",
+                        format!("ssl_certificate_thumbprint {t:?} is not a SHA-1 thumbprint (20 bytes in hex)."),
+                        &[t],
+                    ))
+                }
+            })
+            .transpose()?;
+        Ok(PullSource {
+            uri: url.to_string(),
+            thumbprint,
+        })
+    }
 }
 
 fn invalid(id: &str, message: String, args: &[&str]) -> Error {
@@ -109,33 +205,41 @@ fn invalid(id: &str, message: String, args: &[&str]) -> Error {
 }
 
 impl FileAdd {
-    /// `source_type` PUSH only for now: PULL needs `uploads.pull_allow`, which
-    /// allows no host by default; NONE supplies no bytes at all.
+    /// `source_type` PUSH, or PULL from a host `policy` allows (none by
+    /// default); NONE supplies no bytes at all.
     pub fn parse(
         name: &str,
         source_type: Option<SourceType>,
+        source_endpoint: Option<(Option<&str>, Option<&str>)>,
         size: Option<i64>,
         algorithm: Option<Option<ChecksumAlgorithm>>,
         checksum: Option<&str>,
+        policy: &PullPolicy,
     ) -> Result<FileAdd> {
         let name = FileName::parse(name)?;
-        match source_type {
-            Some(SourceType::Push) => {}
+        let pull = match source_type {
+            Some(SourceType::Push) => None,
             Some(SourceType::Pull) => {
-                return Err(invalid(
-                    "pull_not_allowed",
-                    "PULL sources are not allowed: the setting uploads.pull_allow names no host (the default).".into(),
-                    &["uploads.pull_allow"],
-                ))
+                if policy.0.is_empty() {
+                    return Err(policy.source("", None).unwrap_err());
+                }
+                let Some((Some(uri), thumbprint)) = source_endpoint else {
+                    return Err(invalid(
+                        "missing_source_endpoint",
+                        "A PULL file needs a source_endpoint with a uri.".into(),
+                        &[],
+                    ));
+                };
+                Some(policy.source(uri, thumbprint)?)
             }
             Some(SourceType::None) | None => {
                 return Err(invalid(
                     "invalid_source_type",
-                    "source_type must be PUSH (the client sends the bytes to the file's upload_endpoint).".into(),
+                    "source_type must be PUSH (the client sends the bytes to the file's upload_endpoint) or PULL.".into(),
                     &[],
                 ))
             }
-        }
+        };
         if let Some(s) = size {
             if s < 0 {
                 let v = s.to_string();
@@ -168,7 +272,12 @@ impl FileAdd {
                 ))
             }
         };
-        Ok(FileAdd { name, size, sha256 })
+        Ok(FileAdd {
+            name,
+            size,
+            sha256,
+            pull,
+        })
     }
 }
 
@@ -210,12 +319,15 @@ mod tests {
 
     #[test]
     fn add_specs() {
+        let none = PullPolicy::default();
         let ok = FileAdd::parse(
             "a.iso",
             Some(SourceType::Push),
+            None,
             Some(4),
             Some(Some(ChecksumAlgorithm::Sha256)),
             Some(&SHA.to_uppercase()),
+            &none,
         )
         .unwrap();
         assert_eq!(ok.sha256.unwrap().as_str(), SHA);
@@ -245,13 +357,69 @@ mod tests {
                 "unsupported_checksum_algorithm",
             ),
         ] {
-            let e = FileAdd::parse("a", source, size, alg, sum).unwrap_err();
+            let e = FileAdd::parse("a", source, None, size, alg, sum, &none).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidArgument);
             assert!(e.messages[0].id.ends_with(id), "{e:?}");
         }
-        let pull = FileAdd::parse("a", Some(SourceType::Pull), None, None, None).unwrap_err();
+        let pull =
+            FileAdd::parse("a", Some(SourceType::Pull), None, None, None, None, &none).unwrap_err();
         assert!(pull.first_message().contains("uploads.pull_allow"));
-        assert!(FileAdd::parse("a/b", Some(SourceType::Push), None, None, None).is_err());
+        assert!(
+            FileAdd::parse("a/b", Some(SourceType::Push), None, None, None, None, &none).is_err()
+        );
+    }
+
+    #[test]
+    fn pull_sources_need_an_allowed_host() {
+        let policy = PullPolicy::new(&[
+            "Files.example.com".into(),
+            "*.corp".into(),
+            "10.0.0.5:8080".into(),
+        ]);
+        let add = |uri: &str, tp: Option<&str>| {
+            FileAdd::parse(
+                "a",
+                Some(SourceType::Pull),
+                Some((Some(uri), tp)),
+                None,
+                None,
+                None,
+                &policy,
+            )
+        };
+        assert_eq!(
+            add("https://files.example.com/a.iso", None)
+                .unwrap()
+                .pull
+                .unwrap()
+                .uri,
+            "https://files.example.com/a.iso"
+        );
+        assert!(add("http://mirror.corp/x", None).is_ok());
+        assert!(add("http://10.0.0.5:8080/x", None).is_ok());
+        for (uri, id) in [
+            ("http://10.0.0.5/x", "pull_host_not_allowed"),
+            ("http://corp/x", "pull_host_not_allowed"),
+            ("http://evil.com/files.example.com", "pull_host_not_allowed"),
+            ("ftp://files.example.com/x", "invalid_source_uri"),
+            ("not a uri", "invalid_source_uri"),
+        ] {
+            let e = add(uri, None).unwrap_err();
+            assert!(e.messages[0].id.ends_with(id), "{uri}: {e:?}");
+        }
+        let tp = add(
+            "https://files.example.com/a",
+            Some("ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01"),
+        )
+        .unwrap();
+        assert_eq!(
+            tp.pull.unwrap().thumbprint.unwrap(),
+            "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
+        );
+        assert!(add("https://files.example.com/a", Some("zz")).is_err());
+        let e = FileAdd::parse("a", Some(SourceType::Pull), None, None, None, None, &policy)
+            .unwrap_err();
+        assert!(e.messages[0].id.ends_with("missing_source_endpoint"));
     }
 
     #[test]

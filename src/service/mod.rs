@@ -58,6 +58,10 @@ struct Inner {
     /// How long activity keeps a download session alive.
     session_lease: Duration,
     login: LoginSettings,
+    /// Hosts PULL files may come from.
+    pull_policy: crate::domain::update::PullPolicy,
+    /// How long a PULL claim lives without progress.
+    pull_lease: Duration,
     /// Where clients may find the content store's objects (item storage).
     content: ContentLocation,
     /// Password checks: dedicated threads behind a bounded queue.
@@ -96,6 +100,8 @@ impl Service {
                 session_lease: settings.session_timeout(),
                 login: settings.login.clone(),
                 content: ContentLocation::from_settings(&settings.storage.content),
+                pull_policy: crate::domain::update::PullPolicy::new(&settings.uploads.pull_allow),
+                pull_lease: Duration::from_secs(settings.workers.lease_seconds),
                 verifier: verifier::Verifier::new(
                     settings.login.verify_threads(),
                     settings.login.verify_queue,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use object_store::ObjectStoreExt;
+use uuid::Uuid;
 
 use super::Service;
 use crate::{
@@ -15,7 +16,8 @@ use crate::{
             ChecksumInfo, UpdateFileInfo, UpdateSessionModel, ValidationError, ValidationResult,
         },
         update::{
-            check_received, too_many_bytes, FileAdd, SourceType, TransferStatus, UpdateState,
+            check_received, too_many_bytes, FileAdd, PullPolicy, SourceType, TransferStatus,
+            UpdateState,
         },
         Caller, ClientErrorMessage, FileName, ItemId, NewSession, Parsed, Privilege, Progress,
         UpdateSessionId,
@@ -23,7 +25,7 @@ use crate::{
     error::{Error, LocalizableMessage, Result},
     storage::{
         content_key,
-        stage::{Digest, WriteError},
+        stage::{Digest, LocalWrite, WriteError},
         Bucket,
     },
     store::updates::{
@@ -371,6 +373,21 @@ impl Service {
             .begin_upload(session, &name, self.update_lease())
             .await?
             .ok_or_else(upload_refused)?;
+        self.store_upload(session, &name, &start, body).await
+    }
+
+    /// Writes the bytes of a started upload (PUSH or PULL) durably and
+    /// verified, and records the file READY; or records why not.
+    async fn store_upload<S>(
+        &self,
+        session: UpdateSessionId,
+        name: &FileName,
+        start: &UploadStart,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin,
+    {
         let upload_id = start.upload_id;
         let content = self.inner.buckets.content.clone();
         // With a declared checksum the key is known: the bytes go straight to it
@@ -383,7 +400,7 @@ impl Service {
                     let message =
                         file_error("store_failed", "The upload could not be stored.".into());
                     self.db()
-                        .upload_failed(session, &name, upload_id, &message)
+                        .upload_failed(session, name, upload_id, &message)
                         .await?;
                     return Err(e);
                 }
@@ -392,14 +409,14 @@ impl Service {
             None => format!("incoming/{upload_id}"),
         };
         let written = match self
-            .write_upload(session, &name, &start, &content, &target, body)
+            .write_upload(session, name, start, &content, &target, body)
             .await
         {
             Ok(written) => written,
             Err(Failed { client, message }) => {
                 if let Some(message) = &message {
                     self.db()
-                        .upload_failed(session, &name, upload_id, message)
+                        .upload_failed(session, name, upload_id, message)
                         .await?;
                 }
                 return Err(client);
@@ -418,7 +435,7 @@ impl Service {
                 content.remove(&target).await;
                 let message = file_error("store_failed", "The upload could not be stored.".into());
                 self.db()
-                    .upload_failed(session, &name, upload_id, &message)
+                    .upload_failed(session, name, upload_id, &message)
                     .await?;
                 return Err(e);
             }
@@ -426,7 +443,7 @@ impl Service {
         let size = i64::try_from(written.size).map_err(Error::internal)?;
         match self
             .db()
-            .upload_ready(session, &name, upload_id, size, &written.sha256, &key)
+            .upload_ready(session, name, upload_id, size, &written.sha256, &key)
             .await?
         {
             Recorded::Done => Ok(()),
@@ -437,7 +454,7 @@ impl Service {
                     "The upload was collected before it was recorded; send it again.".into(),
                 );
                 self.db()
-                    .upload_failed(session, &name, upload_id, &message)
+                    .upload_failed(session, name, upload_id, &message)
                     .await?;
                 Err(Error::internal(anyhow::anyhow!(
                     "received content collected before it was recorded"
@@ -462,8 +479,7 @@ impl Service {
         S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let expected_size = start.declared_size.map_or(0, |s| s as u64);
-        let mut sink = content
-            .begin_write(key, expected_size)
+        let mut sink = UploadSink::open(content, key, expected_size)
             .await
             .map_err(|e| Failed::internal_recorded(Error::internal(e)))?;
         // Small network chunks are gathered so that each write moves a lot.
@@ -509,7 +525,14 @@ impl Service {
                 last_progress = Instant::now();
                 let live = self
                     .db()
-                    .upload_progress(session, name, start.upload_id, size, self.update_lease())
+                    .upload_progress(
+                        session,
+                        name,
+                        start.upload_id,
+                        size,
+                        self.update_lease(),
+                        self.inner.pull_lease,
+                    )
                     .await
                     .map_err(|e| Failed::internal_recorded(Error::from(e)));
                 match live {
@@ -534,7 +557,13 @@ impl Service {
                 return Err(Failed::internal_recorded(Error::internal(e)));
             }
         }
-        let written = sink.written();
+        let written = match sink.written().await {
+            Ok(w) => w,
+            Err(e) => {
+                sink.abort().await;
+                return Err(Failed::internal_recorded(Error::internal(e)));
+            }
+        };
         if let Err(why) = check_received(
             start.declared_size,
             start.declared_sha256.as_deref(),
@@ -555,6 +584,85 @@ impl Service {
         sink.commit(&written).await.map_err(|e| match e {
             WriteError::Mismatch { .. } => Failed::internal_recorded(Error::internal(e)),
             WriteError::Store(e) => Failed::internal_recorded(Error::internal(e)),
+        })
+    }
+
+    /// The hosts PULL files may come from (`uploads.pull_allow`).
+    pub fn pull_policy(&self) -> &PullPolicy {
+        &self.inner.pull_policy
+    }
+
+    /// Fetches one waiting PULL file, if any (claimed with a lease renewed
+    /// while bytes flow; another instance takes it over once the lease lapses).
+    /// True when one was claimed, whatever its outcome.
+    pub async fn pull_one(&self, owner: Uuid) -> Result<bool> {
+        let Some(claim) = self.db().claim_pull(owner, self.inner.pull_lease).await? else {
+            return Ok(false);
+        };
+        let name = FileName::parse(&claim.name).map_err(Error::internal)?;
+        let fetched = fetch(&claim.uri, claim.thumbprint.as_deref()).await;
+        let outcome = match fetched {
+            Ok(response) => {
+                let body = futures_util::stream::unfold(Some(response), |r| async move {
+                    let mut r = r?;
+                    match r.chunk().await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), Some(r))),
+                        Ok(None) => None,
+                        Err(e) => Some((
+                            Err(Error::invalid_argument(
+                                "com.vmware.content.library.item.updatesession.file.pull_failed",
+                                format!("Reading the source failed: {e}"),
+                                &[],
+                            )),
+                            None,
+                        )),
+                    }
+                });
+                self.store_upload(claim.session, &name, &claim.start, Box::pin(body))
+                    .await
+            }
+            Err(why) => {
+                let message = file_error("pull_failed", why);
+                self.db()
+                    .upload_failed(claim.session, &name, claim.start.upload_id, &message)
+                    .await?;
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::info!(session = %claim.session, file = %name, error = %e.first_message(), "PULL failed");
+        }
+        Ok(true)
+    }
+
+    /// This instance's PULL loop: fetches waiting files one at a time, then
+    /// sleeps for `poll`. Stops with `stop` (a transfer cut short is taken up
+    /// again once its claim lapses).
+    pub fn spawn_puller(
+        self,
+        poll: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let owner = Uuid::new_v4();
+            while !stop.is_cancelled() {
+                let pulled = tokio::select! {
+                    r = self.pull_one(owner) => r,
+                    _ = stop.cancelled() => return,
+                };
+                let pause = match pulled {
+                    Ok(true) => continue,
+                    Ok(false) => poll,
+                    Err(e) => {
+                        tracing::warn!(error = %e.first_message(), "PULL loop cannot reach the database");
+                        poll * 2
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
         })
     }
 
@@ -624,4 +732,157 @@ async fn rename_durably(content: &Bucket, from: &str, to: &str) -> anyhow::Resul
         )
         .await?;
     Ok(())
+}
+
+/// GETs a PULL source: over https the system's trust store, or exactly the
+/// certificate of the given SHA-1 thumbprint. The response once it is a 200.
+async fn fetch(
+    uri: &str,
+    thumbprint: Option<&str>,
+) -> std::result::Result<reqwest::Response, String> {
+    use crate::client::tls::{parse_thumbprint, Trust, TrustMode};
+    let mode = match thumbprint {
+        Some(tp) => TrustMode::Thumbprint(parse_thumbprint(tp).map_err(|e| e.to_string())?),
+        None => TrustMode::System,
+    };
+    let tls = Trust::new(mode)
+        .and_then(|t| t.client_config(None))
+        .map_err(|e| format!("TLS set-up failed: {e}"))?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("HTTP client set-up failed: {e}"))?;
+    let response = client
+        .get(uri)
+        .send()
+        .await
+        .map_err(|e| format!("The source {uri} could not be reached: {e}"))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("The source {uri} answered {}.", response.status()));
+    }
+    Ok(response)
+}
+
+/// Where an upload's bytes go. On a local store a thread of its own hashes
+/// and writes (fed through a short channel of batches), so receiving the next
+/// batch overlaps hashing and writing the last one; elsewhere the store's
+/// verified write ([`ObjectWrite`](crate::storage::stage::ObjectWrite)).
+enum UploadSink {
+    Local {
+        batches: Option<tokio::sync::mpsc::Sender<Bytes>>,
+        writer: Option<tokio::task::JoinHandle<anyhow::Result<(LocalWrite, Digest)>>>,
+        done: Option<(LocalWrite, Digest)>,
+    },
+    Remote(crate::storage::stage::ObjectWrite),
+}
+
+/// Batches queued for the local writer thread (each up to `WRITE_BATCH`).
+const LOCAL_QUEUE: usize = 4;
+
+impl UploadSink {
+    async fn open(content: &Bucket, key: &str, expected_size: u64) -> anyhow::Result<UploadSink> {
+        let Some(dest) = content.local_path(key) else {
+            return Ok(UploadSink::Remote(
+                content.begin_write(key, expected_size).await?,
+            ));
+        };
+        let mut local = tokio::task::spawn_blocking(move || LocalWrite::create(dest)).await??;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(LOCAL_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            let mut size = 0u64;
+            while let Some(batch) = rx.blocking_recv() {
+                sha2::Digest::update(&mut hasher, &batch);
+                local.write(&batch)?;
+                size += batch.len() as u64;
+            }
+            let digest = Digest {
+                sha256: hex::encode(sha2::Digest::finalize(hasher)),
+                size,
+            };
+            Ok((local, digest))
+        });
+        Ok(UploadSink::Local {
+            batches: Some(tx),
+            writer: Some(writer),
+            done: None,
+        })
+    }
+
+    async fn write(&mut self, batch: Bytes) -> anyhow::Result<()> {
+        match self {
+            UploadSink::Remote(w) => w.write(batch).await,
+            UploadSink::Local { batches, .. } => {
+                let tx = batches
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("upload already ended"))?;
+                if tx.send(batch).await.is_err() {
+                    // The writer stopped: its error says why.
+                    self.finish_local().await?;
+                    anyhow::bail!("the upload's writer stopped");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the local writer to have written and hashed everything.
+    async fn finish_local(&mut self) -> anyhow::Result<()> {
+        if let UploadSink::Local {
+            batches,
+            writer,
+            done,
+        } = self
+        {
+            batches.take();
+            if let Some(w) = writer.take() {
+                *done = Some(w.await??);
+            }
+        }
+        Ok(())
+    }
+
+    /// What was written, once all of it is.
+    async fn written(&mut self) -> anyhow::Result<Digest> {
+        self.finish_local().await?;
+        Ok(match self {
+            UploadSink::Remote(w) => w.written(),
+            UploadSink::Local { done, .. } => done
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .ok_or_else(|| anyhow::anyhow!("the upload's writer stopped"))?,
+        })
+    }
+
+    async fn commit(self, expected: &Digest) -> std::result::Result<Digest, WriteError> {
+        match self {
+            UploadSink::Remote(w) => w.commit(expected).await,
+            UploadSink::Local { done, .. } => {
+                let (local, actual) =
+                    done.ok_or_else(|| WriteError::Store(anyhow::anyhow!("upload not finished")))?;
+                let e = expected.clone();
+                let a = actual.clone();
+                tokio::task::spawn_blocking(move || local.commit(&e, &a))
+                    .await
+                    .map_err(|e| WriteError::Store(e.into()))??;
+                Ok(actual)
+            }
+        }
+    }
+
+    /// Drops what was written (a local temporary file is removed on drop).
+    async fn abort(mut self) {
+        match &mut self {
+            UploadSink::Remote(_) => {
+                if let UploadSink::Remote(w) = self {
+                    w.abort().await;
+                }
+            }
+            UploadSink::Local { .. } => {
+                let _ = self.finish_local().await;
+            }
+        }
+    }
 }

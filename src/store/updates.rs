@@ -325,18 +325,23 @@ impl Db {
         upload_id: Uuid,
         bytes: i64,
         lease: Duration,
+        claim_lease: Duration,
     ) -> Result<bool> {
         let done = sqlx::query!(
             "WITH s AS (UPDATE update_sessions SET expiration_time = session_lease(expiration_time, $5) \
                         WHERE id = $1 AND state = 'ACTIVE' AND expiration_time > now() RETURNING id) \
-             UPDATE update_files f SET bytes_transferred = $4, updated_at = now() FROM s \
+             UPDATE update_files f SET bytes_transferred = $4, updated_at = now(), \
+                 lease_until = CASE WHEN f.lease_owner IS NULL THEN NULL \
+                                    ELSE now() + $6 * interval '1 second' END \
+             FROM s \
              WHERE f.session_id = s.id AND f.name = $2 AND f.upload_id = $3 \
                AND f.status = 'TRANSFERRING'",
             id.0,
             name.as_str(),
             upload_id,
             bytes,
-            secs(lease)
+            secs(lease),
+            secs(claim_lease)
         )
         .execute(&self.pool)
         .await?;
@@ -353,7 +358,7 @@ impl Db {
     ) -> Result<bool> {
         let done = sqlx::query!(
             "UPDATE update_files SET status = 'ERROR', error_message = $4, upload_id = NULL, \
-                 updated_at = now() \
+                 lease_owner = NULL, lease_until = NULL, updated_at = now() \
              WHERE session_id = $1 AND name = $2 AND upload_id = $3 AND status = 'TRANSFERRING'",
             id.0,
             name.as_str(),
@@ -382,7 +387,8 @@ impl Db {
         }
         let done = sqlx::query!(
             "UPDATE update_files f SET status = 'READY', upload_id = NULL, bytes_transferred = $4, \
-                 size = $4, sha256 = $5, content_key = $6, updated_at = now() \
+                 size = $4, sha256 = $5, content_key = $6, lease_owner = NULL, lease_until = NULL, \
+                 updated_at = now() \
              FROM update_sessions s \
              WHERE f.session_id = s.id AND s.id = $1 AND s.state = 'ACTIVE' \
                AND s.expiration_time > now() \
@@ -402,6 +408,71 @@ impl Db {
         tx.commit().await?;
         Ok(Recorded::Done)
     }
+
+    /// Claims the oldest PULL file waiting in an ACTIVE, live session for
+    /// `owner` until `lease` from now: one statement, committed before any I/O.
+    pub async fn claim_pull(&self, owner: Uuid, lease: Duration) -> Result<Option<PullClaim>> {
+        let upload_id = Uuid::new_v4();
+        let row = sqlx::query!(
+            r#"UPDATE update_files f SET status = 'TRANSFERRING', upload_id = $3, lease_owner = $1,
+                   lease_until = now() + $2 * interval '1 second', attempts = f.attempts + 1,
+                   bytes_transferred = 0, error_message = NULL, updated_at = now()
+               WHERE (f.session_id, f.name) = (
+                   SELECT u.session_id, u.name FROM update_files u
+                   JOIN update_sessions s ON s.id = u.session_id
+                   WHERE u.source_type = 'PULL' AND u.status = 'WAITING_FOR_TRANSFER'
+                     AND NOT u.removed AND s.state = 'ACTIVE' AND s.expiration_time > now()
+                   ORDER BY u.updated_at LIMIT 1 FOR UPDATE OF u SKIP LOCKED)
+               RETURNING f.session_id AS "session: UpdateSessionId", f.name, f.declared_size,
+                   f.declared_sha256, f.source_uri AS "source_uri!", f.source_thumbprint"#,
+            owner,
+            secs(lease),
+            upload_id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| PullClaim {
+            session: row.session,
+            name: row.name,
+            start: UploadStart {
+                upload_id,
+                declared_size: row.declared_size,
+                declared_sha256: row.declared_sha256,
+            },
+            uri: row.source_uri,
+            thumbprint: row.source_thumbprint,
+        }))
+    }
+
+    /// PULL claims whose lease lapsed (their instance died) wait again, or end
+    /// in ERROR once `max_attempts` were made. Returns (requeued, failed).
+    pub async fn rescue_pulls(&self, max_attempts: i32) -> Result<(u64, u64)> {
+        let rows = sqlx::query_scalar!(
+            r#"UPDATE update_files SET
+                   status = CASE WHEN attempts >= $1 THEN 'ERROR' ELSE 'WAITING_FOR_TRANSFER' END,
+                   error_message = CASE WHEN attempts >= $1 THEN jsonb_build_object(
+                       'id', 'com.vmware.content.library.item.updatesession.file.pull_abandoned',
+                       'default_message', 'The file could not be fetched: ' || attempts || ' attempts were interrupted.',
+                       'args', jsonb_build_array()) END,
+                   upload_id = NULL, lease_owner = NULL, lease_until = NULL, updated_at = now()
+               WHERE lease_owner IS NOT NULL AND lease_until < now() AND status = 'TRANSFERRING'
+               RETURNING status AS "status!""#,
+            max_attempts
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let failed = rows.iter().filter(|s| *s == "ERROR").count() as u64;
+        Ok((rows.len() as u64 - failed, failed))
+    }
+}
+
+/// A PULL file claimed by this instance's puller.
+pub struct PullClaim {
+    pub session: UpdateSessionId,
+    pub name: String,
+    pub start: UploadStart,
+    pub uri: String,
+    pub thumbprint: Option<String>,
 }
 
 impl LockedUpdate {
@@ -457,22 +528,29 @@ impl LockedUpdate {
 
     /// add: the file joins the session (again: a file added before starts over).
     pub async fn add_file(mut self, add: &FileAdd) -> Result<UpdateFileRow> {
+        let source_type = if add.pull.is_some() { "PULL" } else { "PUSH" };
         let row = sqlx::query_as!(
             UpdateFileRow,
-            r#"INSERT INTO update_files (session_id, name, source_type, declared_size, declared_sha256)
-               VALUES ($1, $2, 'PUSH', $3, $4)
+            r#"INSERT INTO update_files (session_id, name, source_type, declared_size, declared_sha256,
+                   source_uri, source_thumbprint)
+               VALUES ($1, $2, $5, $3, $4, $6, $7)
                ON CONFLICT (session_id, name) DO UPDATE SET
                    removed = false, source_type = EXCLUDED.source_type,
                    declared_size = EXCLUDED.declared_size, declared_sha256 = EXCLUDED.declared_sha256,
+                   source_uri = EXCLUDED.source_uri, source_thumbprint = EXCLUDED.source_thumbprint,
                    status = 'WAITING_FOR_TRANSFER', bytes_transferred = 0, error_message = NULL,
-                   upload_id = NULL, size = NULL, sha256 = NULL, content_key = NULL, updated_at = now()
+                   upload_id = NULL, size = NULL, sha256 = NULL, content_key = NULL,
+                   lease_owner = NULL, lease_until = NULL, attempts = 0, updated_at = now()
                RETURNING name, source_type AS "source_type: SourceType", declared_size,
                    declared_sha256, status AS "status: TransferStatus", bytes_transferred,
                    error_message AS "error_message: Json<LocalizableMessage>", size, sha256"#,
             self.row.id.0,
             add.name.as_str(),
             add.size,
-            add.sha256.as_ref().map(|s| s.as_str())
+            add.sha256.as_ref().map(|s| s.as_str()),
+            source_type,
+            add.pull.as_ref().map(|p| p.uri.as_str()),
+            add.pull.as_ref().and_then(|p| p.thumbprint.as_deref())
         )
         .fetch_one(&mut *self.tx)
         .await?;

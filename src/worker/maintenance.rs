@@ -106,6 +106,13 @@ impl Maintenance {
             report.abandoned += r.failed;
             metrics().worker_rescues.inc_by(r.requeued + r.failed);
         }
+        let (requeued, failed) = self
+            .db
+            .rescue_pulls(self.max_attempts)
+            .await
+            .context("rescue of lapsed PULL claims")?;
+        report.requeued += requeued;
+        report.abandoned += failed;
         let expired = in_batches(move || this.db.expire_sessions(BATCH), |n| *n)
             .await
             .context("expiry of sessions")?;

@@ -750,3 +750,79 @@ async fn item_storage_and_content_collection_on_s3() {
     assert_eq!(report.content_deleted, 1);
     assert!(!blob.exists());
 }
+
+/// Uploads on S3: with a declared checksum the bytes go as a multipart upload
+/// straight to the content key, completed only once verified (a wrong checksum
+/// aborts it: nothing under the key, no copy); without one they go to a key of
+/// their own and are renamed. Complete publishes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_on_s3_complete_their_multipart_upload_only_when_verified() {
+    let s3 = S3Server::start(&["content", "transfer"]).await;
+    let app = spawn_app_with(|s| {
+        s3.configure(s);
+        s.workers.count = 0;
+    })
+    .await;
+    let item = app.import("lib", "item", &[("old.bin", b"old")]).await;
+    let token = app
+        .user("up", &["System.Read", "ContentLibrary.UpdateSession"])
+        .await;
+    let api = app.api(&token);
+    let id = api.new_update(&item).await;
+    let big = pseudo_random(20 << 20, 5);
+    let sha = sha256_hex(&big);
+    let info = api.add_upload(&id, "disk.vmdk", Some(&big)).await;
+    let uri = info["upload_endpoint"]["uri"].as_str().unwrap().to_string();
+
+    // Same size, one byte off: refused, the multipart upload aborted.
+    let mut bad = big.clone();
+    bad[(13 << 20) + 1] ^= 0xff;
+    let r = app.client.put(&uri).body(bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let key_path = format!("/content/blobs/{sha}");
+    let seen = s3.seen();
+    let to_key = |s: &&Seen| s.path == key_path;
+    assert!(
+        seen.iter()
+            .filter(to_key)
+            .any(|s| s.method == "PUT" && s.query.contains("partNumber=")),
+        "{seen:#?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .filter(to_key)
+            .any(|s| s.method == "POST" && s.query.contains("uploadId=")),
+        "{seen:#?}"
+    );
+    assert!(!s3.object_path("content", &format!("blobs/{sha}")).exists());
+
+    // The right bytes: completed under the key, no copy.
+    let r = app.client.put(&uri).body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    assert_eq!(
+        std::fs::read(s3.object_path("content", &format!("blobs/{sha}"))).unwrap(),
+        big
+    );
+
+    // No checksum declared: a key of its own, then renamed.
+    let notes = api.add_upload(&id, "notes.txt", None).await;
+    let r = app
+        .client
+        .post(notes["upload_endpoint"]["uri"].as_str().unwrap())
+        .body("notes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(api.update_action(&id, "complete", None).await.status(), 204);
+    let files: Vec<Value> = api.item_files(&item).await.json().await.unwrap();
+    let mut names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, vec!["disk.vmdk", "notes.txt", "old.bin"]);
+    let notes_key = format!("blobs/{}", sha256_hex(b"notes"));
+    assert_eq!(
+        std::fs::read(s3.object_path("content", &notes_key)).unwrap(),
+        b"notes"
+    );
+}

@@ -942,3 +942,83 @@ async fn official_python_sdk_uploads() {
         .unwrap();
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+// -------------------------------------------------------------------- PULL
+
+#[tokio::test]
+async fn pull_fetches_from_allowed_hosts_only() {
+    let f = fixture_with(2, |s| s.uploads.pull_allow = vec!["127.0.0.1".into()]).await;
+    let source = pattern(1 << 20);
+    let src_item = f.app.import("lib", "source", &[("src.bin", &source)]).await;
+    let dl = f.api().new_session(&src_item).await;
+    f.api().prepare_file(&dl, "src.bin").await;
+    let info = f
+        .api()
+        .wait_prepared(&dl, "src.bin", Duration::from_secs(30))
+        .await;
+    let uri = info["download_endpoint"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let id = f.api().new_update(&f.item).await;
+    // Not an allowed host: refused, naming the setting.
+    let r = f
+        .api()
+        .update_file_action(
+            &id,
+            "add",
+            Some(json!({"name": "x", "source_type": "PULL",
+            "source_endpoint": {"uri": "http://localhost:9/x"}})),
+        )
+        .await;
+    let e = assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    assert!(e.to_string().contains("uploads.pull_allow"), "{e}");
+    // A wrong checksum ends in ERROR; the right one in READY.
+    let add = |name: &str, sha: String| {
+        json!({"name": name, "source_type": "PULL", "source_endpoint": {"uri": uri},
+            "size": source.len(), "checksum_info": {"algorithm": "SHA256", "checksum": sha}})
+    };
+    let r = f
+        .api()
+        .update_file_action(&id, "add", Some(add("bad.bin", "0".repeat(64))))
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = f
+        .api()
+        .update_file_action(&id, "add", Some(add("disk.vmdk", sha256_hex(&source))))
+        .await;
+    assert_eq!(r.status(), 200);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added["source_type"], "PULL");
+    let wait = |name: &'static str| {
+        let f = &f;
+        let id = id.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let info = f.file(&id, name).await;
+                if info["status"] == "READY" || info["status"] == "ERROR" {
+                    return info;
+                }
+                assert!(std::time::Instant::now() < deadline, "{info}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let bad = wait("bad.bin").await;
+    assert_eq!(bad["status"], "ERROR", "{bad}");
+    let good = wait("disk.vmdk").await;
+    assert_eq!(good["status"], "READY", "{good}");
+    assert_eq!(good["bytes_transferred"], source.len());
+    let r = f
+        .api()
+        .update_file_action(&id, "remove", Some(json!({"file_name": "bad.bin"})))
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        f.api().update_action(&id, "complete", None).await.status(),
+        204
+    );
+    assert_eq!(f.download("disk.vmdk").await, source);
+}

@@ -78,7 +78,7 @@ PRIVILEGES=""
 for p in System.Read ContentLibrary.DownloadSession ContentLibrary.ReadStorage \
   ContentLibrary.CreateLocalLibrary ContentLibrary.UpdateLocalLibrary ContentLibrary.DeleteLocalLibrary \
   ContentLibrary.UpdateLibrary ContentLibrary.AddLibraryItem ContentLibrary.UpdateLibraryItem \
-  ContentLibrary.DeleteLibraryItem; do
+  ContentLibrary.DeleteLibraryItem ContentLibrary.UpdateSession; do
   PRIVILEGES="$PRIVILEGES --privilege $p"
 done
 # shellcheck disable=SC2086 # one word per flag

@@ -17,7 +17,7 @@ use crate::{
     domain::{
         catalog::{ItemModelSpec, LibraryFindSpec, LibraryModelSpec, LibraryUpdateVia},
         models::{
-            DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo, StorageInfo, UpdateFileInfo,
+            DownloadFileInfo, DownloadSessionModel, ItemModel, LibraryModel, SessionInfo, StorageInfo,
             UpdateSessionModel,
         },
         Caller, FileName, ItemId, LibraryId, LoginToken, NewSession, SessionId, UpdateSessionId,
@@ -555,8 +555,7 @@ impl Responder for UpdateFileAnswer {
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
         match self {
-            UpdateFileAnswer::Added(info) => HttpResponse::Ok().json(info),
-            UpdateFileAnswer::Validated(result) => HttpResponse::Ok().json(result),
+            UpdateFileAnswer::Done(result) => HttpResponse::Ok().json(result),
             UpdateFileAnswer::Removed => HttpResponse::NoContent().finish(),
         }
     }
@@ -658,7 +657,7 @@ async fn update_files(service: Service, caller: Caller, Id(id): Id<UpdateSession
     request_body(content = Option<UpdateFileActionBody>, description = "add: an `AddSpec`; remove: `{\"file_name\"}`; validate: none.",
         example = json!({"name": "photon.iso", "source_type": "PUSH", "size": 10485760})),
     responses(
-        (status = 200, description = "add: the file's info; validate: the result.", body = UpdateFileInfo),
+        (status = 200, description = "add: the file's info; validate: the result.", body = UpdateFileResult),
         (status = 204, description = "remove: done."),
         ApiErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
 async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<UpdateFileAction>, body: Body) -> Reply<UpdateFileAnswer> {

@@ -686,13 +686,13 @@ async fn list_update_files(service: Service, caller: Caller, Query(query): Query
     params(Id<UpdateSessionId>, ("~action" = RestUpdateFileAction, Query, description = "The operation.")),
     request_body(content = Option<RestAddBody>, description = "add: `{\"file_spec\"}`; remove, get: `{\"file_name\"}`; list, validate: none.",
         example = json!({"file_spec": {"name": "photon.iso", "source_type": "PUSH"}})),
-    responses((status = 200, description = "`{\"value\": ...}` (add, get, list, validate) or no body (remove).", body = RestValueUpdateFile),
+    responses((status = 200, description = "`{\"value\": ...}` (add, get, list, validate) or no body (remove).", body = RestUpdateFileValue),
         RestErrors<(BadRequest, Unauthenticated, NotFound, PayloadTooLarge)>))]
 async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateSessionId>, Action(action): Action<RestUpdateFileAction>, body: Body) -> Reply<RestUpdateFileAnswer> {
     Ok(match action {
         RestUpdateFileAction::Add => {
             let spec: RestAddBody = body.json().await?;
-            RestUpdateFileAnswer::File(service.add_update_file(&caller, id, spec.file_spec.parse(service.pull_policy())).await?.into())
+            RestUpdateFileAnswer::Value(RestUpdateFileValue::File(service.add_update_file(&caller, id, spec.file_spec.parse(service.pull_policy())).await?.into()))
         }
         RestUpdateFileAction::Remove => {
             let spec: RestFileNameBody = body.json().await?;
@@ -701,9 +701,9 @@ async fn update_file_action(service: Service, caller: Caller, Id(id): Id<UpdateS
         }
         RestUpdateFileAction::Get => {
             let spec: RestFileNameBody = body.json().await?;
-            RestUpdateFileAnswer::File(service.get_update_file(&caller, id, FileName::parse_or_missing(&spec.file_name)).await?.into())
+            RestUpdateFileAnswer::Value(RestUpdateFileValue::File(service.get_update_file(&caller, id, FileName::parse_or_missing(&spec.file_name)).await?.into()))
         }
-        RestUpdateFileAction::List => RestUpdateFileAnswer::Files(service.list_update_files(&caller, id).await?.into()),
-        RestUpdateFileAction::Validate => RestUpdateFileAnswer::Validation(service.validate_update_files(&caller, id).await?.into()),
+        RestUpdateFileAction::List => RestUpdateFileAnswer::Value(RestUpdateFileValue::Files(service.list_update_files(&caller, id).await?.into())),
+        RestUpdateFileAction::Validate => RestUpdateFileAnswer::Value(RestUpdateFileValue::Validation(service.validate_update_files(&caller, id).await?.into())),
     })
 }

@@ -489,12 +489,20 @@ action_bodies! {
     }
 }
 
-/// What a file action answers.
-pub enum UpdateFileAnswer {
+/// The 200 answer of a file action: add's file info or validate's result.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UpdateFileResult {
     /// add: the file's info.
     Added(Box<UpdateFileInfo>),
     /// validate: what is missing or wrong.
     Validated(ValidationResult),
+}
+
+/// What a file action answers.
+pub enum UpdateFileAnswer {
+    /// add or validate: 200 with a body.
+    Done(UpdateFileResult),
     /// remove: nothing.
     Removed,
 }
@@ -507,20 +515,22 @@ impl UpdateFileActionBody {
         id: UpdateSessionId,
     ) -> Result<UpdateFileAnswer> {
         Ok(match self {
-            UpdateFileActionBody::Add(spec) => UpdateFileAnswer::Added(Box::new(
-                service
-                    .add_update_file(caller, id, spec.parse(service.pull_policy()))
-                    .await?,
-            )),
+            UpdateFileActionBody::Add(spec) => {
+                UpdateFileAnswer::Done(UpdateFileResult::Added(Box::new(
+                    service
+                        .add_update_file(caller, id, spec.parse(service.pull_policy()))
+                        .await?,
+                )))
+            }
             UpdateFileActionBody::Remove(spec) => {
                 service
                     .remove_update_file(caller, id, FileName::parse_or_missing(&spec.file_name))
                     .await?;
                 UpdateFileAnswer::Removed
             }
-            UpdateFileActionBody::Validate => {
-                UpdateFileAnswer::Validated(service.validate_update_files(caller, id).await?)
-            }
+            UpdateFileActionBody::Validate => UpdateFileAnswer::Done(UpdateFileResult::Validated(
+                service.validate_update_files(caller, id).await?,
+            )),
         })
     }
 }

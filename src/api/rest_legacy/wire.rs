@@ -152,11 +152,21 @@ pub struct RestAddBody {
     pub file_spec: AddSpec,
 }
 
-/// What a file action of an update session answers on `/rest`.
-pub enum RestUpdateFileAnswer {
+/// The 200 answer with a body of a file action of an update session on `/rest`:
+/// `{"value": ...}` of one file (add, get), the files (list) or the validation.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RestUpdateFileValue {
     File(RestValueUpdateFile),
     Files(RestValueUpdateFiles),
     Validation(RestValueValidation),
+}
+
+/// What a file action of an update session answers on `/rest` (built once per
+/// request and moved once into the response: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum RestUpdateFileAnswer {
+    Value(RestUpdateFileValue),
     Void,
 }
 
@@ -165,9 +175,9 @@ impl Responder for RestUpdateFileAnswer {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         match self {
-            RestUpdateFileAnswer::File(v) => v.respond_to(req),
-            RestUpdateFileAnswer::Files(v) => v.respond_to(req),
-            RestUpdateFileAnswer::Validation(v) => v.respond_to(req),
+            RestUpdateFileAnswer::Value(RestUpdateFileValue::File(v)) => v.respond_to(req),
+            RestUpdateFileAnswer::Value(RestUpdateFileValue::Files(v)) => v.respond_to(req),
+            RestUpdateFileAnswer::Value(RestUpdateFileValue::Validation(v)) => v.respond_to(req),
             RestUpdateFileAnswer::Void => Void.respond_to(req),
         }
     }

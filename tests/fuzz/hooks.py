@@ -5,7 +5,9 @@ fuzzed logout operations (the token is fetched again after a 401), and real
 ids. Random ids only ever reach NOT_FOUND, so half of the generated cases get
 the imported library, item and file, a fresh download session, or a real
 download endpoint (`/cls/data/...`, so Range and If-Range meet real bytes) swapped in;
-the rest of each case (bodies, progress, messages, and half the time file names)
+update sessions are made on scratch items, and upload URIs (`/cls/upload/...`) are
+those of a PUSH file just added; the rest of each case (bodies, progress, messages,
+and half the time file names)
 stays fuzzed. Deletes of libraries and items get a scratch library or item made
 for the case (also when stateful testing would delete the imported ones through
 links it infers), so that those stay for the rest of the run (and for the
@@ -136,10 +138,32 @@ def scratch_item():
     return _call("POST", "/api/content/library/item", {"library_id": LIBRARY, "name": _scratch_name()})
 
 
+def new_update_session():
+    """A fresh ACTIVE update session, on a scratch item of its own (one update
+    session may be ACTIVE per item)."""
+    return _call("POST", "/api/content/library/item/update-session", {"library_item_id": scratch_item()})
+
+
+def real_upload_endpoint():
+    """(token, file_name) of the upload URI of a PUSH file just added to a
+    fresh update session (size and checksum left open, so fuzzed bytes land)."""
+    session = new_update_session()
+    info = _call(
+        "POST",
+        f"/api/content/library/item/update-session/{session}/file?action=add",
+        {"name": FILE, "source_type": "PUSH"},
+    )
+    parts = urllib.parse.urlparse(info["upload_endpoint"]["uri"]).path.split("/")
+    token, name = (urllib.parse.unquote(p) for p in parts[-2:])
+    return token, name
+
+
 def _path_id(path, method):
     """Which real id the `{id}` of a path takes."""
     if re.search(r"download-?session", path):
         return new_session
+    if re.search(r"update-?session", path):
+        return new_update_session
     deletes = method.upper() == "DELETE"
     if "/item/" in path:
         return scratch_item if deletes else (lambda: ITEM)
@@ -152,6 +176,7 @@ QUERY_IDS = {
     "library_id": lambda: LIBRARY,
     "library_item_id": lambda: ITEM,
     "download_session_id": new_session,
+    "update_session_id": new_update_session,
 }
 
 
@@ -159,7 +184,8 @@ def _seed(case, real_names):
     op = case.operation
     path = op.path
     if path.startswith("/cls/"):
-        case.path_parameters["token"], case.path_parameters["file_name"] = real_endpoint()
+        endpoint = real_upload_endpoint if path.startswith("/cls/upload/") else real_endpoint
+        case.path_parameters["token"], case.path_parameters["file_name"] = endpoint()
         return case
     if path in ("/api", "/api/session"):
         return case

@@ -6,6 +6,7 @@
 //! delete and expiry revoke a URI everywhere at once.
 
 mod body;
+pub mod budget;
 mod range;
 
 use std::time::{Duration, Instant};
@@ -215,7 +216,12 @@ async fn open_body(
                     servable.transfer_key
                 )))
             })?;
-            Ok(body::local_file(file, offset, len))
+            Ok(body::local_file(
+                file,
+                offset,
+                len,
+                dataplane.read_ahead().clone(),
+            ))
         }
         None => {
             body::object(

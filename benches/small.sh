@@ -129,9 +129,13 @@ if [[ "$PERF" == 1 ]]; then
     echo
     echo "self time by symbol (top 40):"
     perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
-        | grep -v '^#' | grep -v '^$' | head -n 40
+        | grep -v '^#' | grep -v '^$' | head -n 40 || true
     echo
     echo "inclusive time of our, actix's, tracing's and regex's functions (top 40):"
     perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
-        | grep -v '^#' | grep -v '^$' | grep -i 'download_sessions\|actix\|tracing\|regex' | head -n 40
+        | grep -v '^#' | grep -v '^$' | grep -i 'download_sessions\|actix\|tracing\|regex' | head -n 40 || true
+    echo
+    echo "who runs regexes (callers of regex_lite's search):"
+    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -G \
+        --symbol-filter=PikeVM::search 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 60 || true
 fi

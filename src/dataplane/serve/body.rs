@@ -275,6 +275,22 @@ impl Drop for Leased {
     }
 }
 
+/// Reads `len` bytes at `offset` of a small local transfer file at once,
+/// checking it holds the artifact's `size` bytes.
+pub fn read_small(path: &std::path::Path, size: u64, offset: u64, len: u64) -> io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    let actual = file.metadata()?.len();
+    if actual != size {
+        return Err(io::Error::other(format!(
+            "{} is {actual} bytes, the artifact says {size}",
+            path.display()
+        )));
+    }
+    let mut buf = vec![0; usize::try_from(len).map_err(io::Error::other)?];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
 /// Opens a local transfer file and checks it holds the artifact's bytes.
 pub async fn open_local(path: PathBuf, size: u64) -> io::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {

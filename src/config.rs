@@ -78,6 +78,9 @@ pub struct HttpSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// How often the gauges read from the database are recounted.
     pub metrics_refresh_seconds: u64,
+    /// Read-ahead memory of all downloads together (1 MiB buffers, at most 2
+    /// per download; past it, downloads read 64 KiB at a time outside it).
+    pub download_buffer_bytes: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -297,6 +300,7 @@ head_timeout_seconds = 5
 body_timeout_seconds = 10
 trusted_proxies = []
 metrics_refresh_seconds = 15
+download_buffer_bytes = 8388608
 
 [database]
 max_connections = 16

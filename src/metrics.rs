@@ -165,6 +165,7 @@ pub struct DatabaseGauges {
     files: IntGaugeVec,
     queue_depth: IntGauge,
     refreshed: IntGauge,
+    download_buffer_bytes: IntGauge,
 }
 
 impl DatabaseGauges {
@@ -201,8 +202,20 @@ impl DatabaseGauges {
                     "When the gauges read from the database were last recounted (Unix time)",
                 )?,
             )?,
+            download_buffer_bytes: registered(
+                r,
+                IntGauge::new(
+                    "download_buffer_bytes_in_use",
+                    "Bytes of download read-ahead buffers held now (the http.download_buffer_bytes budget, plus small buffers outside it once it is spent)",
+                )?,
+            )?,
             registry,
         })
+    }
+
+    /// This instance's gauge of download read-ahead buffers in use.
+    pub fn download_buffer_bytes(&self) -> IntGauge {
+        self.download_buffer_bytes.clone()
     }
 
     /// Recounts them now and every `every` until `stop`. A count that fails keeps

@@ -13,7 +13,7 @@ use actix_web::middleware::from_fn;
 use crate::{
     api::{self, errors::ApiError, AppState},
     config::Settings,
-    dataplane::{DataPlane, Endpoints, Signer},
+    dataplane::{DataPlane, Endpoints, ReadAhead, Signer},
     edge::{
         body::{BodyRules, ReadRule},
         client::TrustedProxies,
@@ -78,11 +78,16 @@ impl Application {
             validity.clone(),
             &settings,
         );
+        let gauges = DatabaseGauges::new();
         let dataplane = DataPlane::new(
             validity.clone(),
             signer,
             buckets.transfer.clone(),
             settings.session_timeout(),
+            ReadAhead::new(
+                settings.http.download_buffer_bytes,
+                gauges.download_buffer_bytes(),
+            ),
         );
         let state = AppState {
             service: service.clone(),
@@ -97,7 +102,6 @@ impl Application {
                 stop.clone(),
             ));
         }
-        let gauges = DatabaseGauges::new();
         tasks.push(gauges.spawn_refresh(
             service.clone(),
             Duration::from_secs(settings.http.metrics_refresh_seconds),

@@ -2,6 +2,7 @@
 //! and Prometheus metrics, plus the middleware that counts HTTP traffic.
 
 use std::{
+    borrow::Cow,
     pin::Pin,
     task::{Context, Poll},
     time::Instant,
@@ -121,13 +122,13 @@ pub async fn track(
     let start = Instant::now();
     let id = RequestId(Uuid::new_v4());
     req.extensions_mut().insert(id.clone());
-    let route = req.match_pattern();
     let method = crate::edge::method_label(req.method());
     let span = tracing::info_span!("request", request_id = %id.0);
     let res = next.call(req).instrument(span).await;
-    let status = match &res {
-        Ok(res) => res.status(),
-        Err(e) => e.as_response_error().status_code(),
+    let (status, route) = match &res {
+        Ok(res) => (res.status(), route_of(res.request())),
+        // Handlers' errors are responses; only a middleware's error lands here.
+        Err(e) => (e.as_response_error().status_code(), None),
     };
     let route_label = route.as_deref().unwrap_or("unmatched");
     let m = metrics();
@@ -166,10 +167,23 @@ pub async fn track(
     }))
 }
 
+/// The route template a handler names for its request, sparing [`track`]
+/// actix's `match_pattern` (a regex walk over every route).
+#[derive(Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
+/// The route template of a routed request: the one its handler named, else actix's.
+fn route_of(req: &actix_web::HttpRequest) -> Option<Cow<'static, str>> {
+    if let Some(RouteLabel(route)) = req.extensions().get::<RouteLabel>() {
+        return Some(Cow::Borrowed(*route));
+    }
+    req.match_pattern().map(Cow::Owned)
+}
+
 /// What the access line says about a request.
 struct Access {
     http: actix_web::HttpRequest,
-    route: Option<String>,
+    route: Option<Cow<'static, str>>,
     id: Uuid,
     method: &'static str,
     status: u16,

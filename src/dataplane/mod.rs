@@ -26,6 +26,7 @@ use crate::{
     store::dataplane::Servable,
     validity::{SessionEntry, Validity},
 };
+pub use serve::budget::ReadAhead;
 pub use signing::Signer;
 
 /// What the download routes may ask of the database, and the bytes' bucket.
@@ -40,18 +41,32 @@ struct DataPlaneInner {
     transfer: Bucket,
     /// The session lease each request (and each renewal during a transfer) grants.
     lease: Duration,
+    /// The read-ahead budget of all downloads (`http.download_buffer_bytes`).
+    read_ahead: ReadAhead,
 }
 
 impl DataPlane {
-    pub fn new(validity: Validity, signer: Signer, transfer: Bucket, lease: Duration) -> DataPlane {
+    pub fn new(
+        validity: Validity,
+        signer: Signer,
+        transfer: Bucket,
+        lease: Duration,
+        read_ahead: ReadAhead,
+    ) -> DataPlane {
         DataPlane {
             inner: Arc::new(DataPlaneInner {
                 validity,
                 signer,
                 transfer,
                 lease,
+                read_ahead,
             }),
         }
+    }
+
+    /// The read-ahead budget downloads from a local transfer store share.
+    pub fn read_ahead(&self) -> &ReadAhead {
+        &self.inner.read_ahead
     }
 
     /// The session a URI token was issued for, when it is genuine for `file`.

@@ -6,6 +6,7 @@
 //! delete and expiry revoke a URI everywhere at once.
 
 mod body;
+pub mod budget;
 mod range;
 
 use std::time::{Duration, Instant};
@@ -16,10 +17,11 @@ use actix_web::{
         header::{self, ContentEncoding, HeaderValue},
         Method, StatusCode,
     },
-    web, HttpRequest, HttpResponse, HttpResponseBuilder,
+    web, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -32,10 +34,15 @@ use crate::{
 };
 use range::Selection;
 
+/// Answers up to this size are read inline (see [`open_body`]).
+const SMALL_INLINE: u64 = 64 << 10;
+/// The data plane's route template, as metrics and the access log name it.
+const ROUTE: &str = "/cls/data/{token}/{file_name}";
+
 /// Registers the data-plane routes (outside `/api` and `/rest`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/cls/data/{token}/{file_name}")
+        web::resource(ROUTE)
             .route(web::get().to(download))
             .route(web::head().to(download_head)),
     );
@@ -108,6 +115,9 @@ fn refused() -> Error {
     )
 )]
 async fn download(req: HttpRequest, dataplane: web::Data<DataPlane>) -> HttpResponse {
+    // Spares the access log a regex walk over every route to name this one.
+    req.extensions_mut()
+        .insert(crate::api::ops::RouteLabel(ROUTE));
     match serve(&req, &dataplane).await {
         Ok(response) => response,
         Err(e) => data_plane_response(e),
@@ -209,13 +219,26 @@ async fn open_body(
     let transfer = dataplane.transfer();
     match transfer.local_path(&servable.transfer_key) {
         Some(path) => {
-            let file = body::open_local(path, size).await.map_err(|e| {
+            let cannot_read = |e: std::io::Error| {
                 Error::internal(anyhow::Error::new(e).context(format!(
-                    "cannot open transfer artifact {}",
+                    "cannot read transfer artifact {}",
                     servable.transfer_key
                 )))
-            })?;
-            Ok(body::local_file(file, offset, len))
+            };
+            // A small answer is read at once, on this thread: two hops to the
+            // blocking pool and a read-ahead task cost more than the read (the
+            // file is in the page cache unless the store is cold).
+            if len <= SMALL_INLINE {
+                let bytes = body::read_small(&path, size, offset, len).map_err(cannot_read)?;
+                return Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed());
+            }
+            let file = body::open_local(path, size).await.map_err(cannot_read)?;
+            Ok(body::local_file(
+                file,
+                offset,
+                len,
+                dataplane.read_ahead().clone(),
+            ))
         }
         None => {
             body::object(

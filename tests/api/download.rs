@@ -628,3 +628,85 @@ async fn cancel_stops_a_transfer_in_progress() {
     assert!(body.len() < LARGE, "all {} bytes arrived", body.len());
     assert_eq!(body[..], large[..body.len()]);
 }
+
+/// `dls_download_buffer_bytes_in_use` as /metrics shows it (per instance).
+async fn buffer_bytes_in_use(app: &TestApp) -> i64 {
+    let text = app.metrics_text().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("dls_download_buffer_bytes_in_use "))
+        .expect("the gauge is exported")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Starts a GET of `uri` on a socket with a small receive buffer and never reads it.
+async fn stalled_get(uri: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let url = url::Url::parse(uri).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = url.socket_addrs(|| None).unwrap()[0];
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        url.path(),
+        url.host_str().unwrap()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Issue 10 item 4 / issue 11 item 6: clients that stop reading pin the
+/// read-ahead budget at most, plus a small floor each past it; a download
+/// started while the budget is spent still runs to its end; the buffers come
+/// back when the clients go.
+#[tokio::test]
+async fn stalled_downloads_stay_within_the_read_ahead_budget() {
+    const BUDGET: usize = 4 << 20;
+    const STALLED: usize = 8;
+    let large = pattern(32 << 20);
+    let f = fixture_with(&[("large.bin", &large)], |s| {
+        s.http.download_buffer_bytes = BUDGET
+    })
+    .await;
+    let uri = prepared_uri(&f, "large.bin").await;
+    assert_eq!(buffer_bytes_in_use(&f.app).await, 0);
+    let mut stalled = Vec::new();
+    for _ in 0..STALLED {
+        stalled.push(stalled_get(&uri).await);
+    }
+    // Each stalled transfer fills the kernel's buffers, then its own.
+    let floor = (STALLED * 2 * (64 << 10)) as i64;
+    let mut held = 0;
+    for _ in 0..100 {
+        held = buffer_bytes_in_use(&f.app).await;
+        if held >= BUDGET as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held >= BUDGET as i64, "the budget was never spent: {held}");
+    // Settled: no more than the budget and the small buffers past it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = buffer_bytes_in_use(&f.app).await;
+    assert!(
+        held <= BUDGET as i64 + floor,
+        "{held} bytes held by {STALLED} stalled downloads (budget {BUDGET})"
+    );
+    // With the budget spent, another download still completes.
+    let body = fetch(&f.app, &uri, &[]).await.bytes().await.unwrap();
+    assert_eq!(body.len(), large.len());
+    assert_eq!(sha256_hex(&body), sha256_hex(&large));
+    // The clients go; every buffer comes back.
+    drop(stalled);
+    let mut held = -1;
+    for _ in 0..100 {
+        held = buffer_bytes_in_use(&f.app).await;
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(held, 0, "buffers still held after the clients left");
+}

@@ -16,20 +16,18 @@ use std::{
 use bytes::Bytes;
 use futures_util::{stream::BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::{path::Path as ObjectPath, GetOptions, GetRange};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, Semaphore},
+    task::JoinHandle,
+};
 
 use super::super::DataPlane;
+use super::budget::{self, ReadAhead};
 use crate::{
     domain::{FileName, SessionId},
     error::Result,
 };
 
-/// Bytes per read from a local file. Large reads are what make loopback
-/// transfers run at memory speed (object_store's local reader uses 8 KiB).
-const CHUNK: usize = 2 << 20;
-/// Chunks read ahead of the socket: reading overlaps sending, and a slow
-/// client holds at most `(READ_AHEAD + 2) * CHUNK` bytes of memory.
-const READ_AHEAD: usize = 2;
 /// Floor of the renewal period, so tiny test timeouts do not hammer the database.
 const MIN_RENEWAL: Duration = Duration::from_millis(100);
 /// Ceiling of the renewal period: each renewal also re-checks the URI, so a
@@ -40,25 +38,32 @@ pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
 /// Streams `len` bytes at `offset` of a local file that is already open.
 ///
-/// Each chunk is one positional read on the blocking pool, issued by a small
-/// task that runs ahead of the response by `READ_AHEAD` chunks. A blocking
-/// thread is held only while a read runs, never while a slow client drains.
-pub fn local_file(file: std::fs::File, offset: u64, len: u64) -> ByteStream {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
+/// Each buffer is one positional read on the blocking pool, issued by a small
+/// task that runs ahead of the response by at most [`budget::PER_DOWNLOAD`]
+/// buffers, taken from the instance's read-ahead budget (see [`budget`]). A
+/// blocking thread is held only while a read runs, never while a slow client
+/// drains; the response hands the HTTP layer [`budget::SLICE`] bytes at a time.
+pub fn local_file(file: std::fs::File, offset: u64, len: u64, read_ahead: ReadAhead) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(budget::PER_DOWNLOAD);
     let file = Arc::new(file);
+    let slots = Arc::new(Semaphore::new(budget::PER_DOWNLOAD));
     tokio::spawn(async move {
         let mut pos = offset;
         let end = offset + len;
         while pos < end {
-            let n = usize::try_from(end - pos).map_or(CHUNK, |rest| rest.min(CHUNK));
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let want = usize::try_from(end - pos).unwrap_or(usize::MAX);
+            let mut buf = read_ahead.buffer(want).holding(slot);
+            let n = buf.len();
             let reader = file.clone();
             let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; n];
                 // A file shorter than the artifact's recorded size ends the
                 // stream with UnexpectedEof: the client sees a truncated body.
                 reader
-                    .read_exact_at(&mut buf, pos)
-                    .map(|()| Bytes::from(buf))
+                    .read_exact_at(buf.bytes_mut(), pos)
+                    .map(|()| buf.freeze())
             })
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)));
@@ -70,8 +75,17 @@ pub fn local_file(file: std::fs::File, offset: u64, len: u64) -> ByteStream {
             pos += n as u64;
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    futures_util::stream::unfold((rx, Bytes::new()), |(mut rx, mut rest)| async move {
+        if rest.is_empty() {
+            match rx.recv().await? {
+                Ok(bytes) => rest = bytes,
+                Err(e) => return Some((Err(e), (rx, rest))),
+            }
+        }
+        // The last slice takes the buffer along: it returns to the budget once
+        // the HTTP layer has copied it.
+        let slice = rest.split_to(rest.len().min(budget::SLICE));
+        Some((Ok(slice), (rx, rest)))
     })
     .boxed()
 }
@@ -259,6 +273,22 @@ impl Drop for Leased {
             ended!(info);
         }
     }
+}
+
+/// Reads `len` bytes at `offset` of a small local transfer file at once,
+/// checking it holds the artifact's `size` bytes.
+pub fn read_small(path: &std::path::Path, size: u64, offset: u64, len: u64) -> io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    let actual = file.metadata()?.len();
+    if actual != size {
+        return Err(io::Error::other(format!(
+            "{} is {actual} bytes, the artifact says {size}",
+            path.display()
+        )));
+    }
+    let mut buf = vec![0; usize::try_from(len).map_err(io::Error::other)?];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
 }
 
 /// Opens a local transfer file and checks it holds the artifact's bytes.

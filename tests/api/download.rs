@@ -501,17 +501,39 @@ async fn keep_alive_keeps_the_same_uri_valid() {
     assert_eq!(r.bytes().await.unwrap(), &b"x"[..]);
 }
 
+/// Shortens a session's lease to 5 s in the database, and waits until this
+/// instance's validity cache has seen it: a download renews the lease it
+/// knows of, so going on before the notification arrives tests nothing (and
+/// failed now and then under load).
+async fn shorten_lease(app: &TestApp, session: &str) {
+    let id = Uuid::parse_str(session).unwrap();
+    sqlx::query(
+        "UPDATE download_sessions SET expiration_time = now() + interval '5 seconds' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut db(app).await)
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let entry = app.validity.session(SessionId(id)).await.unwrap();
+        let left = entry.map(|e| e.row.expiration_time - chrono::Utc::now());
+        if left.is_some_and(|left| left.num_seconds() <= 5) {
+            break;
+        }
+        assert!(
+            start.elapsed() < STALENESS,
+            "the cache never saw the shorter lease"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_download_renews_the_session() {
     let (f, _) = fixture().await;
     let uri = prepared_uri(&f, "one.bin").await;
-    sqlx::query(
-        "UPDATE download_sessions SET expiration_time = now() + interval '5 seconds' WHERE id = $1",
-    )
-    .bind(Uuid::parse_str(&f.session).unwrap())
-    .execute(&mut db(&f.app).await)
-    .await
-    .unwrap();
+    shorten_lease(&f.app, &f.session).await;
     let before = expiration(&f.app, &f.session).await;
     assert_eq!(fetch(&f.app, &uri, &[]).await.status(), StatusCode::OK);
     let after = expiration(&f.app, &f.session).await;
@@ -519,13 +541,7 @@ async fn a_download_renews_the_session() {
     assert!(after > before, "{before} -> {after}");
     assert!((290..=300).contains(&ahead), "{ahead}");
     // HEAD counts as activity too.
-    sqlx::query(
-        "UPDATE download_sessions SET expiration_time = now() + interval '5 seconds' WHERE id = $1",
-    )
-    .bind(Uuid::parse_str(&f.session).unwrap())
-    .execute(&mut db(&f.app).await)
-    .await
-    .unwrap();
+    shorten_lease(&f.app, &f.session).await;
     assert_eq!(
         f.app.client.head(&uri).send().await.unwrap().status(),
         StatusCode::OK

@@ -25,7 +25,7 @@ use crate::{
     error::{Error, LocalizableMessage, Result},
     storage::{
         content_key,
-        stage::{Digest, LocalWrite, WriteError},
+        stage::{Digest, WriteError},
         Bucket,
     },
     store::updates::{
@@ -479,7 +479,8 @@ impl Service {
         S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let expected_size = start.declared_size.map_or(0, |s| s as u64);
-        let mut sink = UploadSink::open(content, key, expected_size)
+        let mut sink = content
+            .begin_write(key, expected_size)
             .await
             .map_err(|e| Failed::internal_recorded(Error::internal(e)))?;
         // Small network chunks are gathered so that each write moves a lot.
@@ -763,126 +764,4 @@ async fn fetch(
         return Err(format!("The source {uri} answered {}.", response.status()));
     }
     Ok(response)
-}
-
-/// Where an upload's bytes go. On a local store a thread of its own hashes
-/// and writes (fed through a short channel of batches), so receiving the next
-/// batch overlaps hashing and writing the last one; elsewhere the store's
-/// verified write ([`ObjectWrite`](crate::storage::stage::ObjectWrite)).
-enum UploadSink {
-    Local {
-        batches: Option<tokio::sync::mpsc::Sender<Bytes>>,
-        writer: Option<tokio::task::JoinHandle<anyhow::Result<(LocalWrite, Digest)>>>,
-        done: Option<(LocalWrite, Digest)>,
-    },
-    Remote(crate::storage::stage::ObjectWrite),
-}
-
-/// Batches queued for the local writer thread (each up to `WRITE_BATCH`).
-const LOCAL_QUEUE: usize = 4;
-
-impl UploadSink {
-    async fn open(content: &Bucket, key: &str, expected_size: u64) -> anyhow::Result<UploadSink> {
-        let Some(dest) = content.local_path(key) else {
-            return Ok(UploadSink::Remote(
-                content.begin_write(key, expected_size).await?,
-            ));
-        };
-        let mut local = tokio::task::spawn_blocking(move || LocalWrite::create(dest)).await??;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(LOCAL_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-            let mut size = 0u64;
-            while let Some(batch) = rx.blocking_recv() {
-                sha2::Digest::update(&mut hasher, &batch);
-                local.write(&batch)?;
-                size += batch.len() as u64;
-            }
-            let digest = Digest {
-                sha256: hex::encode(sha2::Digest::finalize(hasher)),
-                size,
-            };
-            Ok((local, digest))
-        });
-        Ok(UploadSink::Local {
-            batches: Some(tx),
-            writer: Some(writer),
-            done: None,
-        })
-    }
-
-    async fn write(&mut self, batch: Bytes) -> anyhow::Result<()> {
-        match self {
-            UploadSink::Remote(w) => w.write(batch).await,
-            UploadSink::Local { batches, .. } => {
-                let tx = batches
-                    .as_ref()
-                    .ok_or_else(|| anyhow::anyhow!("upload already ended"))?;
-                if tx.send(batch).await.is_err() {
-                    // The writer stopped: its error says why.
-                    self.finish_local().await?;
-                    anyhow::bail!("the upload's writer stopped");
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Waits for the local writer to have written and hashed everything.
-    async fn finish_local(&mut self) -> anyhow::Result<()> {
-        if let UploadSink::Local {
-            batches,
-            writer,
-            done,
-        } = self
-        {
-            batches.take();
-            if let Some(w) = writer.take() {
-                *done = Some(w.await??);
-            }
-        }
-        Ok(())
-    }
-
-    /// What was written, once all of it is.
-    async fn written(&mut self) -> anyhow::Result<Digest> {
-        self.finish_local().await?;
-        Ok(match self {
-            UploadSink::Remote(w) => w.written(),
-            UploadSink::Local { done, .. } => done
-                .as_ref()
-                .map(|(_, d)| d.clone())
-                .ok_or_else(|| anyhow::anyhow!("the upload's writer stopped"))?,
-        })
-    }
-
-    async fn commit(self, expected: &Digest) -> std::result::Result<Digest, WriteError> {
-        match self {
-            UploadSink::Remote(w) => w.commit(expected).await,
-            UploadSink::Local { done, .. } => {
-                let (local, actual) =
-                    done.ok_or_else(|| WriteError::Store(anyhow::anyhow!("upload not finished")))?;
-                let e = expected.clone();
-                let a = actual.clone();
-                tokio::task::spawn_blocking(move || local.commit(&e, &a))
-                    .await
-                    .map_err(|e| WriteError::Store(e.into()))??;
-                Ok(actual)
-            }
-        }
-    }
-
-    /// Drops what was written (a local temporary file is removed on drop).
-    async fn abort(mut self) {
-        match &mut self {
-            UploadSink::Remote(_) => {
-                if let UploadSink::Remote(w) = self {
-                    w.abort().await;
-                }
-            }
-            UploadSink::Local { .. } => {
-                let _ = self.finish_local().await;
-            }
-        }
-    }
 }

@@ -270,91 +270,149 @@ impl RemoteWrite {
     }
 }
 
-/// A verified write that hashes what it is given itself (imports, uploads):
+/// A verified write that hashes what it is given itself (uploads):
 /// [`Bucket::begin_write`], [`write`](ObjectWrite::write) every byte, then
 /// [`commit`](ObjectWrite::commit) with the digest the bytes must have.
 /// Dropped without a commit, a local write leaves nothing; an S3 write
 /// should be [`abort`](ObjectWrite::abort)ed.
 pub struct ObjectWrite {
     target: Target,
-    hasher: Sha256,
-    size: u64,
 }
 
 enum Target {
-    /// `None` only while a blocking step owns it.
-    Local(Option<LocalWrite>),
-    Remote(RemoteWrite),
+    /// A thread of its own hashes and writes, fed through a short queue of
+    /// batches, so receiving the next batch overlaps hashing and writing the
+    /// last one.
+    Local {
+        batches: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+        writer: Option<tokio::task::JoinHandle<std::io::Result<(LocalWrite, Digest)>>>,
+        done: Option<(LocalWrite, Digest)>,
+    },
+    Remote {
+        write: RemoteWrite,
+        hasher: Sha256,
+        size: u64,
+    },
 }
+
+/// Batches queued for a local write's thread.
+const LOCAL_QUEUE: usize = 4;
 
 impl Bucket {
     /// Starts a verified write of about `expected_size` bytes under `key`.
     pub async fn begin_write(&self, key: &str, expected_size: u64) -> anyhow::Result<ObjectWrite> {
         let target = match self.local_path(key) {
-            Some(dest) => Target::Local(Some(
-                tokio::task::spawn_blocking(move || LocalWrite::create(dest)).await??,
-            )),
-            None => Target::Remote(RemoteWrite::new(
-                self.inner.clone(),
-                Path::from(key),
-                expected_size,
-            )),
+            Some(dest) => {
+                let mut local =
+                    tokio::task::spawn_blocking(move || LocalWrite::create(dest)).await??;
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(LOCAL_QUEUE);
+                let writer = tokio::task::spawn_blocking(move || {
+                    let mut hasher = Sha256::new();
+                    let mut size = 0u64;
+                    while let Some(batch) = rx.blocking_recv() {
+                        hasher.update(&batch);
+                        local.write(&batch)?;
+                        size += batch.len() as u64;
+                    }
+                    let digest = Digest {
+                        sha256: hex::encode(hasher.finalize()),
+                        size,
+                    };
+                    Ok((local, digest))
+                });
+                Target::Local {
+                    batches: Some(tx),
+                    writer: Some(writer),
+                    done: None,
+                }
+            }
+            None => Target::Remote {
+                write: RemoteWrite::new(self.inner.clone(), Path::from(key), expected_size),
+                hasher: Sha256::new(),
+                size: 0,
+            },
         };
-        Ok(ObjectWrite {
-            target,
-            hasher: Sha256::new(),
-            size: 0,
-        })
+        Ok(ObjectWrite { target })
     }
 }
 
 impl ObjectWrite {
     pub async fn write(&mut self, buf: bytes::Bytes) -> anyhow::Result<()> {
-        self.hasher.update(&buf);
-        self.size += buf.len() as u64;
         match &mut self.target {
-            Target::Local(slot) => {
-                let mut local = slot.take().ok_or_else(closed)?;
-                let (local, result) = tokio::task::spawn_blocking(move || {
-                    let r = local.write(&buf);
-                    (local, r)
-                })
-                .await?;
-                *slot = Some(local);
-                Ok(result?)
+            Target::Local { batches, .. } => {
+                let tx = batches.as_ref().ok_or_else(closed)?;
+                if tx.send(buf).await.is_err() {
+                    // The writer stopped: its error says why.
+                    self.finish_local().await?;
+                    anyhow::bail!("the write's thread stopped");
+                }
+                Ok(())
             }
-            Target::Remote(remote) => remote.write(&buf).await,
+            Target::Remote {
+                write,
+                hasher,
+                size,
+            } => {
+                hasher.update(&buf);
+                *size += buf.len() as u64;
+                write.write(&buf).await
+            }
         }
     }
 
-    /// Digest of what was written so far.
-    pub fn written(&self) -> Digest {
-        Digest {
-            sha256: hex::encode(self.hasher.clone().finalize()),
-            size: self.size,
+    /// Waits for a local write's thread to have written and hashed everything.
+    async fn finish_local(&mut self) -> anyhow::Result<()> {
+        if let Target::Local {
+            batches,
+            writer,
+            done,
+        } = &mut self.target
+        {
+            batches.take();
+            if let Some(w) = writer.take() {
+                *done = Some(w.await??);
+            }
         }
+        Ok(())
+    }
+
+    /// Digest of everything written; ends the writing.
+    pub async fn written(&mut self) -> anyhow::Result<Digest> {
+        self.finish_local().await?;
+        Ok(match &self.target {
+            Target::Local { done, .. } => {
+                done.as_ref().map(|(_, d)| d.clone()).ok_or_else(closed)?
+            }
+            Target::Remote { hasher, size, .. } => Digest {
+                sha256: hex::encode(hasher.clone().finalize()),
+                size: *size,
+            },
+        })
     }
 
     /// Makes the object durable under its key when what was written is `expected`.
-    pub async fn commit(self, expected: &Digest) -> Result<Digest, WriteError> {
-        let actual = self.written();
+    pub async fn commit(mut self, expected: &Digest) -> Result<Digest, WriteError> {
+        let actual = self.written().await?;
         match self.target {
-            Target::Local(slot) => {
-                let local = slot.ok_or_else(closed).map_err(io_err)?;
+            Target::Local { done, .. } => {
+                let (local, _) = done.ok_or_else(closed).map_err(io_err)?;
                 let (e, a) = (expected.clone(), actual.clone());
                 tokio::task::spawn_blocking(move || local.commit(&e, &a))
                     .await
                     .map_err(|e| WriteError::Store(e.into()))??;
             }
-            Target::Remote(remote) => remote.commit(expected, &actual).await?,
+            Target::Remote { write, .. } => write.commit(expected, &actual).await?,
         }
         Ok(actual)
     }
 
-    pub async fn abort(self) {
+    /// Drops what was written (a local temporary file is removed on drop).
+    pub async fn abort(mut self) {
         match self.target {
-            Target::Local(slot) => drop(slot),
-            Target::Remote(remote) => remote.abort().await,
+            Target::Local { .. } => {
+                let _ = self.finish_local().await;
+            }
+            Target::Remote { write, .. } => write.abort().await,
         }
     }
 }

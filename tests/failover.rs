@@ -517,16 +517,9 @@ async fn postgres_restart_under_load_answers_503_then_recovers_by_itself() {
     let base = app.base();
     let token = login(&client, &base, "alice").await;
     let session = api(&client, &base, &token).new_session(&item).await;
-    api(&client, &base, &token)
-        .prepare_file(&session, "disk.vmdk")
+    let uri = api(&client, &base, &token)
+        .prepared_uri(&session, "disk.vmdk", Duration::from_secs(30))
         .await;
-    let info = api(&client, &base, &token)
-        .wait_prepared(&session, "disk.vmdk", Duration::from_secs(30))
-        .await;
-    let uri = info["download_endpoint"]["uri"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(download_sha(&client, &uri).await, disk_sha);
 
     // A steady client: session get, file get, ranged download, in turn.
@@ -723,16 +716,9 @@ async fn sigterm_drains_a_slow_download_and_hands_claims_back() {
     a.ready(&client).await;
     let token = login(&client, &a.base(), "alice").await;
     let session = api(&client, &a.base(), &token).new_session(&item).await;
-    api(&client, &a.base(), &token)
-        .prepare_file(&session, "served.vmdk")
+    let uri = api(&client, &a.base(), &token)
+        .prepared_uri(&session, "served.vmdk", Duration::from_secs(60))
         .await;
-    let info = api(&client, &a.base(), &token)
-        .wait_prepared(&session, "served.vmdk", Duration::from_secs(60))
-        .await;
-    let uri = info["download_endpoint"]["uri"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
     // A stages the second file; B waits with workers of its own.
     api(&client, &a.base(), &token)
@@ -906,16 +892,9 @@ async fn rolling_restart_under_load_loses_nothing() {
     let bases: Vec<String> = instances.iter().map(Instance::base).collect();
     let token = login(&client, &bases[0], "alice").await;
     let session = api(&client, &bases[0], &token).new_session(&item).await;
-    api(&client, &bases[0], &token)
-        .prepare_file(&session, "small.ovf")
+    let uri = api(&client, &bases[0], &token)
+        .prepared_uri(&session, "small.ovf", Duration::from_secs(30))
         .await;
-    let info = api(&client, &bases[0], &token)
-        .wait_prepared(&session, "small.ovf", Duration::from_secs(30))
-        .await;
-    let uri = info["download_endpoint"]["uri"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // Staging of the big file (about 4 s) runs into the restarts.
     api(&client, &bases[1], &token)
         .prepare_file(&session, "disk.vmdk")
@@ -1145,16 +1124,9 @@ async fn logs_carry_no_login_token_and_no_signed_uri() {
     a.ready(&client).await;
     let token = login(&client, &a.base(), "alice").await;
     let session = api(&client, &a.base(), &token).new_session(&item).await;
-    api(&client, &a.base(), &token)
-        .prepare_file(&session, "small.ovf")
+    let uri = api(&client, &a.base(), &token)
+        .prepared_uri(&session, "small.ovf", Duration::from_secs(30))
         .await;
-    let info = api(&client, &a.base(), &token)
-        .wait_prepared(&session, "small.ovf", Duration::from_secs(30))
-        .await;
-    let uri = info["download_endpoint"]["uri"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(download_sha(&client, &uri).await, small_sha);
     let head = client.head(&uri).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);

@@ -351,6 +351,16 @@ impl Api<'_> {
         info
     }
 
+    /// Prepares `name`, waits until it is PREPARED and answers its download URI.
+    pub async fn prepared_uri(&self, session: &str, name: &str, within: Duration) -> String {
+        self.prepare_file(session, name).await;
+        let info = self.wait_prepared(session, name, within).await;
+        info["download_endpoint"]["uri"]
+            .as_str()
+            .expect("a PREPARED file has a download URI")
+            .to_string()
+    }
+
     // --------------------------------------------------- update sessions
 
     /// `POST` of an update-session create spec, with a `Client-Token` when given.

@@ -103,10 +103,6 @@ async fn prometheus(gauges: web::Data<DatabaseGauges>) -> HttpResponse {
         .body(metrics().render(&gauges))
 }
 
-/// A request's id: returned as `x-request-id`, carried by every log line of the request.
-#[derive(Clone)]
-pub struct RequestId(pub Uuid);
-
 /// Counts requests and latency by route template (never by raw path: ids
 /// would explode the label set; `unmatched` for a path no route has) and by
 /// method (`other` for any but HTTP's own: actix accepts any token), and
@@ -120,10 +116,10 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let id = RequestId(Uuid::new_v4());
-    req.extensions_mut().insert(id.clone());
+    // The request's id: returned as `x-request-id`, carried by every log line of the request.
+    let id = Uuid::new_v4();
     let method = crate::edge::method_label(req.method());
-    let span = tracing::info_span!("request", request_id = %id.0);
+    let span = tracing::info_span!("request", request_id = %id);
     let res = next.call(req).instrument(span).await;
     let (status, route) = match &res {
         Ok(res) => (res.status(), route_of(res.request())),
@@ -142,7 +138,7 @@ pub async fn track(
         Ok(res) => res,
         Err(e) => {
             // Refused by a middleware before any handler: no request left to describe.
-            tracing::info!(target: "access", request_id = %id.0, method, route = route_label,
+            tracing::info!(target: "access", request_id = %id, method, route = route_label,
                 status = status.as_u16(), "request");
             return Err(e);
         }
@@ -150,14 +146,14 @@ pub async fn track(
     let access = Access {
         http: res.request().clone(),
         route,
-        id: id.0,
+        id,
         method,
         status: status.as_u16(),
         start,
         sent: 0,
     };
     let mut buf = Uuid::encode_buffer();
-    if let Ok(value) = HeaderValue::from_str(id.0.hyphenated().encode_lower(&mut buf)) {
+    if let Ok(value) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }

@@ -437,11 +437,15 @@ pub fn sweep_local_temp_files(root: &FsPath, max_age: Duration) -> u64 {
                 }
                 continue;
             }
+            // The name first: only temporary files are worth a stat.
+            if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t < cutoff);
-            if old && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            if old {
                 match std::fs::remove_file(entry.path()) {
                     Ok(()) => removed += 1,
                     Err(e) => tracing::warn!(error = %e, path = %entry.path().display(),

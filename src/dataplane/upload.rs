@@ -82,13 +82,10 @@ async fn upload_post(req: HttpRequest, service: Service, body: web::Payload) -> 
 }
 
 async fn receive(req: &HttpRequest, service: &Service, body: web::Payload) -> Result<(), Error> {
-    let target: UploadTarget = req.match_info().load().map_err(|_| {
-        Error::not_found(
-            "com.vmware.content.library.item.updatesession.file.endpoint_not_found",
-            "The upload endpoint does not exist or is no longer valid.",
-            &[],
-        )
-    })?;
+    let target: UploadTarget = req
+        .match_info()
+        .load()
+        .map_err(|_| crate::service::upload_refused())?;
     let body = body.map(|chunk| {
         chunk.map_err(|e| match TooSlow::of(&e) {
             Some(rule) => Error::body_too_slow(&rule.describe()),

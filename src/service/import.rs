@@ -99,18 +99,14 @@ pub async fn import_files(
 
 /// Reserves a content key, waiting while a collector deletes an older object under it.
 async fn reserve(db: &Db, key: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + RESERVE_PATIENCE;
-    while !db
-        .reserve_content(key)
+    let reserved = db
+        .reserve_content_within(key, RESERVE_PATIENCE)
         .await
-        .context("cannot reserve content")?
-    {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "content {key} is still being deleted by the collector; import again later"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        .context("cannot reserve content")?;
+    anyhow::ensure!(
+        reserved,
+        "content {key} is still being deleted by the collector; import again later"
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod updates;
 mod verifier;
 
 pub use auth::hash_password;
+pub(crate) use updates::upload_refused;
 
 use std::{sync::Arc, time::Duration};
 

@@ -44,7 +44,7 @@ const RESERVE_PATIENCE: Duration = Duration::from_secs(60);
 const WRITE_BATCH: usize = 1 << 20;
 
 /// One answer for every refused upload URI, whatever the reason.
-fn upload_refused() -> Error {
+pub(crate) fn upload_refused() -> Error {
     Error::not_found(
         "com.vmware.content.library.item.updatesession.file.endpoint_not_found",
         "The upload endpoint does not exist or is no longer valid.",
@@ -61,10 +61,6 @@ fn file_error(id: &str, message: String) -> LocalizableMessage {
 }
 
 impl Service {
-    fn update_lease(&self) -> Duration {
-        self.lease()
-    }
-
     // --------------------------------------------------------------- sessions
 
     /// Creates an update session for the spec's item (`ContentLibrary.UpdateSession`);
@@ -80,7 +76,7 @@ impl Service {
         let token = spec.client_token?;
         match self
             .db()
-            .create_update_session(caller.user_id, item, token.as_ref(), self.update_lease())
+            .create_update_session(caller.user_id, item, token.as_ref(), self.lease())
             .await?
         {
             UpdateCreated::NoSuchItem => Err(ItemId::not_found(&item.to_string())),
@@ -103,7 +99,7 @@ impl Service {
         id: UpdateSessionId,
     ) -> Result<UpdateSessionRow> {
         self.db()
-            .touch_update_session(caller.user_id, id, self.update_lease())
+            .touch_update_session(caller.user_id, id, self.lease())
             .await?
             .ok_or_else(|| UpdateSessionId::not_found(&id.to_string()))
     }
@@ -164,13 +160,13 @@ impl Service {
         progress: Option<Progress>,
     ) -> Result<()> {
         let locked = self.locked_update(caller, id, "keep_alive").await?;
-        Ok(locked.renew(progress, self.update_lease()).await?)
+        Ok(locked.renew(progress, self.lease()).await?)
     }
 
     /// Publishes the session's files as the item's next content version.
     pub async fn complete_update(&self, caller: &Caller, id: UpdateSessionId) -> Result<()> {
         let locked = self.locked_update(caller, id, "complete").await?;
-        match locked.complete(self.update_lease()).await? {
+        match locked.complete(self.lease()).await? {
             Completed::Published(version) => {
                 tracing::info!(session = %id, version, "update session published");
                 Ok(())
@@ -195,12 +191,7 @@ impl Service {
         let locked = self.locked_update(caller, id, "cancel").await?;
         let file_error = file_error("canceled", "The update session was canceled.".into());
         Ok(locked
-            .finish(
-                UpdateState::Canceled,
-                None,
-                &file_error,
-                self.update_lease(),
-            )
+            .finish(UpdateState::Canceled, None, &file_error, self.lease())
             .await?)
     }
 
@@ -221,12 +212,7 @@ impl Service {
             "The update session was failed by the client.".into(),
         );
         Ok(locked
-            .finish(
-                UpdateState::Error,
-                Some(&error),
-                &file_error,
-                self.update_lease(),
-            )
+            .finish(UpdateState::Error, Some(&error), &file_error, self.lease())
             .await?)
     }
 
@@ -370,7 +356,7 @@ impl Service {
             .ok_or_else(upload_refused)?;
         let start = self
             .db()
-            .begin_upload(session, &name, self.update_lease())
+            .begin_upload(session, &name, self.lease())
             .await?
             .ok_or_else(upload_refused)?;
         self.store_upload(session, &name, &start, body).await
@@ -531,7 +517,7 @@ impl Service {
                         name,
                         start.upload_id,
                         size,
-                        self.update_lease(),
+                        self.lease(),
                         self.inner.pull_lease,
                     )
                     .await
@@ -669,16 +655,17 @@ impl Service {
 
     /// Reserves a content key, waiting while a collector deletes an older object under it.
     async fn reserve(&self, key: &str) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + RESERVE_PATIENCE;
-        while !self.db().reserve_content(key).await? {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::unavailable(anyhow::anyhow!(
-                    "content {key} is still being deleted by the collector"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if self
+            .db()
+            .reserve_content_within(key, RESERVE_PATIENCE)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::unavailable(anyhow::anyhow!(
+                "content {key} is still being deleted by the collector"
+            )))
         }
-        Ok(())
     }
 }
 

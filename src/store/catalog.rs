@@ -557,6 +557,22 @@ impl Db {
         Ok(row.is_some())
     }
 
+    /// [`reserve_content`](Db::reserve_content), tried again every 200 ms while
+    /// a collector is still deleting an older object under `key`, for at most
+    /// `patience`. False if it still was.
+    pub async fn reserve_content_within(&self, key: &str, patience: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if self.reserve_content(key).await? {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// First step of collecting content: marks up to `batch` objects that no item
     /// file (nor an update session's received file) references, no worker is staging from and nobody reserved for
     /// `grace` (plus any whose collector died half-way). Returns their keys.

@@ -405,25 +405,20 @@ impl Worker {
             transfer_key: key,
         };
         let published = self.publish(claim, ctl, &artifact, staged.size).await;
-        if !matches!(published, Ok(Some(_))) {
+        // Unless ours is the copy published (not published at all, or another
+        // copy of the same bytes was first), no row will name it: delete it.
+        if !matches!(published, Ok(Some(true))) {
             if let Err(e) = transfer.delete(&artifact.transfer_key).await {
                 tracing::warn!(error = %e, key = %artifact.transfer_key,
                     "cannot delete an unpublished artifact object");
             }
         }
-        let Some(ours) = published? else {
+        if published?.is_none() {
             return Ok(if ctl.cancel.is_cancelled() {
                 Done::Canceled
             } else {
                 Done::Lost
             });
-        };
-        if !ours {
-            // Another copy of the same bytes was published first: ours is gone.
-            if let Err(e) = transfer.delete(&artifact.transfer_key).await {
-                tracing::warn!(error = %e, key = %artifact.transfer_key,
-                    "cannot delete a redundant artifact object");
-            }
         }
         if ctl.cancel.is_cancelled() {
             // The artifact stays, unreferenced: reused or collected later.

@@ -151,7 +151,10 @@ impl LocalWrite {
 
     /// Checks `actual` (the digest of every byte written) against `expected`,
     /// then makes the file durable under its final name. On a mismatch or an
-    /// error nothing is left behind.
+    /// error before the rename nothing is left behind. If syncing the directory
+    /// fails after the rename, the file stays under its name: the key may be a
+    /// content key other items share, so only the caller knows whether it may
+    /// delete it (staging does: its artifact keys are its own).
     pub fn commit(mut self, expected: &Digest, actual: &Digest) -> Result<(), WriteError> {
         check(expected, actual)?;
         let file = self.file.take().ok_or_else(closed).map_err(io_err)?;

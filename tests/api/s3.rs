@@ -131,6 +131,15 @@ impl S3Server {
         s.storage.transfer = self.settings("transfer");
     }
 
+    /// How many requests under `prefix` (`/bucket/key...`) the server saw with
+    /// `method` and a query holding `query`.
+    fn count(&self, prefix: &str, method: &str, query: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.path.starts_with(prefix) && s.method == method && s.query.contains(query))
+            .count()
+    }
+
     /// The file behind an object.
     fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root.path().join(bucket).join(key)
@@ -229,16 +238,8 @@ async fn both_stores_on_s3_prepare_stage_multipart_and_serve_ranges() {
                     .any(|q| q == "uploads" || q == "uploads=")
         })
         .count();
-    let parts = seen
-        .iter()
-        .filter(to_staging)
-        .filter(|s| s.method == "PUT" && s.query.contains("partNumber="))
-        .count();
-    let completed = seen
-        .iter()
-        .filter(to_staging)
-        .filter(|s| s.method == "POST" && s.query.contains("uploadId="))
-        .count();
+    let parts = s3.count("/transfer/artifacts/", "PUT", "partNumber=");
+    let completed = s3.count("/transfer/artifacts/", "POST", "uploadId=");
     let single_puts = seen
         .iter()
         .filter(to_staging)
@@ -332,15 +333,12 @@ async fn staging_on_s3_is_verified_before_its_multipart_upload_completes() {
         .prepare(&session, Some(json!({ "file_name": "disk.vmdk" })))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let info = loop {
-        let info = app.api(&token).file_info(&session, "disk.vmdk").await;
-        if info["status"] == "ERROR" || info["status"] == "PREPARED" {
-            break info;
-        }
-        assert!(Instant::now() < deadline, "{info}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let info = app
+        .api(&token)
+        .wait_for(&session, "disk.vmdk", Duration::from_secs(60), |info| {
+            info["status"] == "ERROR" || info["status"] == "PREPARED"
+        })
+        .await;
     assert_eq!(info["status"], "ERROR", "{info}");
     assert_eq!(
         info["error_message"]["id"],
@@ -349,22 +347,9 @@ async fn staging_on_s3_is_verified_before_its_multipart_upload_completes() {
     // Parts went up, straight to the final key, but the upload was aborted,
     // never completed: no object, no artifact.
     let seen = s3.seen();
-    let to_artifacts = |s: &&Seen| s.path.starts_with("/transfer/artifacts/");
-    let parts = seen
-        .iter()
-        .filter(to_artifacts)
-        .filter(|s| s.method == "PUT" && s.query.contains("partNumber="))
-        .count();
-    let completed = seen
-        .iter()
-        .filter(to_artifacts)
-        .filter(|s| s.method == "POST" && s.query.contains("uploadId="))
-        .count();
-    let aborted = seen
-        .iter()
-        .filter(to_artifacts)
-        .filter(|s| s.method == "DELETE" && s.query.contains("uploadId="))
-        .count();
+    let parts = s3.count("/transfer/artifacts/", "PUT", "partNumber=");
+    let completed = s3.count("/transfer/artifacts/", "POST", "uploadId=");
+    let aborted = s3.count("/transfer/artifacts/", "DELETE", "uploadId=");
     assert!(parts >= 1, "{seen:#?}");
     assert_eq!(completed, 0, "{seen:#?}");
     assert!(aborted >= 1, "{seen:#?}");

@@ -11,7 +11,7 @@ use std::{
     borrow::Cow,
     io::{IsTerminal, Write},
     sync::{
-        mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError},
+        mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
         OnceLock,
     },
     time::Duration,
@@ -98,10 +98,9 @@ fn drain(rx: Receiver<Entry>, out: impl Write) {
             Ok(entry) => entry,
             Err(TryRecvError::Empty) => {
                 let _ = out.flush();
-                match rx.recv_timeout(Duration::from_secs(3600)) {
+                match rx.recv() {
                     Ok(entry) => entry,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(_) => return,
                 }
             }
             Err(TryRecvError::Disconnected) => {
@@ -188,7 +187,7 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 /// A request target (path and query) as the log may show it: the signed
-/// segment of `/cls/data/{token}/...`, every path segment that looks like a
+/// segment of `/cls/data/{token}/...` and `/cls/upload/{token}/...`, every path segment that looks like a
 /// token (long, of URL-safe base64 characters, not a UUID) and the values of
 /// credential-like query parameters are replaced by `REDACTED`.
 pub fn redact_target(target: &str) -> Cow<'_, str> {
@@ -196,19 +195,19 @@ pub fn redact_target(target: &str) -> Cow<'_, str> {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let path_clean = !path.starts_with("/cls/data/") && !path.split('/').any(token_like);
+    // The data plane's URIs, downloads and uploads alike: "", "cls", kind, the token, ...
+    let signed = path.starts_with("/cls/data/") || path.starts_with("/cls/upload/");
+    let path_clean = !signed && !path.split('/').any(token_like);
     let query_clean = query.is_none_or(|q| !q.split('&').any(secret_pair));
     if path_clean && query_clean {
         return Cow::Borrowed(target);
     }
     let mut out = String::with_capacity(target.len());
-    let data_plane = path.starts_with("/cls/data/");
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        // "", "cls", "data", the token, ...
-        if (data_plane && i == 3) || token_like(segment) {
+        if (signed && i == 3) || token_like(segment) {
             out.push_str(REDACTED);
         } else {
             out.push_str(segment);
@@ -272,6 +271,8 @@ mod tests {
         assert_eq!(redact_target(t), "/cls/data/REDACTED/disk-0.vmdk");
         // Whatever the segment holds, even something short or malformed.
         assert_eq!(redact_target("/cls/data/x/y"), "/cls/data/REDACTED/y");
+        // Upload URIs are signed the same way, short (tampered) tokens too.
+        assert_eq!(redact_target("/cls/upload/x/y"), "/cls/upload/REDACTED/y");
         assert_eq!(
             redact_target("/cls/data/abc/f.iso?foo=1"),
             "/cls/data/REDACTED/f.iso?foo=1"

@@ -92,14 +92,19 @@ impl Service {
         }
     }
 
-    /// The caller's live update session, its lease renewed.
+    /// The caller's live update session, its lease renewed when due.
     async fn update_session(
         &self,
         caller: &Caller,
         id: UpdateSessionId,
     ) -> Result<UpdateSessionRow> {
         self.db()
-            .touch_update_session(caller.user_id, id, self.lease())
+            .touch_update_session(
+                caller.user_id,
+                id,
+                self.lease(),
+                crate::validity::granularity(self.lease()),
+            )
             .await?
             .ok_or_else(|| UpdateSessionId::not_found(&id.to_string()))
     }

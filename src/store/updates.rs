@@ -161,25 +161,40 @@ impl Db {
         Ok(UpdateCreated::Session(id))
     }
 
-    /// The caller's live session, its lease renewed (a use by its owner is activity).
+    /// The caller's live session, its lease renewed (a use by its owner is
+    /// activity). The renewal is written only when the stored expiry lags
+    /// `now + lease` by more than half the `granularity`, as for download
+    /// sessions: in the steady state a read writes nothing.
     pub async fn touch_update_session(
         &self,
         owner: Uuid,
         id: UpdateSessionId,
         lease: Duration,
+        granularity: Duration,
     ) -> Result<Option<UpdateSessionRow>> {
         Ok(sqlx::query_as!(
             UpdateSessionRow,
-            r#"UPDATE update_sessions SET expiration_time = session_lease(expiration_time, $3)
-               WHERE id = $1 AND owner_id = $2 AND expiration_time > now()
-               RETURNING id AS "id: UpdateSessionId", owner_id,
-                   library_item_id AS "library_item_id: ItemId", content_version,
-                   state AS "state: UpdateState", client_progress,
+            r#"WITH live AS (
+                   SELECT * FROM update_sessions
+                   WHERE id = $1 AND owner_id = $2 AND expiration_time > now()),
+               renewed AS (
+                   UPDATE update_sessions u
+                   SET expiration_time = session_lease(u.expiration_time, $3)
+                   FROM live
+                   WHERE u.id = live.id
+                     AND live.expiration_time < now() + ($3::float8 - $4::float8 / 2) * interval '1 second'
+                   RETURNING u.expiration_time)
+               SELECT id AS "id!: UpdateSessionId", owner_id AS "owner_id!",
+                   library_item_id AS "library_item_id!: ItemId", content_version AS "content_version!",
+                   state AS "state!: UpdateState", client_progress AS "client_progress!",
                    error_message AS "error_message: Json<LocalizableMessage>",
-                   expiration_time"#,
+                   COALESCE((SELECT expiration_time FROM renewed), live.expiration_time)
+                       AS "expiration_time!"
+               FROM live"#,
             id.0,
             owner,
-            secs(lease)
+            secs(lease),
+            secs(granularity)
         )
         .fetch_optional(&self.pool)
         .await?)

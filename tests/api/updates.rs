@@ -552,6 +552,55 @@ async fn cancel_revokes_upload_uris_and_publishes_nothing() {
     assert_eq!(f.api().item(&f.item).await["content_version"], "1");
 }
 
+/// The update session's row version and its stored lease, in seconds from now.
+async fn update_row(app: &TestApp, id: &str) -> (String, f64) {
+    sqlx::query_as(
+        "SELECT xmin::text, EXTRACT(EPOCH FROM expiration_time - now())::float8 \
+         FROM update_sessions WHERE id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(id).unwrap())
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap()
+}
+
+/// Reads of an update session renew its lease as download sessions do: the
+/// row is written only once the stored expiry lags by more than the
+/// granularity (5 s for the 300 s lease), so a read in the steady state
+/// writes nothing.
+#[tokio::test]
+async fn reads_renew_the_lease_only_when_it_lags() {
+    let f = fixture().await;
+    let api = f.api();
+    let id = api.new_update(&f.item).await;
+    let (before, _) = update_row(&f.app, &id).await;
+    for _ in 0..20 {
+        assert_eq!(api.get_update(&id).await.status(), StatusCode::OK);
+        assert_eq!(api.update_files(&id).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        update_row(&f.app, &id).await.0,
+        before,
+        "a read wrote the row"
+    );
+    sqlx::query(
+        "UPDATE update_sessions SET expiration_time = now() + interval '290 seconds' WHERE id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(&id).unwrap())
+    .execute(f.app.db.pool())
+    .await
+    .unwrap();
+    let model = api.update(&id).await;
+    let (_, left) = update_row(&f.app, &id).await;
+    assert!(left > 299.0, "a due renewal was not written: {left} s left");
+    let shown =
+        chrono::DateTime::parse_from_rfc3339(model["expiration_time"].as_str().unwrap()).unwrap();
+    assert!(
+        (shown.timestamp() - chrono::Utc::now().timestamp()) > 298,
+        "the answer shows the renewed expiry: {model}"
+    );
+}
+
 #[tokio::test]
 async fn idle_update_sessions_expire() {
     let f = fixture_with(0, |s| s.sessions.timeout_seconds = 1).await;
